@@ -1,0 +1,102 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// redacted replaces every secret in printed and marshaled output.
+const redacted = "REDACTED"
+
+// MarshalJSON returns c in the file format, every key given, secrets
+// replaced by "REDACTED" (as the control command showconfig prints it).
+// Source is left out. Without keys the output parses back to an equal
+// Config; with keys it does not, as the secrets are gone.
+func (c *Config) MarshalJSON() ([]byte, error) {
+	f := fileConfig{
+		Addr:              c.Addr,
+		Port:              c.Port,
+		DumpNet:           c.DumpNet,
+		ConnectToNet:      c.ConnectToNet,
+		StartControl:      c.StartControl,
+		SocketDir:         c.SocketDir,
+		SocketMode:        fmt.Sprintf("%04o", uint32(c.SocketMode)),
+		ControlSocketMode: fmt.Sprintf("%04o", uint32(c.ControlSocketMode)),
+		MaxFrame:          c.MaxFrame,
+		OutBuffer:         c.OutBuffer,
+		SlowConsumer:      c.SlowConsumer,
+		Interface:         c.Interface,
+		TTL:               c.TTL,
+		Peers:             c.Peers,
+		NodeName:          c.NodeName,
+		Keys:              c.Keys,
+		NetPayload:        c.NetPayload,
+		MaxNetMessage:     c.MaxNetMessage,
+		Metrics:           c.Metrics,
+		Channels:          c.Channels,
+	}
+	// Empty rather than null, which the parser rejects.
+	if f.Peers == nil {
+		f.Peers = []string{}
+	}
+	if f.Keys == nil {
+		f.Keys = []Key{}
+	}
+	if f.Channels == nil {
+		f.Channels = map[string]*Channel{}
+	}
+	return json.Marshal(f)
+}
+
+// fileConfig orders the keys of Config.MarshalJSON as in default.jsonc.
+type fileConfig struct {
+	Addr              string              `json:"addr"`
+	Port              int                 `json:"port"`
+	DumpNet           bool                `json:"dumpnet"`
+	ConnectToNet      bool                `json:"connecttonet"`
+	StartControl      bool                `json:"startcontrol"`
+	SocketDir         string              `json:"socketdir"`
+	SocketMode        string              `json:"socketmode"`
+	ControlSocketMode string              `json:"controlsocketmode"`
+	MaxFrame          int                 `json:"maxframe"`
+	OutBuffer         int                 `json:"outbuffer"`
+	SlowConsumer      string              `json:"slowconsumer"`
+	Interface         string              `json:"interface"`
+	TTL               int                 `json:"ttl"`
+	Peers             []string            `json:"peers"`
+	NodeName          string              `json:"nodename"`
+	Keys              []Key               `json:"keys"`
+	NetPayload        int                 `json:"netpayload"`
+	MaxNetMessage     int                 `json:"maxnetmessage"`
+	Metrics           string              `json:"metrics"`
+	Channels          map[string]*Channel `json:"channels"`
+}
+
+// MarshalJSON returns ch in the file format.
+func (ch *Channel) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Propagate      Propagation `json:"propagatetochannels"`
+		PropagateToNet bool        `json:"propagatetonet"`
+		DumpToConsole  bool        `json:"dumptoconsole"`
+		AcceptNet      bool        `json:"acceptnet"`
+	}{ch.Propagate, ch.PropagateToNet, ch.DumpToConsole, ch.AcceptNet})
+}
+
+// MarshalJSON returns k in the file format with the secret replaced:
+// {"id":1,"secret":"REDACTED"}.
+func (k Key) MarshalJSON() ([]byte, error) {
+	return []byte(`{"id":` + strconv.Itoa(int(k.ID)) + `,"secret":"` + redacted + `"}`), nil
+}
+
+// String returns "Key{ID: 1, Secret: REDACTED}".
+func (k Key) String() string {
+	return "Key{ID: " + strconv.Itoa(int(k.ID)) + ", Secret: " + redacted + "}"
+}
+
+// Format prints k as String does, for every verb, so that no fmt verb
+// shows the secret.
+func (k Key) Format(f fmt.State, verb rune) {
+	io.WriteString(f, k.String())
+}
