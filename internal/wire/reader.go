@@ -1,0 +1,85 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Frame is one frame read by a Reader. Its slices alias the Reader's
+// buffer and are valid only until the next call to Next.
+type Frame struct {
+	Type    byte
+	Payload []byte // the bytes after the type byte
+	Raw     []byte // the whole frame, length prefix included, for forwarding
+}
+
+// Reader reads frames from a stream. Frames that fit in its buffer are
+// returned without copying; larger ones are read into a separate buffer
+// that is kept for reuse only while it stays small.
+type Reader struct {
+	br  *bufio.Reader
+	max int
+	big []byte
+}
+
+// NewReader returns a Reader over br that rejects frames whose length
+// field exceeds max.
+func NewReader(br *bufio.Reader, max int) *Reader {
+	return &Reader{br: br, max: max}
+}
+
+// SetMax changes the largest accepted frame length.
+func (r *Reader) SetMax(max int) { r.max = max }
+
+// Next reads the next frame. At a clean end of stream it returns io.EOF;
+// a stream cut inside a frame gives io.ErrUnexpectedEOF. A length of zero
+// or above the maximum gives an error wrapping ErrEmpty or ErrTooLarge;
+// the stream cannot be resynchronised after that.
+func (r *Reader) Next() (Frame, error) {
+	hdr, err := r.br.Peek(4)
+	if err != nil {
+		if err == io.EOF && len(hdr) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	n32 := binary.BigEndian.Uint32(hdr)
+	switch {
+	case n32 == 0:
+		return Frame{}, ErrEmpty
+	case uint64(n32) > uint64(r.max):
+		return Frame{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n32, r.max)
+	}
+	n := int(n32) // fits: n32 <= r.max
+	total := 4 + n
+	if total <= r.br.Size() {
+		raw, err := r.br.Peek(total)
+		if err != nil {
+			return Frame{}, unexpected(err)
+		}
+		// Discarding peeked bytes only moves bufio's read position: the
+		// slices stay valid until the next read.
+		r.br.Discard(total)
+		return Frame{Type: raw[4], Payload: raw[5:total:total], Raw: raw[:total:total]}, nil
+	}
+	if cap(r.big) < total {
+		r.big = make([]byte, total)
+	}
+	raw := r.big[:total]
+	if _, err := io.ReadFull(r.br, raw); err != nil {
+		return Frame{}, unexpected(err)
+	}
+	if cap(r.big) > 4*r.br.Size() {
+		r.big = nil // do not pin a huge buffer for one huge frame
+	}
+	return Frame{Type: raw[4], Payload: raw[5:total:total], Raw: raw[:total:total]}, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
