@@ -1,0 +1,5 @@
+//go:build linux || darwin
+
+package transport
+
+const peerCredSupported = true
