@@ -1,0 +1,151 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/router"
+)
+
+// channel is one configured channel: its socket, its agents and the index
+// of what they listen to.
+type channel struct {
+	srv  *Server
+	name string
+	path string       // socket path, "" with NoListen
+	ln   net.Listener // nil with NoListen
+
+	// settings holds the channel's flags and propagation targets; a reload
+	// replaces it, and routing reads it without locking.
+	settings atomic.Pointer[settings]
+
+	// index maps the channel's agents to their listener patterns.
+	index *router.Index[*conn]
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool // no new members (removed by a reload, or server closing)
+
+	stats channelStats
+}
+
+// settings is an immutable snapshot of a channel's configuration.
+type settings struct {
+	config.Channel
+	targets []*channel // other channels this one propagates to
+}
+
+// channelStats are a channel's counters.
+type channelStats struct {
+	msgsIn   atomic.Uint64 // messages emitted on this channel
+	bytesIn  atomic.Uint64
+	msgsOut  atomic.Uint64 // deliveries to this channel's agents
+	bytesOut atomic.Uint64
+	dropped  atomic.Uint64 // deliveries dropped for slow consumers
+	slow     atomic.Uint64 // slow consumers disconnected
+}
+
+func newChannel(s *Server, name string) *channel {
+	return &channel{
+		srv:   s,
+		name:  name,
+		index: router.NewIndex[*conn](),
+		conns: make(map[*conn]struct{}),
+	}
+}
+
+// acceptLoop accepts agents until ln is closed.
+func (ch *channel) acceptLoop(ln net.Listener) {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off and retry,
+			// as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			ch.srv.log.Warn("accept failed", "channel", ch.name, "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		ch.serve(nc)
+	}
+}
+
+// serve starts serving one accepted connection.
+func (ch *channel) serve(nc net.Conn) {
+	c := newConn(ch, nc)
+	ch.srv.conns.Add(1)
+	go func() {
+		defer ch.srv.conns.Done()
+		c.run()
+	}()
+}
+
+// join adds c to the channel's members; false if the channel is closed.
+// An agent reconnecting with the id of a member whose connection the server
+// has not yet seen fail replaces that member.
+func (ch *channel) join(c *conn) (replaced *conn, ok bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.closed {
+		return nil, false
+	}
+	for o := range ch.conns {
+		if o.id == c.id {
+			replaced = o
+			break
+		}
+	}
+	ch.conns[c] = struct{}{}
+	return replaced, true
+}
+
+// leave removes c from the channel and from its index.
+func (ch *channel) leave(c *conn) {
+	ch.mu.Lock()
+	delete(ch.conns, c)
+	ch.mu.Unlock()
+	ch.index.RemoveAll(c)
+}
+
+// members returns the channel's connections.
+func (ch *channel) members() []*conn {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	out := make([]*conn, 0, len(ch.conns))
+	for c := range ch.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// member returns the connection of the agent with the given id.
+func (ch *channel) member(id string) *conn {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for c := range ch.conns {
+		if c.id == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// closeListener stops accepting (removing the socket file) and refuses new
+// members.
+func (ch *channel) closeListener() {
+	ch.mu.Lock()
+	ch.closed = true
+	ch.mu.Unlock()
+	if ch.ln != nil {
+		ch.ln.Close()
+	}
+}

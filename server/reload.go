@@ -1,0 +1,134 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/transport"
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// Reload applies a new configuration to the running server, all of it or,
+// on error, none of it: new channels start listening, removed channels
+// close their agents (telling them why) and their sockets, changed flags
+// apply from the next message, and agents of the other channels keep
+// their connections. A channel whose socket path changes listens on the
+// new path before the old socket closes; its agents stay connected.
+func (s *Server) Reload(bus *config.Config) error {
+	if bus == nil {
+		return errors.New("netcluster: reload: nil config")
+	}
+	bus = bus.Clone()
+	if err := bus.Validate(); err != nil {
+		return fmt.Errorf("netcluster: reload: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == stateClosed {
+		return ErrServerClosed
+	}
+
+	// First everything that can fail: new listeners.
+	opened := make(map[string]*channel)
+	moved := make(map[string]moveTo)
+	undo := func() {
+		for _, ch := range opened {
+			ch.closeListener()
+		}
+		for _, m := range moved {
+			m.ln.Close()
+		}
+	}
+	dir := bus.ResolveSocketDir()
+	for _, name := range bus.ChannelNames() {
+		ch := s.channels[name]
+		if ch == nil {
+			nch, err := s.openChannel(bus, name)
+			if err != nil {
+				undo()
+				return fmt.Errorf("netcluster: reload: %w", err)
+			}
+			opened[name] = nch
+			continue
+		}
+		if s.cfg.NoListen || ch.path == transport.SocketPath(dir, name) && sameMode(s.bus, bus, name) {
+			continue
+		}
+		path := transport.SocketPath(dir, name)
+		if path == ch.path {
+			continue // mode change only: applied below with chmod
+		}
+		ln, err := transport.Listen(path, transport.ListenConfig{Mode: modeFor(bus, name)})
+		if err != nil {
+			undo()
+			return fmt.Errorf("netcluster: reload: channel %s: %w", name, err)
+		}
+		moved[name] = moveTo{ln: ln, path: path}
+	}
+
+	// Then what cannot fail.
+	var removed []*channel
+	for name, ch := range s.channels {
+		cc, ok := bus.Channels[name]
+		if !ok {
+			removed = append(removed, ch)
+			delete(s.channels, name)
+			continue
+		}
+		ch.settings.Store(&settings{Channel: *cc})
+		if m, ok := moved[name]; ok {
+			old := ch.ln
+			ch.ln, ch.path = m.ln, m.path
+			old.Close()
+			s.startAccepting(ch)
+		} else if ch.path != "" && !sameMode(s.bus, bus, name) {
+			if err := chmodSocket(ch.path, modeFor(bus, name)); err != nil {
+				s.log.Warn("reload: could not change socket mode", "channel", name, "err", err)
+			}
+		}
+	}
+	for name, ch := range opened {
+		s.channels[name] = ch
+		s.startAccepting(ch)
+	}
+	s.bus = bus
+	s.limits.Store(limitsOf(bus))
+	s.relinkLocked()
+	for _, ch := range removed {
+		ch.closeListener()
+		for _, c := range ch.members() {
+			c.closeWithError(&protoError{code: wire.CodeChannelGone, text: fmt.Sprintf("channel %q was removed from the configuration", ch.name)})
+		}
+		s.log.Info("channel removed", "channel", ch.name)
+	}
+	return nil
+}
+
+type moveTo struct {
+	ln   net.Listener
+	path string
+}
+
+func modeFor(bus *config.Config, channel string) os.FileMode {
+	if channel == config.ControlChannel {
+		return bus.ControlSocketMode
+	}
+	return bus.SocketMode
+}
+
+func sameMode(a, b *config.Config, channel string) bool {
+	return modeFor(a, channel) == modeFor(b, channel)
+}
+
+// chmodSocket changes a Unix socket's mode. Named pipes keep their
+// security descriptor.
+func chmodSocket(path string, mode os.FileMode) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	return os.Chmod(path, mode)
+}

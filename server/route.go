@@ -1,0 +1,32 @@
+package server
+
+import (
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// route delivers a message emitted on ch by src (nil for a message from
+// the network) to ch's other agents that listen to its event, then to the
+// listening agents of every channel ch propagates to. Each agent is in one
+// channel and ch is never its own target, so each agent gets the message
+// at most once; a propagated message is not propagated again.
+//
+// raw is the whole Msg frame, forwarded as it is: routing decodes only the
+// header fields in v and allocates nothing.
+func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
+	st := ch.settings.Load()
+	ch.stats.msgsIn.Add(1)
+	ch.stats.bytesIn.Add(uint64(len(v.Data)))
+	if st.DumpToConsole {
+		ch.srv.console.dump(ch.name, v)
+	}
+	for _, c := range ch.index.Match(v.Event) {
+		if c != src {
+			c.deliver(raw, v)
+		}
+	}
+	for _, t := range st.targets {
+		for _, c := range t.index.Match(v.Event) {
+			c.deliver(raw, v)
+		}
+	}
+}

@@ -1,0 +1,352 @@
+// Package server is netcluster's embeddable server: it owns one socket per
+// channel, routes each message to the agents that listen to it, and
+// propagates messages between channels by the rules of its configuration.
+//
+// Use New to make a Server from a Config, Start to listen, and Shutdown or
+// Close to stop. ncserver is a thin command around this package; any Go
+// program can embed the same server, and agents in that program can reach
+// it without a socket through Dial.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/memconn"
+	"github.com/netcluster/netcluster/internal/transport"
+)
+
+// Config configures a Server. The zero value is valid: the embedded
+// default configuration, no logging, console output on os.Stdout.
+type Config struct {
+	// Bus is the bus configuration, as read from an ncserver config file.
+	// Nil means config.Default(). The server keeps its own copy.
+	Bus *config.Config
+
+	// Logger receives the server's logs. Nil discards them.
+	Logger *slog.Logger
+
+	// Console receives the dumptoconsole and dumpnet lines. Nil means
+	// os.Stdout.
+	Console io.Writer
+
+	// NoListen makes the server listen on no socket: only agents in the
+	// same process reach it, through Dial.
+	NoListen bool
+}
+
+// Errors returned by a Server.
+var (
+	// ErrServerClosed is returned by Start and Dial after Shutdown or Close.
+	ErrServerClosed = errors.New("netcluster: server closed")
+	// ErrUnknownChannel is returned for a channel the configuration lacks.
+	ErrUnknownChannel = errors.New("netcluster: unknown channel")
+)
+
+// Server routes messages between the agents of its channels. Its methods
+// may be called concurrently. A Server is started once; after Shutdown or
+// Close it cannot be started again.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	console *consoleWriter
+	nodeID  string
+	started time.Time
+
+	// mu guards the fields below it and serialises reloads.
+	mu       sync.Mutex
+	bus      *config.Config
+	channels map[string]*channel
+	state    int // stateNew, stateRunning, stateClosed
+
+	limits atomic.Pointer[limits]
+
+	conns  sync.WaitGroup // one per connection: its goroutines
+	loops  sync.WaitGroup // accept loops
+	nextID atomic.Uint64
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateClosed
+)
+
+// New returns a Server for cfg. It checks the configuration but opens
+// nothing: Start does.
+func New(cfg Config) (*Server, error) {
+	bus := cfg.Bus
+	if bus == nil {
+		bus = config.Default()
+	} else {
+		bus = bus.Clone()
+	}
+	if err := bus.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Console == nil {
+		cfg.Console = os.Stdout
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		console:  &consoleWriter{w: cfg.Console},
+		nodeID:   hex.EncodeToString(id[:]),
+		bus:      bus,
+		channels: make(map[string]*channel),
+	}
+	s.limits.Store(limitsOf(bus))
+	return s, nil
+}
+
+// limits are the per-connection bounds of the configuration in force.
+type limits struct {
+	maxFrame       int
+	outBuffer      int
+	disconnectSlow bool
+}
+
+func limitsOf(bus *config.Config) *limits {
+	return &limits{
+		maxFrame:       bus.MaxFrame,
+		outBuffer:      bus.OutBuffer,
+		disconnectSlow: bus.SlowConsumer == "disconnect",
+	}
+}
+
+// NodeID returns the server's random id, new at every New.
+func (s *Server) NodeID() string { return s.nodeID }
+
+// Start opens every channel's socket and starts accepting agents. If a
+// socket cannot be opened, Start closes the ones it opened and returns an
+// error naming the path. ctx bounds only the start itself.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case stateRunning:
+		return errors.New("netcluster: server already started")
+	case stateClosed:
+		return ErrServerClosed
+	}
+	s.started = time.Now()
+	for _, name := range s.bus.ChannelNames() {
+		if err := ctx.Err(); err != nil {
+			s.closeChannelsLocked()
+			return err
+		}
+		ch, err := s.openChannel(s.bus, name)
+		if err != nil {
+			s.closeChannelsLocked()
+			return err
+		}
+		s.channels[name] = ch
+	}
+	s.relinkLocked()
+	s.state = stateRunning
+	for _, ch := range s.channels {
+		s.startAccepting(ch)
+	}
+	return nil
+}
+
+// openChannel makes a channel of bus and, unless NoListen, its listener.
+func (s *Server) openChannel(bus *config.Config, name string) (*channel, error) {
+	ch := newChannel(s, name)
+	ch.settings.Store(&settings{Channel: *bus.Channels[name]})
+	if s.cfg.NoListen {
+		return ch, nil
+	}
+	path := transport.SocketPath(bus.ResolveSocketDir(), name)
+	ln, err := transport.Listen(path, transport.ListenConfig{Mode: modeFor(bus, name)})
+	if err != nil {
+		return nil, fmt.Errorf("netcluster: channel %s: %w", name, err)
+	}
+	ch.ln = ln
+	ch.path = path
+	s.log.Info("channel listening", "channel", name, "path", path)
+	return ch, nil
+}
+
+// relinkLocked recomputes every channel's propagation targets: the other
+// channels whose whole name matches its propagatetochannels rule.
+func (s *Server) relinkLocked() {
+	for _, ch := range s.channels {
+		old := ch.settings.Load()
+		st := &settings{Channel: old.Channel}
+		for _, t := range s.sortedChannelsLocked() {
+			if t != ch && st.Propagate.Matches(t.name) {
+				st.targets = append(st.targets, t)
+			}
+		}
+		ch.settings.Store(st)
+	}
+}
+
+func (s *Server) sortedChannelsLocked() []*channel {
+	out := make([]*channel, 0, len(s.channels))
+	for _, ch := range s.channels {
+		out = append(out, ch)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func (s *Server) startAccepting(ch *channel) {
+	ln := ch.ln
+	if ln == nil {
+		return
+	}
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		ch.acceptLoop(ln)
+	}()
+}
+
+// Addrs returns where each channel listens (channel name → socket path),
+// empty with NoListen.
+func (s *Server) Addrs() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.channels))
+	for name, ch := range s.channels {
+		if ch.path != "" {
+			out[name] = ch.path
+		}
+	}
+	return out
+}
+
+// Bus returns a copy of the configuration in force.
+func (s *Server) Bus() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bus.Clone()
+}
+
+// Dial connects to a channel in memory, without a socket, for an agent in
+// the same process (see netcluster.WithDialer). The connection speaks the
+// native wire like any other and counts as a member of the channel.
+func (s *Server) Dial(ctx context.Context, channel string) (net.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateRunning {
+		if s.state == stateClosed {
+			return nil, ErrServerClosed
+		}
+		return nil, errors.New("netcluster: server not started")
+	}
+	ch := s.channels[channel]
+	if ch == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownChannel, channel)
+	}
+	a, b := memconn.Pipe("netcluster-" + channel)
+	ch.serve(b)
+	return a, nil
+}
+
+// Shutdown stops the server gracefully: it stops accepting, removes the
+// sockets, tells every agent the server is going away, writes out what is
+// queued for them while ctx allows, then closes every connection and waits
+// for all the server's goroutines. It returns ctx's error if ctx ended
+// first; the server is closed either way.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns, ok := s.beginClose()
+	if !ok {
+		return nil
+	}
+	for _, c := range conns {
+		c.closeWithError(errShutdown)
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, c := range conns {
+			c.waitFlushed(ctx.Done())
+		}
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	<-done
+	s.conns.Wait()
+	return err
+}
+
+// Close stops the server at once: listeners and connections are closed
+// and queued messages are discarded. It waits for the server's goroutines.
+// Additional calls are no-ops.
+func (s *Server) Close() error {
+	conns, ok := s.beginClose()
+	if !ok {
+		return nil
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	s.conns.Wait()
+	return nil
+}
+
+// beginClose marks the server closed, closes its listeners, waits for the
+// accept loops, and returns the connections left. ok is false if the
+// server was already closed.
+func (s *Server) beginClose() (conns []*conn, ok bool) {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return nil, false
+	}
+	s.state = stateClosed
+	chans := s.channels
+	s.mu.Unlock()
+	for _, ch := range chans {
+		ch.closeListener()
+	}
+	s.loops.Wait()
+	for _, ch := range chans {
+		conns = append(conns, ch.members()...)
+	}
+	return conns, true
+}
+
+func (s *Server) closeChannelsLocked() {
+	for name, ch := range s.channels {
+		ch.closeListener()
+		delete(s.channels, name)
+	}
+}
+
+// running reports whether the server accepts new connections.
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateRunning
+}

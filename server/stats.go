@@ -1,0 +1,138 @@
+package server
+
+import (
+	"sort"
+	"time"
+)
+
+// AgentInfo describes one connected agent.
+type AgentInfo struct {
+	Channel   string    `json:"channel"`
+	ID        string    `json:"id"`
+	PID       int       `json:"pid"` // the peer process (SO_PEERCRED), else what its hello said; -1 unknown
+	UID       int       `json:"uid"` // the peer's user id (SO_PEERCRED); -1 unknown
+	Legacy    bool      `json:"legacy"`
+	Since     time.Time `json:"since"`
+	Patterns  []string  `json:"patterns"`
+	MsgsIn    uint64    `json:"msgs_in"`  // messages it emitted
+	MsgsOut   uint64    `json:"msgs_out"` // messages delivered to it
+	BytesOut  uint64    `json:"bytes_out"`
+	Dropped   uint64    `json:"dropped"`    // messages dropped because it read too slowly
+	Queued    int       `json:"queued"`     // bytes waiting in its outbox
+	BufferCap int       `json:"buffer_cap"` // the outbox bound (outbuffer)
+}
+
+// ChannelInfo describes one channel.
+type ChannelInfo struct {
+	Name     string      `json:"name"`
+	Path     string      `json:"path,omitempty"`
+	Agents   []AgentInfo `json:"agents"`
+	MsgsIn   uint64      `json:"msgs_in"`  // messages emitted on the channel
+	BytesIn  uint64      `json:"bytes_in"` // their data bytes
+	MsgsOut  uint64      `json:"msgs_out"` // deliveries to its agents
+	BytesOut uint64      `json:"bytes_out"`
+	Dropped  uint64      `json:"dropped"`        // deliveries dropped for slow consumers
+	Slow     uint64      `json:"slow_consumers"` // agents disconnected as slow consumers
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	NodeID   string        `json:"node_id"`
+	Uptime   time.Duration `json:"uptime_ns"`
+	Channels []ChannelInfo `json:"channels"`
+	Totals   ChannelInfo   `json:"totals"` // sums over the channels; Name "*", no agents
+	Agents   int           `json:"agents"`
+}
+
+func (c *conn) info() AgentInfo {
+	c.omu.Lock()
+	queued := len(c.obuf)
+	c.omu.Unlock()
+	return AgentInfo{
+		Channel:   c.ch.name,
+		ID:        c.id,
+		PID:       c.pid,
+		UID:       c.uid,
+		Legacy:    c.legacy,
+		Since:     c.since,
+		Patterns:  c.ch.index.Patterns(c),
+		MsgsIn:    c.msgsIn.Load(),
+		MsgsOut:   c.msgsOut.Load(),
+		BytesOut:  c.bytesOut.Load(),
+		Dropped:   c.dropped.Load(),
+		Queued:    queued,
+		BufferCap: c.srv.limits.Load().outBuffer,
+	}
+}
+
+func (ch *channel) info() ChannelInfo {
+	ci := ChannelInfo{
+		Name:     ch.name,
+		Path:     ch.path,
+		Agents:   []AgentInfo{},
+		MsgsIn:   ch.stats.msgsIn.Load(),
+		BytesIn:  ch.stats.bytesIn.Load(),
+		MsgsOut:  ch.stats.msgsOut.Load(),
+		BytesOut: ch.stats.bytesOut.Load(),
+		Dropped:  ch.stats.dropped.Load(),
+		Slow:     ch.stats.slow.Load(),
+	}
+	for _, c := range ch.members() {
+		ci.Agents = append(ci.Agents, c.info())
+	}
+	sort.Slice(ci.Agents, func(i, j int) bool { return ci.Agents[i].Since.Before(ci.Agents[j].Since) })
+	return ci
+}
+
+// Channel describes a channel and its agents; false if there is no such
+// channel.
+func (s *Server) Channel(name string) (ChannelInfo, bool) {
+	s.mu.Lock()
+	ch := s.channels[name]
+	s.mu.Unlock()
+	if ch == nil {
+		return ChannelInfo{}, false
+	}
+	return ch.info(), true
+}
+
+// Agent describes the agent with the given id on a channel; false if
+// there is none.
+func (s *Server) Agent(channel, id string) (AgentInfo, bool) {
+	s.mu.Lock()
+	ch := s.channels[channel]
+	s.mu.Unlock()
+	if ch == nil {
+		return AgentInfo{}, false
+	}
+	c := ch.member(id)
+	if c == nil {
+		return AgentInfo{}, false
+	}
+	return c.info(), true
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	chans := s.sortedChannelsLocked()
+	started := s.started
+	s.mu.Unlock()
+	st := Stats{NodeID: s.nodeID, Totals: ChannelInfo{Name: "*"}}
+	if !started.IsZero() {
+		st.Uptime = time.Since(started)
+	}
+	for _, ch := range chans {
+		ci := ch.info()
+		st.Agents += len(ci.Agents)
+		t := &st.Totals
+		t.MsgsIn += ci.MsgsIn
+		t.BytesIn += ci.BytesIn
+		t.MsgsOut += ci.MsgsOut
+		t.BytesOut += ci.BytesOut
+		t.Dropped += ci.Dropped
+		t.Slow += ci.Slow
+		st.Channels = append(st.Channels, ci)
+	}
+	return st
+}
