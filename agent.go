@@ -1,0 +1,388 @@
+package netcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/router"
+	"github.com/netcluster/netcluster/internal/transport"
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// Agent is a member of one channel: it emits events and listens to them.
+// All its methods may be called concurrently, also from handlers.
+type Agent struct {
+	channel string
+	id      string
+	opts    options
+	log     *slog.Logger
+	where   string // the socket path, or "memory", for errors
+	dial    func(ctx context.Context) (net.Conn, error)
+
+	listeners *router.Index[*Listener]
+	q         *queue
+
+	mu       sync.Mutex
+	state    State
+	closing  bool
+	nc       net.Conn       // nil while disconnected
+	writing  bool           // the writer holds a batch
+	gaveUp   bool           // the connection ended for good (WithoutReconnect)
+	out      []byte         // frames waiting for the writer
+	wake     chan struct{}  // tells the writer out is not empty
+	changed  notifier       // out drained, connection state changed
+	patterns map[string]int // listener patterns → number of listeners
+	maxFrame int
+	nextTok  uint64
+	pings    map[uint64]chan error
+	requests map[uint64]chan reply
+
+	ctx  context.Context // cancelled by Close: stops reconnecting
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+type reply struct {
+	body []byte
+	err  error
+}
+
+// errConnLost fails what waited on a connection that ended.
+var errConnLost = errors.New("netcluster: connection lost")
+
+// Connect joins channel on the server and returns the connected Agent. It
+// fails, naming the socket it tried, if no server answers: it does not
+// retry the first connection. ctx bounds the connection attempt only.
+func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error) {
+	if err := config.ValidChannelName(channel); err != nil {
+		return nil, fmt.Errorf("netcluster: connect: %w", err)
+	}
+	a := &Agent{
+		channel:  channel,
+		opts:     defaultOptions(),
+		state:    Disconnected,
+		wake:     make(chan struct{}, 1),
+		patterns: make(map[string]int),
+		pings:    make(map[uint64]chan error),
+		requests: make(map[uint64]chan reply),
+	}
+	a.ctx, a.stop = context.WithCancel(context.Background())
+	for _, o := range opts {
+		o(&a.opts)
+	}
+	a.log = a.opts.logger
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.id = a.opts.id
+	if a.id == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		a.id = hex.EncodeToString(b[:])
+	}
+	if len(a.id) > 64 {
+		return nil, fmt.Errorf("netcluster: connect: agent id longer than 64 bytes")
+	}
+	switch {
+	case a.opts.dialer != nil:
+		a.where = "memory"
+		a.dial = func(ctx context.Context) (net.Conn, error) { return a.opts.dialer(ctx, channel) }
+	default:
+		path := a.opts.socketPath
+		if path == "" {
+			dir := a.opts.socketDir
+			if dir == "" {
+				dir = new(config.Config).ResolveSocketDir()
+			}
+			path = transport.SocketPath(dir, channel)
+		}
+		a.where = path
+		a.dial = func(ctx context.Context) (net.Conn, error) { return transport.Dial(ctx, path) }
+	}
+	a.listeners = router.NewIndex[*Listener]()
+	a.q = newQueue(a.opts.queueSize)
+
+	nc, rd, w, err := a.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.attach(nc, w)
+	a.mu.Unlock()
+	a.wg.Add(2)
+	go a.dispatch()
+	go a.supervise(nc, rd)
+	return a, nil
+}
+
+// ID returns the agent's id.
+func (a *Agent) ID() string { return a.id }
+
+// Channel returns the agent's channel.
+func (a *Agent) Channel() string { return a.channel }
+
+// State returns the connection's state.
+func (a *Agent) State() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state
+}
+
+// On adds a listener: handler is called for every message whose event name
+// pattern matches. The pattern is RE2 syntax matched against the whole
+// name (`log|audit` matches "log" and "audit", not "logs"); an invalid
+// pattern returns an error. A message from the server may arrive as soon as
+// the server has the listener: call Flush to wait for that.
+func (a *Agent) On(pattern string, handler Handler) (*Listener, error) {
+	return a.addListener(pattern, handler, false)
+}
+
+// Once is like On, but the listener is removed before its first call.
+func (a *Agent) Once(pattern string, handler Handler) (*Listener, error) {
+	return a.addListener(pattern, handler, true)
+}
+
+// Off removes l; see Listener.Off.
+func (a *Agent) Off(l *Listener) bool { return l.Off() }
+
+func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, error) {
+	if h == nil {
+		return nil, errors.New("netcluster: nil handler")
+	}
+	if _, err := router.Compile(pattern); err != nil {
+		return nil, err
+	}
+	l := &Listener{agent: a, pattern: pattern, handler: h, once: once}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closing {
+		return nil, ErrClosed
+	}
+	if err := a.listeners.Add(l, pattern); err != nil {
+		return nil, err
+	}
+	a.patterns[pattern]++
+	if a.patterns[pattern] == 1 && a.nc != nil {
+		a.queueFrame(wire.AppendListen(a.out, wire.TypeListen, pattern))
+	}
+	return l, nil
+}
+
+func (a *Agent) removeListener(l *Listener) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.listeners.Remove(l, l.pattern)
+	a.patterns[l.pattern]--
+	if a.patterns[l.pattern] > 0 {
+		return
+	}
+	delete(a.patterns, l.pattern)
+	if a.nc != nil && !a.closing {
+		a.queueFrame(wire.AppendListen(a.out, wire.TypeUnlisten, l.pattern))
+	}
+}
+
+// queueFrame sets out to buf (out with frames appended) and wakes the
+// writer. Call with mu held.
+func (a *Agent) queueFrame(buf []byte) {
+	was := len(a.out)
+	a.out = buf
+	if was == 0 {
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Emit sends an event whose data is v encoded as JSON. The agent's own
+// matching listeners receive it in memory; the server routes it to the
+// other agents. Emit returns once the message is queued for the server:
+// it waits (bounded by ctx) while the send buffer is full and the agent is
+// connected, and fails with ErrBufferFull while it is disconnected.
+func (a *Agent) Emit(ctx context.Context, event string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("netcluster: emit %q: %w", event, err)
+	}
+	return a.emit(ctx, event, data, wire.FlagJSON, false)
+}
+
+// EmitRaw is like Emit, but sends data as it is, not as JSON. Agents of the
+// legacy JSON wire receive it as a JSON string.
+func (a *Agent) EmitRaw(ctx context.Context, event string, data []byte) error {
+	return a.emit(ctx, event, data, 0, true)
+}
+
+func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte, copyData bool) error {
+	if event == "" || len(event) > wire.MaxEventLen {
+		return fmt.Errorf("%w: %d bytes; want 1 to %d", ErrInvalidEvent, len(event), wire.MaxEventLen)
+	}
+	m := wire.Msg{Flags: flags, Channel: a.channel, Agent: a.id, Event: event, Data: data}
+	size := wire.MsgSize(&m)
+	a.mu.Lock()
+	for {
+		if a.closing {
+			a.mu.Unlock()
+			return ErrClosed
+		}
+		if size-4 > a.maxFrame {
+			a.mu.Unlock()
+			return fmt.Errorf("%w: event %q is %d bytes; the server accepts at most %d", ErrTooLarge, event, size-4, a.maxFrame)
+		}
+		if len(a.out) == 0 || len(a.out)+size <= a.opts.bufferSize {
+			break
+		}
+		if a.nc == nil {
+			a.mu.Unlock()
+			return fmt.Errorf("%w: %d bytes waiting for %s", ErrBufferFull, len(a.out), a.where)
+		}
+		ch := a.changed.wait()
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("netcluster: emit %q: %w", event, ctx.Err())
+		}
+		a.mu.Lock()
+	}
+	a.queueFrame(wire.AppendMsg(a.out, &m))
+	a.mu.Unlock()
+	if len(a.listeners.Match([]byte(event))) > 0 {
+		if copyData {
+			data = append([]byte(nil), data...)
+		}
+		a.q.push(item{msg: &Message{
+			Event: event, Data: data, JSON: flags&wire.FlagJSON != 0,
+			Channel: a.channel, Agent: a.id, Local: true,
+		}}, false)
+	}
+	return nil
+}
+
+// Flush waits until the server has received and acted on everything this
+// agent sent before it, listeners included, or until ctx ends. While the
+// agent is reconnecting it waits for the connection.
+func (a *Agent) Flush(ctx context.Context) error {
+	for {
+		a.mu.Lock()
+		if a.closing {
+			a.mu.Unlock()
+			return ErrClosed
+		}
+		if a.nc == nil {
+			ch := a.changed.wait()
+			a.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("netcluster: flush: %w", ctx.Err())
+			}
+		}
+		a.nextTok++
+		tok := a.nextTok
+		done := make(chan error, 1)
+		a.pings[tok] = done
+		a.queueFrame(wire.AppendU64(a.out, wire.TypePing, tok))
+		a.mu.Unlock()
+		select {
+		case err := <-done:
+			if errors.Is(err, errConnLost) {
+				continue
+			}
+			return err
+		case <-ctx.Done():
+			a.mu.Lock()
+			delete(a.pings, tok)
+			a.mu.Unlock()
+			return fmt.Errorf("netcluster: flush: %w", ctx.Err())
+		}
+	}
+}
+
+// Request sends a control request (a JSON document) and returns the
+// server's reply. Only agents of the control channel may make requests.
+func (a *Agent) Request(ctx context.Context, body []byte) ([]byte, error) {
+	a.mu.Lock()
+	if a.closing {
+		a.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if a.nc == nil {
+		a.mu.Unlock()
+		return nil, ErrNotConnected
+	}
+	a.nextTok++
+	id := a.nextTok
+	done := make(chan reply, 1)
+	a.requests[id] = done
+	a.queueFrame(wire.AppendRequest(a.out, wire.TypeRequest, wire.Request{ID: id, Body: body}))
+	a.mu.Unlock()
+	select {
+	case r := <-done:
+		return r.body, r.err
+	case <-ctx.Done():
+		a.mu.Lock()
+		delete(a.requests, id)
+		a.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// Close sends what is still buffered (waiting for a reconnection if need
+// be) until ctx ends, then closes the connection and stops the agent's
+// goroutines. No handler runs after Close returns; messages received but
+// not yet handled are discarded. If messages were left unsent Close says
+// how many bytes. Additional calls return ErrClosed.
+func (a *Agent) Close(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closing {
+		a.mu.Unlock()
+		return ErrClosed
+	}
+	a.closing = true
+	a.changed.broadcast()
+	var err error
+	for len(a.out) > 0 || a.writing {
+		if a.nc == nil && a.gaveUp {
+			err = fmt.Errorf("netcluster: close: %d bytes of messages unsent: %w", len(a.out), ErrNotConnected)
+			break
+		}
+		ch := a.changed.wait()
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		a.mu.Lock()
+		if err != nil {
+			if n := len(a.out); n > 0 {
+				err = fmt.Errorf("netcluster: close: %d bytes of messages unsent: %w", n, err)
+			}
+			break
+		}
+	}
+	a.state = Closed
+	nc := a.nc
+	a.mu.Unlock()
+	a.stop()
+	if nc != nil {
+		nc.Close()
+	}
+	a.q.close()
+	a.wg.Wait()
+	if a.opts.onState != nil {
+		a.opts.onState(Closed, nil)
+	}
+	return err
+}

@@ -1,0 +1,366 @@
+package netcluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+const (
+	readBufSize      = 64 << 10
+	handshakeTimeout = 10 * time.Second
+	maxKeptBuf       = 1 << 20 // larger write buffers are not kept once written
+)
+
+// connect dials and performs the handshake: preamble and Hello out,
+// Welcome (or an Error) back.
+func (a *Agent) connect(ctx context.Context) (net.Conn, *wire.Reader, wire.Welcome, error) {
+	var w wire.Welcome
+	nc, err := a.dial(ctx)
+	if err != nil {
+		return nil, nil, w, fmt.Errorf("netcluster: connect to channel %q at %s: %w", a.channel, a.where, err)
+	}
+	deadline := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	defer stop()
+	hello := append([]byte(wire.Preamble), wire.AppendHello(nil, wire.Hello{
+		Version: wire.Version, PID: uint32(os.Getpid()), AgentID: a.id, Channel: a.channel,
+	})...)
+	rd := wire.NewReader(bufio.NewReaderSize(nc, readBufSize), wire.DefaultMaxFrame)
+	fail := func(err error) (net.Conn, *wire.Reader, wire.Welcome, error) {
+		nc.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, nil, w, fmt.Errorf("netcluster: connect to channel %q at %s: %w", a.channel, a.where, err)
+	}
+	if _, err := nc.Write(hello); err != nil {
+		return fail(err)
+	}
+	f, err := rd.Next()
+	if err != nil {
+		return fail(err)
+	}
+	switch f.Type {
+	case wire.TypeWelcome:
+		if w, err = wire.ParseWelcome(f.Payload); err != nil {
+			return fail(err)
+		}
+	case wire.TypeError:
+		e, _ := wire.ParseError(f.Payload)
+		return fail(&ServerError{Code: e.Code, Text: e.Text})
+	default:
+		return fail(fmt.Errorf("expected welcome, got %s", wire.TypeName(f.Type)))
+	}
+	if !stop() {
+		return fail(ctx.Err())
+	}
+	nc.SetDeadline(time.Time{})
+	// Messages to us may be as large as the server allows.
+	rd.SetMax(max(int(w.MaxFrame), wire.DefaultMaxFrame))
+	return nc, rd, w, nil
+}
+
+// attach makes nc the agent's connection: the server learns every
+// listener pattern first, then gets the messages buffered meanwhile. Call
+// with mu held.
+func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
+	var resume []byte
+	for p := range a.patterns {
+		resume = wire.AppendListen(resume, wire.TypeListen, p)
+	}
+	a.out = append(resume, onlyMsgs(a.out)...)
+	a.nc = nc
+	a.maxFrame = int(w.MaxFrame)
+	a.state = Connected
+	a.changed.broadcast()
+	if len(a.out) > 0 {
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// onlyMsgs keeps the Msg frames of buf, in place. Listen frames are
+// dropped because attach sends the whole listener set, and Ping and
+// Request frames because their waiters have been failed.
+func onlyMsgs(buf []byte) []byte {
+	out := buf[:0]
+	for len(buf) >= wire.HeaderLen {
+		n := 4 + int(uint32(buf[0])<<24|uint32(buf[1])<<16|uint32(buf[2])<<8|uint32(buf[3]))
+		if n > len(buf) {
+			break
+		}
+		if buf[4] == wire.TypeMsg {
+			out = append(out, buf[:n]...)
+		}
+		buf = buf[n:]
+	}
+	return out
+}
+
+// supervise runs connections one after the other until the agent closes,
+// reconnecting with backoff.
+func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
+	defer a.wg.Done()
+	for {
+		err := a.session(nc, rd)
+		a.mu.Lock()
+		a.nc = nil
+		a.state = Disconnected
+		for tok, ch := range a.pings {
+			ch <- errConnLost
+			delete(a.pings, tok)
+		}
+		for id, ch := range a.requests {
+			ch <- reply{err: fmt.Errorf("%w: %v", ErrNotConnected, err)}
+			delete(a.requests, id)
+		}
+		closing := a.closing
+		if !a.opts.reconnect {
+			a.gaveUp = true
+		}
+		a.changed.broadcast()
+		a.mu.Unlock()
+		var se *ServerError
+		if errors.As(err, &se) {
+			a.q.push(item{err: se}, false)
+		}
+		if a.ctx.Err() != nil {
+			return
+		}
+		a.notifyState(Disconnected, err)
+		if !a.opts.reconnect {
+			if !closing {
+				a.log.Warn("connection lost; not reconnecting", "channel", a.channel, "err", err)
+			}
+			return
+		}
+		a.log.Info("connection lost; reconnecting", "channel", a.channel, "err", err)
+		var w wire.Welcome
+		nc, rd, w = a.reconnect()
+		if nc == nil {
+			return
+		}
+		a.mu.Lock()
+		a.attach(nc, w)
+		a.mu.Unlock()
+		a.notifyState(Connected, nil)
+	}
+}
+
+func (a *Agent) notifyState(s State, err error) {
+	if a.opts.onState != nil {
+		a.opts.onState(s, err)
+	}
+}
+
+// reconnect dials with exponential backoff until it connects or the agent
+// closes (then it returns nil).
+func (a *Agent) reconnect() (net.Conn, *wire.Reader, wire.Welcome) {
+	wait := a.opts.minWait
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-a.ctx.Done():
+			t.Stop()
+			return nil, nil, wire.Welcome{}
+		case <-t.C:
+		}
+		nc, rd, w, err := a.connect(a.ctx)
+		if err == nil {
+			return nc, rd, w
+		}
+		a.log.Debug("reconnect failed", "channel", a.channel, "err", err, "retry_in", wait)
+		wait = min(2*wait, a.opts.maxWait)
+	}
+}
+
+// session serves one connection until it fails or the agent closes: a
+// reader goroutine and this one, writing.
+func (a *Agent) session(nc net.Conn, rd *wire.Reader) error {
+	readErr := make(chan error, 1)
+	go func() {
+		err := a.readLoop(rd)
+		nc.Close() // a writer blocked on a dead connection returns
+		readErr <- err
+	}()
+	err := a.writeLoop(nc, readErr)
+	nc.Close()
+	if rerr := <-readErr; err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// writeLoop writes queued frames, batching whatever accumulated while the
+// previous write ran, until a write fails or the reader ends.
+func (a *Agent) writeLoop(nc net.Conn, readErr chan error) error {
+	var spare []byte
+	for {
+		a.mu.Lock()
+		batch := a.out
+		if len(batch) > 0 {
+			a.out = spare[:0]
+			a.writing = true
+			a.changed.broadcast()
+		}
+		a.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-a.wake:
+				continue
+			case err := <-readErr:
+				readErr <- err // session reads it again
+				return nil
+			}
+		}
+		n, err := nc.Write(batch)
+		a.mu.Lock()
+		a.writing = false
+		if err != nil {
+			// What did not reach the kernel goes out again on the next
+			// connection, from the first frame not wholly written.
+			a.out = append(unwritten(batch, n), a.out...)
+		}
+		a.changed.broadcast()
+		a.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if cap(batch) > maxKeptBuf {
+			batch = nil
+		}
+		spare = batch
+	}
+}
+
+// unwritten returns the frames of batch from the first one not wholly
+// within its first n bytes.
+func unwritten(batch []byte, n int) []byte {
+	off := 0
+	for off+4 <= len(batch) {
+		size := 4 + int(uint32(batch[off])<<24|uint32(batch[off+1])<<16|uint32(batch[off+2])<<8|uint32(batch[off+3]))
+		if off+size > n {
+			break
+		}
+		off += size
+	}
+	return append([]byte(nil), batch[off:]...)
+}
+
+// readLoop reads frames from the server until the connection ends.
+func (a *Agent) readLoop(rd *wire.Reader) error {
+	for {
+		f, err := rd.Next()
+		if err != nil {
+			return err
+		}
+		switch f.Type {
+		case wire.TypeMsg:
+			v, err := wire.ParseMsg(f.Payload)
+			if err != nil {
+				return fmt.Errorf("netcluster: from server: %w", err)
+			}
+			m := &Message{
+				Event:   string(v.Event),
+				Data:    append([]byte(nil), v.Data...),
+				JSON:    v.Flags&wire.FlagJSON != 0,
+				Channel: string(v.Channel),
+				Agent:   string(v.Agent),
+				Node:    string(v.Node),
+			}
+			if !a.q.push(item{msg: m}, true) {
+				return ErrClosed
+			}
+		case wire.TypePong:
+			tok, err := wire.ParseU64(f.Payload)
+			if err != nil {
+				return fmt.Errorf("netcluster: from server: %w", err)
+			}
+			a.mu.Lock()
+			if ch := a.pings[tok]; ch != nil {
+				ch <- nil
+				delete(a.pings, tok)
+			}
+			a.mu.Unlock()
+		case wire.TypePing:
+			tok, err := wire.ParseU64(f.Payload)
+			if err != nil {
+				return fmt.Errorf("netcluster: from server: %w", err)
+			}
+			a.mu.Lock()
+			a.queueFrame(wire.AppendU64(a.out, wire.TypePong, tok))
+			a.mu.Unlock()
+		case wire.TypeDropped:
+			n, err := wire.ParseU64(f.Payload)
+			if err != nil {
+				return fmt.Errorf("netcluster: from server: %w", err)
+			}
+			a.q.push(item{err: &DroppedError{Count: n}}, false)
+		case wire.TypeReply:
+			r, err := wire.ParseRequest(f.Payload)
+			if err != nil {
+				return fmt.Errorf("netcluster: from server: %w", err)
+			}
+			a.mu.Lock()
+			if ch := a.requests[r.ID]; ch != nil {
+				ch <- reply{body: append([]byte(nil), r.Body...)}
+				delete(a.requests, r.ID)
+			}
+			a.mu.Unlock()
+		case wire.TypeError:
+			e, err := wire.ParseError(f.Payload)
+			if err != nil {
+				return fmt.Errorf("netcluster: from server: %w", err)
+			}
+			return &ServerError{Code: e.Code, Text: e.Text}
+		default:
+			return fmt.Errorf("netcluster: unexpected %s frame from the server", wire.TypeName(f.Type))
+		}
+	}
+}
+
+// dispatch runs handlers, one message at a time, until the agent closes.
+func (a *Agent) dispatch() {
+	defer a.wg.Done()
+	for {
+		it, ok := a.q.pop()
+		if !ok {
+			return
+		}
+		if it.err != nil {
+			a.asyncError(it.err)
+			continue
+		}
+		for _, l := range a.listeners.Match([]byte(it.msg.Event)) {
+			if l.once {
+				if !l.Off() {
+					continue
+				}
+			} else if l.off.Load() {
+				continue
+			}
+			l.handler(it.msg)
+		}
+	}
+}
+
+func (a *Agent) asyncError(err error) {
+	if a.opts.onError != nil {
+		a.opts.onError(err)
+		return
+	}
+	a.log.Warn("netcluster", "channel", a.channel, "err", err)
+}

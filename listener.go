@@ -1,0 +1,30 @@
+package netcluster
+
+import (
+	"sync/atomic"
+)
+
+// Listener is a handler registered with On or Once. Off removes exactly
+// it.
+type Listener struct {
+	agent   *Agent
+	pattern string
+	handler Handler
+	once    bool
+	off     atomic.Bool
+}
+
+// Pattern returns the listener's pattern.
+func (l *Listener) Pattern() string { return l.pattern }
+
+// Off removes the listener: its handler is not called for any message
+// dispatched after Off returns (one running already finishes). It reports
+// whether this call removed it; later calls, and calls for a Once listener
+// that has fired, return false.
+func (l *Listener) Off() bool {
+	if !l.off.CompareAndSwap(false, true) {
+		return false
+	}
+	l.agent.removeListener(l)
+	return true
+}

@@ -1,0 +1,42 @@
+package netcluster
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Message is one event as a handler receives it. The handler owns it and
+// may keep it.
+type Message struct {
+	// Event is the event name.
+	Event string
+	// Data is the event's payload: JSON when JSON is true (the default
+	// codec of Emit), else the bytes given to EmitRaw.
+	Data []byte
+	// JSON reports whether Data is a JSON document.
+	JSON bool
+	// Channel is the channel the message was emitted on.
+	Channel string
+	// Agent is the id of the agent that emitted it.
+	Agent string
+	// Node is the id of the server the message came from over the network,
+	// or "" for a message emitted on this server.
+	Node string
+	// Local reports whether the message was delivered in memory by this
+	// agent's own Emit.
+	Local bool
+}
+
+// Decode unmarshals the message's JSON data into v.
+func (m *Message) Decode(v any) error {
+	if !m.JSON {
+		return fmt.Errorf("netcluster: event %q carries raw bytes, not JSON", m.Event)
+	}
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		return fmt.Errorf("netcluster: decode event %q: %w", m.Event, err)
+	}
+	return nil
+}
+
+// Handler is called for each message that matches a listener.
+type Handler func(*Message)
