@@ -2,9 +2,13 @@
 // configuration, routing events between the agents connected to them.
 //
 //	ncserver [flags] [CONFIG]
+//	ncserver install [-config CONFIG] | uninstall | start | stop   (Windows)
 //
 // With no config file it runs the embedded default (channels control, A
 // and B; network off). See README.md for the configuration reference.
+// On Windows the verbs manage the "ncserver" service, which finds its
+// config in its -config argument, else in the registry value conf under
+// HKLM\Software\Netcluster, else runs the embedded default.
 package main
 
 import (
@@ -25,7 +29,7 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := dispatch(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "ncserver:", err)
 		}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func shortDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "ncs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// The embedded default: says where each channel listens, and removes the
+// sockets when stopped.
+func TestRunDefaultConfig(t *testing.T) {
+	dir := shortDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- dispatch(ctx, []string{"-socketdir", dir}, &out, &errs) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "netcluster-control") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening lines; stdout %q stderr %q", out.String(), errs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, ch := range []string{"control", "A", "B"} {
+		path := filepath.Join(dir, "netcluster-"+ch)
+		if !strings.Contains(out.String(), path) {
+			t.Errorf("stdout does not say channel %s listens on %s:\n%s", ch, path, out.String())
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("socket %s: %v", path, err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"control", "A", "B"} {
+		if _, err := os.Stat(filepath.Join(dir, "netcluster-"+ch)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket of %s left behind: %v", ch, err)
+		}
+	}
+}
+
+func TestArgs(t *testing.T) {
+	seed := filepath.Join("..", "..", "config", "testdata", "seed-sample.jsonc")
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte("{\n  \"prot\": 1,\n}"), 0o644)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantOut string
+		wantErr string
+	}{
+		{"check seed sample", []string{"-check", seed}, "ok (3 channels)", ""},
+		{"check flag form", []string{"-check", "-config", seed}, "ok (3 channels)", ""},
+		{"check default", []string{"-check"}, "embedded default config: ok", ""},
+		{"bad key", []string{"-check", bad}, "", `bad.json:2:3: prot: unknown key`},
+		{"missing file", []string{"-check", "/nonexistent/nc.json"}, "", "/nonexistent/nc.json"},
+		{"two files", []string{"a.json", "b.json"}, "", "too many arguments"},
+		{"config twice", []string{"-config", "a.json", "b.json"}, "", "config given twice"},
+		{"bad log format", []string{"-log-format", "xml"}, "", `-log-format "xml"`},
+		{"unknown flag", []string{"-nope"}, "", "flag provided but not defined: -nope"},
+		{"service verb off Windows", []string{"install"}, "", "only available on Windows"},
+		{"verb with extra args", []string{"stop", "now"}, "", "stop takes no arguments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errs syncBuffer
+			err := dispatch(context.Background(), tc.args, &out, &errs)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error()+errs.String(), tc.wantErr)):
+				t.Fatalf("error %v (stderr %q), want %q", err, errs.String(), tc.wantErr)
+			case !strings.Contains(out.String(), tc.wantOut):
+				t.Fatalf("stdout %q, want %q", out.String(), tc.wantOut)
+			}
+		})
+	}
+}
+
+func TestServiceArgs(t *testing.T) {
+	reg := func() (string, error) { return `C:\nc\config.json`, nil }
+	if got := serviceArgs([]string{"-log-level", "debug"}, reg); strings.Join(got, " ") != `-config C:\nc\config.json -log-level debug` {
+		t.Errorf("registry path not added: %q", got)
+	}
+	if got := serviceArgs([]string{"-config", "x.json"}, reg); strings.Join(got, " ") != "-config x.json" {
+		t.Errorf("flag should win over registry: %q", got)
+	}
+	if got := serviceArgs(nil, func() (string, error) { return "", nil }); len(got) != 0 {
+		t.Errorf("no registry value: %q", got)
+	}
+	_ = flag.ErrHelp
+}
