@@ -256,7 +256,7 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 	}
 	a.queueFrame(wire.AppendMsg(a.out, &m))
 	a.mu.Unlock()
-	if len(a.listeners.Match([]byte(event))) > 0 {
+	if len(a.listeners.Match(unsafeBytes(event))) > 0 {
 		if copyData {
 			data = append([]byte(nil), data...)
 		}

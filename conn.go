@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -15,7 +16,7 @@ import (
 const (
 	readBufSize      = 64 << 10
 	handshakeTimeout = 10 * time.Second
-	maxKeptBuf       = 1 << 20 // larger write buffers are not kept once written
+	idleKeptBuf      = 64 << 10 // write buffers kept by an idle writer
 )
 
 // connect dials and performs the handshake: preamble and Hello out,
@@ -216,8 +217,14 @@ func (a *Agent) writeLoop(nc net.Conn, readErr chan error) error {
 			a.writing = true
 			a.changed.broadcast()
 		}
+		if len(batch) == 0 && cap(a.out) > idleKeptBuf {
+			a.out = nil // idle: do not hold a large buffer
+		}
 		a.mu.Unlock()
 		if len(batch) == 0 {
+			if cap(spare) > idleKeptBuf {
+				spare = nil
+			}
 			select {
 			case <-a.wake:
 				continue
@@ -239,9 +246,6 @@ func (a *Agent) writeLoop(nc net.Conn, readErr chan error) error {
 		if err != nil {
 			return err
 		}
-		if cap(batch) > maxKeptBuf {
-			batch = nil
-		}
 		spare = batch
 	}
 }
@@ -262,6 +266,7 @@ func unwritten(batch []byte, n int) []byte {
 
 // readLoop reads frames from the server until the connection ends.
 func (a *Agent) readLoop(rd *wire.Reader) error {
+	var alloc recvAlloc
 	for {
 		f, err := rd.Next()
 		if err != nil {
@@ -273,13 +278,14 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 			if err != nil {
 				return fmt.Errorf("netcluster: from server: %w", err)
 			}
-			m := &Message{
-				Event:   string(v.Event),
-				Data:    append([]byte(nil), v.Data...),
+			m := alloc.message()
+			*m = Message{
+				Event:   alloc.name(v.Event),
+				Data:    alloc.bytes(v.Data),
 				JSON:    v.Flags&wire.FlagJSON != 0,
-				Channel: string(v.Channel),
-				Agent:   string(v.Agent),
-				Node:    string(v.Node),
+				Channel: alloc.name(v.Channel),
+				Agent:   alloc.name(v.Agent),
+				Node:    alloc.name(v.Node),
 			}
 			if !a.q.push(item{msg: m}, true) {
 				return ErrClosed
@@ -335,26 +341,44 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 // dispatch runs handlers, one message at a time, until the agent closes.
 func (a *Agent) dispatch() {
 	defer a.wg.Done()
+	var batch []item
 	for {
-		it, ok := a.q.pop()
-		if !ok {
+		var ok bool
+		if batch, ok = a.q.popAll(batch[:0]); !ok {
 			return
 		}
-		if it.err != nil {
-			a.asyncError(it.err)
-			continue
-		}
-		for _, l := range a.listeners.Match([]byte(it.msg.Event)) {
-			if l.once {
-				if !l.Off() {
-					continue
-				}
-			} else if l.off.Load() {
-				continue
+		for i := range batch {
+			a.handle(batch[i])
+			batch[i] = item{}
+			if a.ctx.Err() != nil {
+				return // closed: no handler runs after Close
 			}
-			l.handler(it.msg)
 		}
 	}
+}
+
+// handle runs the handlers of one message, or the error handler.
+func (a *Agent) handle(it item) {
+	if it.err != nil {
+		a.asyncError(it.err)
+		return
+	}
+	for _, l := range a.listeners.Match(unsafeBytes(it.msg.Event)) {
+		if l.once {
+			if !l.Off() {
+				continue
+			}
+		} else if l.off.Load() {
+			continue
+		}
+		l.handler(it.msg)
+	}
+}
+
+// unsafeBytes returns the bytes of s without copying; they must not be
+// modified.
+func unsafeBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 func (a *Agent) asyncError(err error) {

@@ -86,7 +86,8 @@ func WithoutReconnect() Option { return func(o *options) { o.reconnect = false }
 // empty.
 func WithBufferSize(n int) Option { return func(o *options) { o.bufferSize = n } }
 
-// WithQueueSize bounds, in bytes of data, the received messages waiting
-// for handlers. When it is full the agent stops reading from the server.
-// The default is 16 MiB.
+// WithQueueSize bounds the received messages waiting for handlers, in
+// bytes: their data plus 64 per message. When it is full the agent stops
+// reading from the server. The default is 16 MiB. A single message larger
+// than the bound is accepted when the queue is empty.
 func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }

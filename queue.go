@@ -44,31 +44,22 @@ func (q *queue) push(it item, wait bool) bool {
 	return true
 }
 
-// pop waits for an item; ok is false once the queue is closed.
-func (q *queue) pop() (it item, ok bool) {
+// popAll waits for items and moves them all to dst; ok is false once the
+// queue is closed.
+func (q *queue) popAll(dst []item) (items []item, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.head == len(q.items) && !q.closed {
 		q.cond.Wait()
 	}
 	if q.closed {
-		return item{}, false
+		return dst, false
 	}
-	it = q.items[q.head]
-	q.items[q.head] = item{}
-	q.head++
-	switch {
-	case q.head == len(q.items):
-		q.items, q.head = q.items[:0], 0
-	case q.head >= 1024 && 2*q.head >= len(q.items):
-		// Reclaim the consumed front when the queue never quite drains.
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items, q.head = q.items[:n], 0
-	}
-	q.bytes -= size(it)
+	// Hand over the backing array and keep dst's for the next pushes.
+	items, q.items = q.items[q.head:], dst[:0]
+	q.head, q.bytes = 0, 0
 	q.cond.Broadcast()
-	return it, true
+	return items, true
 }
 
 // close discards what is queued and releases every waiter.
@@ -80,9 +71,12 @@ func (q *queue) close() {
 	q.mu.Unlock()
 }
 
+// itemOverhead is what a queued message costs besides its data.
+const itemOverhead = 64
+
 func size(it item) int {
 	if it.msg == nil {
 		return 0
 	}
-	return len(it.msg.Data)
+	return itemOverhead + len(it.msg.Data)
 }

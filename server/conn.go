@@ -20,7 +20,7 @@ const (
 	readBufSize      = 32 << 10 // per connection
 	handshakeTimeout = 10 * time.Second
 	lingerTimeout    = time.Second // to write a last error frame
-	maxKeptBuf       = 256 << 10   // larger write buffers are not kept once written
+	idleKeptBuf      = 16 << 10    // write buffers kept by an idle writer
 	maxPatterns      = 10000       // listener patterns per agent
 )
 
@@ -448,8 +448,13 @@ func (c *conn) writeLoop() {
 			batch := c.obuf
 			closing := c.closing
 			if len(batch) == 0 {
-				c.obuf = c.obuf[:0]
+				if cap(c.obuf) > idleKeptBuf {
+					c.obuf = nil // idle: do not hold a large buffer
+				}
 				c.omu.Unlock()
+				if cap(spare) > idleKeptBuf {
+					spare = nil
+				}
 				if closing {
 					c.close()
 					return
@@ -462,9 +467,6 @@ func (c *conn) writeLoop() {
 			if _, err := c.nc.Write(batch); err != nil {
 				c.close()
 				return
-			}
-			if cap(batch) > maxKeptBuf {
-				batch = nil
 			}
 			spare = batch
 		}

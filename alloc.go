@@ -1,0 +1,62 @@
+package netcluster
+
+// The receive path allocates each message and its data from slabs, and
+// reuses the strings of event, channel and agent names seen before: a
+// handler owns its *Message, so nothing can be recycled, but one
+// allocation per hundred messages beats several per message.
+
+const (
+	msgSlab      = 128      // messages per slab
+	dataSlab     = 32 << 10 // bytes per data slab
+	maxSlabData  = 1 << 10  // larger data gets its own allocation
+	maxInterned  = 4096     // distinct names remembered
+	maxInternLen = 256      // longer names are not remembered
+)
+
+// recvAlloc is owned by one connection's reader goroutine.
+type recvAlloc struct {
+	msgs  []Message
+	data  []byte
+	names map[string]string
+}
+
+func (r *recvAlloc) message() *Message {
+	if len(r.msgs) == 0 {
+		r.msgs = make([]Message, msgSlab)
+	}
+	m := &r.msgs[0]
+	r.msgs = r.msgs[1:]
+	return m
+}
+
+// bytes returns a copy of b. Copies share slabs, capped so that appending
+// to one never writes into another.
+func (r *recvAlloc) bytes(b []byte) []byte {
+	if len(b) > maxSlabData {
+		return append([]byte(nil), b...)
+	}
+	if len(r.data) < len(b) {
+		r.data = make([]byte, dataSlab)
+	}
+	n := copy(r.data, b)
+	out := r.data[:n:n]
+	r.data = r.data[n:]
+	return out
+}
+
+// name returns b as a string, the same string for the same bytes while it
+// is remembered.
+func (r *recvAlloc) name(b []byte) string {
+	if len(b) > maxInternLen {
+		return string(b)
+	}
+	if s, ok := r.names[string(b)]; ok {
+		return s
+	}
+	if r.names == nil || len(r.names) >= maxInterned {
+		r.names = make(map[string]string)
+	}
+	s := string(b)
+	r.names[s] = s
+	return s
+}
