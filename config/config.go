@@ -156,8 +156,9 @@ type Channel struct {
 	// Default false.
 	DumpToConsole bool
 	// AcceptNet ("acceptnet") accepts messages for this channel arriving
-	// from the network. Default true in a file; see [NewChannel]. Note the
-	// zero Channel has AcceptNet false.
+	// from the network. Default true in a file, except for the control
+	// channel (false); see [NewChannel]. Note the zero Channel has
+	// AcceptNet false.
 	AcceptNet bool
 }
 

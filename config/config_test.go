@@ -58,7 +58,7 @@ func TestSeedSample(t *testing.T) {
 	want.StartControl = true
 	all := mustPattern(t, ".*")
 	want.Channels = map[string]*config.Channel{
-		"control": {AcceptNet: true},
+		"control": {}, // acceptnet defaults to false for control
 		"A":       {Propagate: all, AcceptNet: true},
 		"B":       {Propagate: all, AcceptNet: true},
 	}
@@ -131,7 +131,7 @@ func TestParse(t *testing.T) {
 			c.Channels = map[string]*config.Channel{"control": {}, "A": {AcceptNet: true}}
 		}},
 		{"control kept", `{"channels": {"control": {"dumptoconsole": true}}}`, func(c *config.Config) {
-			c.Channels = map[string]*config.Channel{"control": {DumpToConsole: true, AcceptNet: true}}
+			c.Channels = map[string]*config.Channel{"control": {DumpToConsole: true}}
 		}},
 		{"empty channels", `{"channels": {}}`, func(*config.Config) {}},
 		{"trailing commas and comments", `/* head */ {

@@ -297,6 +297,11 @@ func (cv channelsValue) decode(d *decoder, v *hujson.Value, path string) {
 			d.errorf(m.Name.StartOffset, p, "invalid channel name: %v", err)
 		}
 		ch := NewChannel()
+		if name == ControlChannel {
+			// No remote node reaches the control channel unless the file
+			// says so explicitly.
+			ch.AcceptNet = false
+		}
 		d.fields(&m.Value, p, "an object of channel settings", ch.settings())
 		chans[name] = ch
 	})
