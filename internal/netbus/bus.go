@@ -1,0 +1,349 @@
+package netbus
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by Send and New.
+var (
+	ErrClosed        = errors.New("netbus: closed")
+	ErrTooLarge      = errors.New("netbus: message too large")
+	ErrQueueFull     = errors.New("netbus: send queue full")
+	ErrChannelName   = errors.New("netbus: channel name longer than 255 bytes")
+	ErrReservedGroup = errors.New("netbus: reserved multicast group")
+)
+
+// DeliverFunc receives a message from another node. It is called from a
+// single goroutine, never concurrently, in send order per peer. frame is
+// valid only during the call. It must not call Close.
+type DeliverFunc func(from Peer, channel string, frame []byte)
+
+// Bus sends frames to the other nodes of a group and delivers theirs,
+// reliably and in order per sending node. All methods may be called
+// concurrently. Close stops it; no DeliverFunc call starts after Close
+// returns.
+type Bus struct {
+	cfg     Config
+	tr      PacketTransport
+	deliver DeliverFunc
+	log     *slog.Logger
+	id      NodeID
+	epoch   uint64
+	keys    atomic.Pointer[keyring] // nil pointer inside: plaintext
+
+	// Send side.
+	qmu     sync.Mutex
+	q       *sendQueue
+	spare   *sendQueue
+	sendSig chan struct{}
+	smu     sync.Mutex // guards the fields below
+	seq     uint64     // last data sequence assigned
+	nextMsg uint64     // number of the next message
+	wseq    uint64     // last data sequence written to the transport
+	wmsg    uint64     // number of the next message after wseq
+	hist    history
+	ctrlSeq atomic.Uint64
+	sent    sendCounters
+
+	// Receive side, owned by the loop goroutine; mu guards it against Stats.
+	mu        sync.Mutex
+	peers     map[NodeID]*peer
+	rejected  [numReasons]uint64
+	rejLogged [numReasons]uint64 // rejected as of the last report
+	rejLogAt  time.Time
+	echoes    uint64
+	pendTotal int
+	partTotal int
+	chans     map[string]string
+	out       []delivery
+	wout      []Packet
+	lastBeat  time.Time
+
+	in   chan *rbatch
+	free chan *rbatch
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	quitW     chan struct{} // stops the writer
+	quit      chan struct{} // stops the reader and the loop
+	wgW       sync.WaitGroup
+	wg        sync.WaitGroup
+}
+
+type sendCounters struct {
+	messages, fragmented, datagrams, bytes, queueFull         atomic.Uint64
+	retransmits, naksReceived, unavailable, beats, writeError atomic.Uint64
+}
+
+type delivery struct {
+	from  Peer
+	ch    string
+	frame []byte
+}
+
+const readBatch = 32 // datagrams per ReadBatch
+
+type rbatch struct {
+	ps  []Packet
+	n   int
+	buf []byte
+}
+
+// New starts a Bus. deliver receives every message from other nodes. When
+// cfg.Transport is nil it opens the UDP transport. On error, everything
+// New opened is closed again.
+func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
+	if deliver == nil {
+		return nil, errors.New("netbus: nil deliver func")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	kr, err := newKeyring(cfg.Keys)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Keys = slices.Clone(cfg.Keys)
+	cfg.Peers = slices.Clone(cfg.Peers)
+	b := &Bus{
+		cfg:     cfg,
+		deliver: deliver,
+		log:     cfg.Logger,
+		id:      cfg.NodeID,
+		epoch:   uint64(max(time.Now().UnixNano(), 1)),
+		q:       &sendQueue{},
+		spare:   &sendQueue{},
+		sendSig: make(chan struct{}, 1),
+		peers:   map[NodeID]*peer{},
+		chans:   map[string]string{},
+		in:      make(chan *rbatch, 2),
+		free:    make(chan *rbatch, 4),
+		quitW:   make(chan struct{}),
+		quit:    make(chan struct{}),
+	}
+	b.keys.Store(kr)
+	if b.id == (NodeID{}) {
+		if _, err := rand.Read(b.id[:]); err != nil {
+			return nil, fmt.Errorf("netbus: node id: %w", err)
+		}
+	}
+	b.hist.init()
+	b.tr = cfg.Transport
+	if b.tr == nil {
+		t, err := ListenUDP(UDPConfig{
+			Group: cfg.Group, Port: cfg.Port, Interface: cfg.Interface, TTL: cfg.TTL,
+			Peers: cfg.Peers, UnicastPort: cfg.UnicastPort, ReadSize: recvSize(cfg.Payload),
+		})
+		if err != nil {
+			return nil, err
+		}
+		b.tr = t
+	}
+	rs := recvSize(cfg.Payload)
+	for range cap(b.free) {
+		rb := &rbatch{ps: make([]Packet, readBatch), buf: make([]byte, readBatch*rs)}
+		b.free <- rb
+	}
+	// The first datagram peers see from us is a heartbeat with LastSeq 0,
+	// so they follow our stream from sequence 1.
+	b.mu.Lock()
+	b.queueBeat(netip.AddrPort{}, time.Now())
+	b.mu.Unlock()
+	b.flushWrites()
+	b.wgW.Add(1)
+	go b.writeLoop()
+	b.wg.Add(2)
+	go b.readLoop()
+	go b.mainLoop()
+	b.log.Info("netbus: started", "node", b.id, "name", cfg.NodeName, "addr", b.tr.LocalAddr(), "sealed", kr != nil)
+	return b, nil
+}
+
+func recvSize(payload int) int { return max(payload, 9000) }
+
+// NodeID returns this process's node id.
+func (b *Bus) NodeID() NodeID { return b.id }
+
+// LocalAddr returns the unicast address peers reply to.
+func (b *Bus) LocalAddr() netip.AddrPort { return b.tr.LocalAddr() }
+
+// SetKeys replaces the keyring (keys[0] seals from now on; all open).
+// Datagrams already sent stay sealed with the key they were sealed with.
+// An empty keys switches to plaintext.
+func (b *Bus) SetKeys(keys []Key) error {
+	kr, err := newKeyring(keys)
+	if err != nil {
+		return err
+	}
+	b.keys.Store(kr)
+	return nil
+}
+
+// Close flushes queued messages, sends a last heartbeat (so peers can
+// detect lost tail datagrams), closes the transport and waits for the
+// Bus's goroutines. Further calls return nil.
+func (b *Bus) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.qmu.Lock()
+		b.closed.Store(true)
+		b.qmu.Unlock()
+		close(b.quitW)
+		b.wgW.Wait()
+		b.mu.Lock()
+		b.queueBeat(netip.AddrPort{}, time.Now())
+		b.mu.Unlock()
+		b.flushWrites()
+		close(b.quit)
+		err = b.tr.Close()
+		b.wg.Wait()
+	})
+	return err
+}
+
+// readLoop reads datagram batches and hands them to the loop.
+func (b *Bus) readLoop() {
+	defer b.wg.Done()
+	for {
+		var rb *rbatch
+		select {
+		case rb = <-b.free:
+		case <-b.quit:
+			return
+		}
+		rs := len(rb.buf) / len(rb.ps)
+		for i := range rb.ps {
+			rb.ps[i] = Packet{Data: rb.buf[i*rs : (i+1)*rs : (i+1)*rs]}
+		}
+		n, err := b.tr.ReadBatch(rb.ps)
+		if err != nil {
+			select {
+			case <-b.quit:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				b.log.Error("netbus: transport closed under the bus", "err", err)
+				return
+			}
+			b.log.Warn("netbus: read", "err", err)
+			b.free <- rb
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-b.quit:
+				return
+			}
+			continue
+		}
+		rb.n = n
+		select {
+		case b.in <- rb:
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+// mainLoop owns the receive state: it handles datagram batches and ticks,
+// and is the only caller of deliver.
+func (b *Bus) mainLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case rb := <-b.in:
+			now := time.Now()
+			b.mu.Lock()
+			for _, p := range rb.ps[:rb.n] {
+				b.handlePacket(p.Data, p.Addr, now)
+			}
+			b.nakUrgent(now)
+			b.mu.Unlock()
+			b.flushOut()
+			b.free <- rb
+		case now := <-t.C:
+			b.mu.Lock()
+			b.tick(now)
+			b.mu.Unlock()
+			b.flushOut()
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+// flushOut delivers collected messages and writes collected datagrams,
+// without holding mu. Only the loop goroutine calls it.
+func (b *Bus) flushOut() {
+	for i := range b.out {
+		d := &b.out[i]
+		b.deliver(d.from, d.ch, d.frame)
+		*d = delivery{}
+	}
+	b.out = b.out[:0]
+	b.flushWrites()
+}
+
+// flushWrites writes the datagrams queued in wout. Callers: the loop, and
+// New/Close before/after the loop runs.
+func (b *Bus) flushWrites() {
+	b.mu.Lock()
+	w := b.wout
+	b.wout = nil
+	b.mu.Unlock()
+	if len(w) > 0 {
+		b.write(w)
+	}
+}
+
+func (b *Bus) write(ps []Packet) {
+	for len(ps) > 0 {
+		n := min(len(ps), 64)
+		if err := b.tr.WriteBatch(ps[:n]); err != nil {
+			b.sent.writeError.Add(1)
+			b.log.Warn("netbus: write", "err", err)
+		}
+		ps = ps[n:]
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (b *Bus) Stats() Stats {
+	s := Stats{
+		Node: b.id, Name: b.cfg.NodeName, Epoch: b.epoch, Addr: b.tr.LocalAddr(),
+		Rejected: map[Reason]uint64{},
+		Sent: SendStats{
+			Messages: b.sent.messages.Load(), Fragmented: b.sent.fragmented.Load(),
+			Datagrams: b.sent.datagrams.Load(), Bytes: b.sent.bytes.Load(),
+			QueueFull: b.sent.queueFull.Load(), Retransmits: b.sent.retransmits.Load(),
+			NaksReceived: b.sent.naksReceived.Load(), Unavailable: b.sent.unavailable.Load(),
+			Heartbeats: b.sent.beats.Load(), WriteErrors: b.sent.writeError.Load(),
+		},
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s.Echoes = b.echoes
+	for r, n := range b.rejected {
+		if n > 0 {
+			s.Rejected[Reason(r)] = n
+		}
+	}
+	for _, p := range b.peers {
+		ps := p.st
+		ps.Peer = p.pub
+		ps.Epoch, ps.LastSeen, ps.HighestSeq, ps.NextSeq, ps.Pending = p.epoch, p.lastSeen, p.top, p.next, p.pendBytes
+		s.Peers = append(s.Peers, ps)
+	}
+	slices.SortFunc(s.Peers, func(x, y PeerStats) int { return slices.Compare(x.ID[:], y.ID[:]) })
+	return s
+}
