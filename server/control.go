@@ -227,6 +227,7 @@ func (s *Server) controlStats() *ControlStats {
 		Agents:   st.Agents,
 		Channels: make([]ControlChannelStats, 0, len(st.Channels)),
 		Totals:   controlChannelStats(st.Totals, st.Agents),
+		Network:  st.Network,
 	}
 	for _, ci := range st.Channels {
 		out.Channels = append(out.Channels, controlChannelStats(ci, len(ci.Agents)))

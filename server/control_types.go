@@ -32,12 +32,10 @@ type ControlStats struct {
 	Channels []ControlChannelStats `json:"channels"`
 	Totals   ControlChannelStats   `json:"totals"` // sums over the channels; Name "*"
 
-	// Network holds the network layer's figures (per peer: node, name,
-	// address, last seen, sequence, losses recovered and unrecovered,
-	// rejected datagrams by reason). It is present only when the server
-	// is on the network, and absent otherwise: there are no zero
-	// placeholders.
-	Network json.RawMessage `json:"network,omitempty"`
+	// Network holds the network side's figures, per peer included. It is
+	// present only when the server is on the network (connecttonet), and
+	// absent otherwise: there are no zero placeholders.
+	Network *NetStats `json:"network,omitempty"`
 }
 
 // ControlChannelStats are one channel's counters in ControlStats.

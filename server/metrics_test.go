@@ -168,7 +168,7 @@ func TestMetricsReloadAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := m.listenAddr()
-	if commit, err := m.prepare(srv, "127.0.0.1:0"); err != nil {
+	if commit, _, err := m.prepare(srv, "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	} else if commit(); m.listenAddr() != first {
 		t.Error("the same address reopened the listener")
@@ -180,7 +180,7 @@ func TestMetricsReloadAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	if _, err := m.prepare(srv, busy.Addr().String()); err == nil || !strings.Contains(err.Error(), "netcluster: metrics:") {
+	if _, _, err := m.prepare(srv, busy.Addr().String()); err == nil || !strings.Contains(err.Error(), "netcluster: metrics:") {
 		t.Errorf("prepare on a busy address: %v", err)
 	}
 	if code, _ := ctlGet(t, "http://"+first.String()+"/healthz"); code != http.StatusOK {
@@ -194,16 +194,30 @@ func TestMetricsReloadAddress(t *testing.T) {
 	}
 	freeAddr := free.Addr().String()
 	free.Close()
-	commit, err := m.prepare(srv, freeAddr)
+	// abort closes the listener prepare opened.
+	_, abort, err := m.prepare(srv, freeAddr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	abort()
+	commit, _, err := m.prepare(srv, freeAddr)
+	if err != nil {
+		t.Fatalf("after abort: %v", err)
 	}
 	commit()
 	if got := m.listenAddr().String(); got != freeAddr {
 		t.Errorf("listening on %s; want %s", got, freeAddr)
 	}
-	if _, err := net.DialTimeout("tcp", first.String(), time.Second); err == nil {
-		t.Error("the old address still accepts")
+	// The old listener stops in the background.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", first.String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the old address still accepts")
+		}
 	}
 	ctlScrape(t, m.listenAddr())
 	m.stop()

@@ -69,6 +69,19 @@ func (s *Server) Reload(bus *config.Config) error {
 		}
 		moved[name] = moveTo{ln: ln, path: path}
 	}
+	// Metrics before the network, which has no undo.
+	metricsCommit, metricsAbort, err := s.metrics.prepare(s, bus.Metrics)
+	if err != nil {
+		undo()
+		return fmt.Errorf("netcluster: reload: %w", err)
+	}
+	// The network last: it may rebind (see prepareNetLocked).
+	netCommit, err := s.prepareNetLocked(bus)
+	if err != nil {
+		metricsAbort()
+		undo()
+		return fmt.Errorf("netcluster: reload: %w", err)
+	}
 
 	// Then what cannot fail.
 	var removed []*channel
@@ -98,6 +111,8 @@ func (s *Server) Reload(bus *config.Config) error {
 	s.bus = bus
 	s.limits.Store(limitsOf(bus))
 	s.relinkLocked()
+	netCommit()
+	metricsCommit()
 	for _, ch := range removed {
 		ch.closeListener()
 		for _, c := range ch.members() {

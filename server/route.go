@@ -8,7 +8,9 @@ import (
 // the network) to ch's other agents that listen to its event, then to the
 // listening agents of every channel ch propagates to. Each agent is in one
 // channel and ch is never its own target, so each agent gets the message
-// at most once; a propagated message is not propagated again.
+// at most once; a propagated message is not propagated again. A message
+// from a local agent on a channel with propagatetonet also goes to the
+// network; one from the network never goes back.
 //
 // raw is the whole Msg frame, forwarded as it is: routing decodes only the
 // header fields in v and allocates nothing.
@@ -28,5 +30,8 @@ func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 		for _, c := range t.index.Match(v.Event) {
 			c.deliver(raw, v)
 		}
+	}
+	if src != nil && st.PropagateToNet {
+		ch.srv.sendNet(ch, raw)
 	}
 }

@@ -72,6 +72,9 @@ type Server struct {
 	state    int // stateNew, stateRunning, stateClosed
 
 	limits atomic.Pointer[limits]
+	net    atomic.Pointer[netNode] // nil without connecttonet
+
+	metrics metricsEndpoint // the "metrics" listener; off when not configured
 
 	conns  sync.WaitGroup // one per connection: its goroutines
 	loops  sync.WaitGroup // accept loops
@@ -160,6 +163,15 @@ func (s *Server) Start(ctx context.Context) error {
 		s.channels[name] = ch
 	}
 	s.relinkLocked()
+	if err := s.metrics.start(s, s.bus.Metrics); err != nil {
+		s.closeChannelsLocked()
+		return err
+	}
+	if err := s.startNetLocked(s.bus); err != nil {
+		s.metrics.stop()
+		s.closeChannelsLocked()
+		return err
+	}
 	s.state = stateRunning
 	for _, ch := range s.channels {
 		s.startAccepting(ch)
@@ -220,6 +232,10 @@ func (s *Server) startAccepting(ch *channel) {
 		ch.acceptLoop(ln)
 	}()
 }
+
+// MetricsAddr returns the address of the metrics endpoint (config key
+// "metrics"), or nil when it is off.
+func (s *Server) MetricsAddr() net.Addr { return s.metrics.listenAddr() }
 
 // Addrs returns where each channel listens (channel name → socket path),
 // empty with NoListen.
@@ -331,6 +347,8 @@ func (s *Server) beginClose() (conns []*conn, ok bool) {
 		ch.closeListener()
 	}
 	s.loops.Wait()
+	s.stopNet()
+	s.metrics.stop()
 	for _, ch := range chans {
 		conns = append(conns, ch.members()...)
 	}

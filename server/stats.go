@@ -42,6 +42,8 @@ type Stats struct {
 	Channels []ChannelInfo `json:"channels"`
 	Totals   ChannelInfo   `json:"totals"` // sums over the channels; Name "*", no agents
 	Agents   int           `json:"agents"`
+	// Network is the network side's figures; nil without connecttonet.
+	Network *NetStats `json:"network,omitempty"`
 }
 
 func (c *conn) info() AgentInfo {
@@ -134,5 +136,6 @@ func (s *Server) Stats() Stats {
 		t.Slow += ci.Slow
 		st.Channels = append(st.Channels, ci)
 	}
+	st.Network = s.netStats()
 	return st
 }

@@ -137,6 +137,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, name := range names {
 		fmt.Fprintf(stdout, "ncserver: channel %-12s listening on %s\n", name, addrs[name])
 	}
+	if ns := srv.Stats().Network; ns != nil {
+		fmt.Fprintf(stdout, "ncserver: network %s, node %s name %q, unicast %s, sealed %v\n", ns.Group, ns.Node, ns.Name, ns.Addr, ns.Sealed)
+		if !ns.Sealed {
+			fmt.Fprint(stderr, plaintextWarning)
+		}
+	}
+	if a := srv.MetricsAddr(); a != nil {
+		fmt.Fprintf(stdout, "ncserver: metrics on http://%s/metrics\n", a)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -174,6 +183,17 @@ func reload(srv *server.Server, o *options, log *slog.Logger) {
 	}
 	log.Info("config reloaded", "path", o.config)
 }
+
+// plaintextWarning is printed at start when the network is on without keys.
+const plaintextWarning = `
+ncserver: ******************************************************************
+ncserver: WARNING: the network is on WITHOUT KEYS: traffic is PLAINTEXT.
+ncserver: Anyone on the network can read every message and inject messages
+ncserver: into every channel that accepts network input. Add "keys" (32
+ncserver: random bytes in base64, e.g. from: openssl rand -base64 32).
+ncserver: ******************************************************************
+
+`
 
 func describeSource(path string) string {
 	if path == "" {

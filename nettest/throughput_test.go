@@ -1,0 +1,167 @@
+package nettest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/netcluster/netcluster/internal/netbus"
+	"github.com/netcluster/netcluster/internal/netns"
+)
+
+// BenchmarkNetnsThroughput measures the network layer between two
+// namespaces (one netbus.Bus in each, over veth and a bridge, multicast)
+// and prints a table: 128 B and 4 KiB messages, sealed and plaintext,
+// without loss and with 5% random loss on the receiver. Each case is one
+// measurement whatever b.N: it sends for at most 3 s (and at most a fixed
+// count), then waits at most 10 s for the tail. Run it with:
+//
+//	NETCLUSTER_NETNS=1 go test -run x -bench NetnsThroughput -benchtime 1x -v ./nettest/
+func BenchmarkNetnsThroughput(bb *testing.B) {
+	t := bb
+	netns.Skip(t)
+	type result struct {
+		name                    string
+		sent, got, lost         uint64
+		retrans, recov, dropped uint64
+		dur                     time.Duration
+		size                    int
+	}
+	var rows []result
+	for _, tc := range []struct {
+		size   int
+		sealed bool
+		loss   int // % of incoming UDP datagrams dropped at random at the receiver
+		max    int // messages at most
+		rate   int // messages/s offered; 0: as fast as Send takes them
+	}{
+		{128, true, 0, 3_000_000, 0},
+		{128, false, 0, 3_000_000, 0},
+		{4096, true, 0, 200_000, 0},
+		{4096, false, 0, 200_000, 0},
+		{128, true, 5, 3_000_000, 0},
+		{128, true, 5, 3_000_000, 200_000},
+		{4096, true, 5, 200_000, 0},
+		{4096, true, 5, 200_000, 8_000},
+	} {
+		name := fmt.Sprintf("%dB/sealed=%v/loss=%d%%/rate=%d", tc.size, tc.sealed, tc.loss, tc.rate)
+		if tc.rate == 0 {
+			name = fmt.Sprintf("%dB/sealed=%v/loss=%d%%/max", tc.size, tc.sealed, tc.loss)
+		}
+		t.Run(name, func(t *testing.B) {
+			nt := netns.New(t, 2)
+			if tc.loss > 0 {
+				if err := nt.Hosts[1].DropInput(tc.loss, "meta l4proto udp"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got atomic.Uint64
+			var bad atomic.Uint64
+			var next uint64 // the lowest message number expected next
+			deliver := func(_ netbus.Peer, _ string, frame []byte) {
+				// Every frame carries its number: numbers only grow (a
+				// gap is a loss, counted by the Bus).
+				n := uint64(frame[0])<<24 | uint64(frame[1])<<16 | uint64(frame[2])<<8 | uint64(frame[3])
+				if n < next {
+					bad.Add(1)
+				}
+				next = n + 1
+				got.Add(1)
+			}
+			buses := make([]*netbus.Bus, 2)
+			for i, h := range nt.Hosts {
+				cfg := netbus.Config{Interface: "eth0", NodeName: h.Name}
+				if tc.sealed {
+					cfg.Keys = []netbus.Key{{ID: 1, Secret: make([]byte, 32)}}
+				}
+				d := deliver
+				if i == 0 {
+					d = func(netbus.Peer, string, []byte) {}
+				}
+				err := h.Do(func() error {
+					b, err := netbus.New(cfg, d)
+					buses[i] = b
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { buses[i].Close() })
+			}
+			// Let the receiver know the sender before the stream starts.
+			waitFor(t, 5*time.Second, "peers", func() bool { return len(buses[1].Stats().Peers) == 1 })
+			frame := make([]byte, tc.size)
+			start := time.Now()
+			stop := start.Add(3 * time.Second)
+			var sent uint64
+			for sent < uint64(tc.max) && time.Now().Before(stop) {
+				if tc.rate > 0 && sent%1000 == 0 {
+					if ahead := time.Duration(sent) * time.Second / time.Duration(tc.rate); ahead > time.Since(start) {
+						time.Sleep(ahead - time.Since(start))
+					}
+				}
+				frame[0], frame[1], frame[2], frame[3] = byte(sent>>24), byte(sent>>16), byte(sent>>8), byte(sent)
+				err := buses[0].Send("bench", frame)
+				if errors.Is(err, netbus.ErrQueueFull) {
+					time.Sleep(20 * time.Microsecond)
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				sent++
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			var lost uint64
+			for time.Now().Before(deadline) {
+				ps := buses[1].Stats().Peers
+				if len(ps) == 1 {
+					lost = ps[0].LostMessages
+				}
+				if got.Load()+lost >= sent {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			dur := time.Since(start)
+			st := buses[1].Stats()
+			r := result{name: name, sent: sent, got: got.Load(), dur: dur, size: tc.size, retrans: buses[0].Stats().Sent.Retransmits}
+			if len(st.Peers) == 1 {
+				r.lost, r.recov = st.Peers[0].LostMessages, st.Peers[0].Recovered
+			}
+			if tc.loss > 0 {
+				out, _ := nt.Hosts[1].Run("nft", "list", "table", "inet", "ncloss")
+				fmt.Sscanf(out[strings.Index(out, "counter packets")+len("counter packets"):], "%d", &r.dropped)
+			}
+			rows = append(rows, r)
+			if testing.Verbose() && len(st.Peers) == 1 {
+				ps := st.Peers[0]
+				t.Logf("receiver: lost datagrams %d, late %d, naks %d, duplicates %d, rejected %v; sender: unavailable %d, naks in %d, queue full %d",
+					ps.LostDatagrams, ps.Late, ps.NaksSent, ps.Duplicates, st.Rejected, buses[0].Stats().Sent.Unavailable, buses[0].Stats().Sent.NaksReceived, buses[0].Stats().Sent.QueueFull)
+			}
+			t.ReportMetric(float64(r.got)/dur.Seconds(), "msgs/s")
+			t.ReportMetric(float64(r.got)*float64(r.size)/dur.Seconds()/1e6, "MB/s")
+			t.ReportMetric(float64(r.lost), "lost")
+			// Every message is delivered once, in order, or counted lost.
+			// At full speed the sender may outrun the receiver (both share
+			// this machine's CPUs; there is no flow control), so losses
+			// are figures, reported; TestNetnsLoss checks that none are
+			// lost at 5% drop through ncserver.
+			if bad.Load() != 0 || r.got+r.lost != r.sent {
+				t.Errorf("sent %d, delivered %d, lost %d, duplicated or out of order %d", r.sent, r.got, r.lost, bad.Load())
+			}
+		})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nnetbus between two namespaces (veth + bridge, multicast, XChaCha20-Poly1305 when sealed)\n")
+	fmt.Fprintf(&b, "%-34s %10s %10s %12s %9s %8s %9s %9s %6s\n", "case", "sent", "delivered", "msgs/s", "MB/s", "dropped", "retrans", "recovered", "lost")
+	for _, r := range rows {
+		s := r.dur.Seconds()
+		fmt.Fprintf(&b, "%-34s %10d %10d %12.0f %9.1f %8d %9d %9d %6d\n", r.name, r.sent, r.got,
+			float64(r.got)/s, float64(r.got)*float64(r.size)/s/1e6, r.dropped, r.retrans, r.recov, r.lost)
+	}
+	t.Log(b.String())
+}

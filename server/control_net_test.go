@@ -1,0 +1,80 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/netcluster/netcluster/config"
+)
+
+// TestControlNetwork: with the network on, the stats command and the
+// metrics carry the network figures, per peer included. It uses the
+// network tests' helpers (nt*): two servers on lo.
+func TestControlNetwork(t *testing.T) {
+	t.Parallel()
+	group, port := ntGroup()
+	src := `{"channels": {"A": {"propagatetonet": true}}}`
+	n1 := ntStart(t, ntConfig(t, group, port, src))
+	n2 := ntStart(t, ntConfig(t, group, port, src))
+	ntPeers(t, n1, n2)
+	_, in := ntListen(t, n2, "A", ".*")
+	a := ctlAgent(t, n1.dir, "A")
+	if err := a.Emit(ctlCtx(t), "over", 1); err != nil {
+		t.Fatal(err)
+	}
+	ntWait(t, "the message over the network", func() bool { return len(in.get()) == 1 })
+
+	rep := ctlAsk(t, ctlAgent(t, n2.dir, config.ControlChannel), `{"cmd":"stats"}`)
+	if !rep.OK {
+		t.Fatal(rep.Error)
+	}
+	var st ControlStats
+	if err := json.Unmarshal(rep.Result, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Network == nil || st.Network.Node != n2.srv.NodeID() || st.Network.Received != 1 {
+		t.Fatalf("network stats %+v", st.Network)
+	}
+	var peer *NetPeerStats
+	for i, p := range st.Network.Peers {
+		if p.Node == n1.srv.NodeID() {
+			peer = &st.Network.Peers[i]
+		}
+	}
+	if peer == nil || peer.Delivered != 1 || peer.LastSeen.IsZero() {
+		t.Fatalf("peer %s in %+v", n1.srv.NodeID(), st.Network.Peers)
+	}
+
+	var m metricsEndpoint
+	if err := m.start(n2.srv, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.stop()
+	mf := ctlScrape(t, m.listenAddr())
+	if f := mf["netcluster_net_messages_received_total"]; f == nil || f.GetMetric()[0].GetCounter().GetValue() != 1 {
+		t.Errorf("received counter %v", f)
+	}
+	f := mf["netcluster_net_peer_messages_delivered_total"]
+	found := false
+	for _, met := range f.GetMetric() {
+		for _, l := range met.GetLabel() {
+			if l.GetName() == "peer" && l.GetValue() == n1.srv.NodeID() {
+				found = met.GetCounter().GetValue() == 1
+			}
+		}
+	}
+	if !found {
+		t.Errorf("peer delivered counter %v", f)
+	}
+	if mf["netcluster_net_peer_last_seen_seconds"] == nil {
+		t.Error("no last seen gauge")
+	}
+
+	// Without the network, neither stats nor metrics mention it.
+	_, dir := ctlServer(t, "")
+	rep = ctlAsk(t, ctlAgent(t, dir, config.ControlChannel), `{"cmd":"stats"}`)
+	if strings.Contains(string(rep.Result), "network") {
+		t.Errorf("stats without network: %s", rep.Result)
+	}
+}
