@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultTimeout bounds connecting and each request unless -timeout says
+// otherwise.
+const defaultTimeout = 5 * time.Second
+
+// options are the parsed command line.
+type options struct {
+	socketDir string
+	json      bool
+	timeout   time.Duration
+	count     int // listen -n
+	help      bool
+	cmd       string
+	args      []string
+}
+
+// parseArgs reads the command line. Flags may come anywhere, with one or
+// two dashes, as "-flag value" or "-flag=value"; "--" ends them. An
+// argument that starts with a dash but is valid JSON (a negative number
+// for emit) is an argument, not a flag.
+func parseArgs(args []string) (*options, error) {
+	o := &options{timeout: defaultTimeout}
+	var pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' || json.Valid([]byte(a)) {
+			pos = append(pos, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		value := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 == len(args) {
+				return "", usageErrorf("flag -%s needs a value", name)
+			}
+			i++
+			return args[i], nil
+		}
+		switch name {
+		case "h", "help":
+			o.help = true
+		case "json":
+			if !hasVal {
+				o.json = true
+				break
+			}
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return nil, usageErrorf("flag -json: %q is not a boolean", val)
+			}
+			o.json = b
+		case "socketdir":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			if v == "" {
+				return nil, usageErrorf("flag -socketdir: empty directory")
+			}
+			o.socketDir = v
+		case "timeout":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, usageErrorf("flag -timeout: %q is not a positive duration such as 5s", v)
+			}
+			o.timeout = d
+		case "n":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, usageErrorf("flag -n: %q is not a count (0 or more)", v)
+			}
+			o.count = n
+		default:
+			return nil, usageErrorf("unknown flag %s; run ncclient -h for the list", a)
+		}
+	}
+	if len(pos) > 0 {
+		o.cmd, o.args = pos[0], pos[1:]
+	}
+	return o, nil
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/server"
+)
+
+// argKind says what an argument names, for checks and tab completion.
+type argKind int
+
+const (
+	kindText argKind = iota
+	kindChannel
+	kindAgent // an agent id of the channel given before it
+	kindPath
+	kindJSON
+	kindPattern
+)
+
+// arg is one positional argument of a command.
+type arg struct {
+	name     string
+	kind     argKind
+	optional bool
+}
+
+// command is one ncclient command, on the command line and in the REPL.
+type command struct {
+	name    string
+	aliases []string // accepted, not offered by completion
+	args    []arg
+	help    string
+	repl    bool // available in the REPL
+	run     func(ctx context.Context, c *client, args []string) error
+}
+
+// commands is the list of commands, in the order help shows them.
+var commands = []*command{
+	{name: server.CmdShowConfig, repl: true,
+		help: "the configuration in force, secrets redacted",
+		run:  showConfig},
+	{name: server.CmdReloadConfig, aliases: []string{"reloaconfig"}, repl: true,
+		args: []arg{{name: "PATH", kind: kindPath}},
+		help: "have the server read and apply a config file: all of it, or on error none",
+		run:  reloadConfig},
+	{name: server.CmdShowChannel, repl: true,
+		args: []arg{{name: "CHANNEL", kind: kindChannel}},
+		help: "a channel's agents and counters",
+		run:  showChannel},
+	{name: server.CmdShowClient, repl: true,
+		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "ID", kind: kindAgent}},
+		help: "one agent of a channel",
+		run:  showClient},
+	{name: server.CmdStats, repl: true,
+		help: "counters per channel and in total, uptime",
+		run:  stats},
+	{name: server.CmdChannels, repl: true,
+		help: "the channel names",
+		run:  channels},
+	{name: "emit", repl: true,
+		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "EVENT"}, {name: "JSON", kind: kindJSON, optional: true}},
+		help: "emit one event; its data is JSON, null if absent",
+		run:  emit},
+	{name: "listen",
+		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "PATTERN", kind: kindPattern, optional: true}},
+		help: "print each message as one JSON object per line (not in the REPL)",
+		run:  listen},
+}
+
+// lookup finds a command by name or alias; nil if there is none.
+func lookup(name string) *command {
+	for _, cmd := range commands {
+		if cmd.name == name {
+			return cmd
+		}
+		for _, a := range cmd.aliases {
+			if a == name {
+				return cmd
+			}
+		}
+	}
+	return nil
+}
+
+// synopsis returns "name ARG [OPT]".
+func (cmd *command) synopsis() string {
+	s := cmd.name
+	for _, a := range cmd.args {
+		if a.optional {
+			s += " [" + a.name + "]"
+		} else {
+			s += " " + a.name
+		}
+	}
+	if cmd.name == "listen" {
+		s += " [-n COUNT]"
+	}
+	return s
+}
+
+// check checks the number of arguments and the ones whose form is known,
+// naming the argument at fault.
+func (cmd *command) check(args []string) error {
+	required := 0
+	for _, a := range cmd.args {
+		if !a.optional {
+			required++
+		}
+	}
+	if len(args) < required {
+		return fmt.Errorf("%s: missing argument %s (usage: %s)", cmd.name, cmd.args[len(args)].name, cmd.synopsis())
+	}
+	if len(args) > len(cmd.args) {
+		return fmt.Errorf("%s: too many arguments: %q (usage: %s)", cmd.name, args[len(cmd.args):], cmd.synopsis())
+	}
+	for i, v := range args {
+		a := cmd.args[i]
+		var err error
+		switch a.kind {
+		case kindChannel:
+			err = config.ValidChannelName(v)
+		case kindJSON:
+			var x any
+			if e := json.Unmarshal([]byte(v), &x); e != nil {
+				err = fmt.Errorf("not valid JSON: %v", e)
+			}
+		case kindPattern:
+			if _, e := regexp.Compile(`^(?:` + v + `)$`); e != nil {
+				err = fmt.Errorf("not a valid pattern: %v", e)
+			}
+		default:
+			if v == "" {
+				err = fmt.Errorf("empty")
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: argument %s: %v", cmd.name, a.name, err)
+		}
+	}
+	return nil
+}
+
+func showConfig(ctx context.Context, c *client, _ []string) error {
+	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdShowConfig})
+	if err != nil {
+		return fmt.Errorf("showconfig: %w", err)
+	}
+	if c.o.json {
+		return printJSON(c.out, res)
+	}
+	return printConfig(c.out, res)
+}
+
+func reloadConfig(ctx context.Context, c *client, args []string) error {
+	// The server reads the file: give it an absolute path. Client and
+	// server share the host, so the client's working directory resolves
+	// a relative one.
+	path, err := filepath.Abs(args[0])
+	if err != nil {
+		return fmt.Errorf("reloadconfig: argument PATH: %w", err)
+	}
+	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdReloadConfig, Path: path})
+	if err != nil {
+		return fmt.Errorf("reloadconfig: %w", err)
+	}
+	if c.o.json {
+		return printJSON(c.out, res)
+	}
+	var r server.ControlReload
+	if err := json.Unmarshal(res, &r); err != nil {
+		return fmt.Errorf("reloadconfig: unreadable result: %w", err)
+	}
+	fmt.Fprintf(c.out, "reloaded %s: channels %s\n", r.Source, strings.Join(r.Channels, ", "))
+	if len(r.Added) > 0 {
+		fmt.Fprintf(c.out, "added:   %s\n", strings.Join(r.Added, ", "))
+	}
+	if len(r.Removed) > 0 {
+		fmt.Fprintf(c.out, "removed: %s (their agents were disconnected)\n", strings.Join(r.Removed, ", "))
+	}
+	return nil
+}
+
+func showChannel(ctx context.Context, c *client, args []string) error {
+	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdShowChannel, Channel: args[0]})
+	if err != nil {
+		return fmt.Errorf("showchannel: %w", err)
+	}
+	if c.o.json {
+		return printJSON(c.out, res)
+	}
+	var ci server.ChannelInfo
+	if err := json.Unmarshal(res, &ci); err != nil {
+		return fmt.Errorf("showchannel: unreadable result: %w", err)
+	}
+	return printChannel(c.out, &ci)
+}
+
+func showClient(ctx context.Context, c *client, args []string) error {
+	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdShowClient, Channel: args[0], ID: args[1]})
+	if err != nil {
+		return fmt.Errorf("showclient: %w", err)
+	}
+	if c.o.json {
+		return printJSON(c.out, res)
+	}
+	var ai server.AgentInfo
+	if err := json.Unmarshal(res, &ai); err != nil {
+		return fmt.Errorf("showclient: unreadable result: %w", err)
+	}
+	return printAgent(c.out, &ai)
+}
+
+func stats(ctx context.Context, c *client, _ []string) error {
+	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdStats})
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	if c.o.json {
+		return printJSON(c.out, res)
+	}
+	var st server.ControlStats
+	if err := json.Unmarshal(res, &st); err != nil {
+		return fmt.Errorf("stats: unreadable result: %w", err)
+	}
+	return printStats(c.out, &st)
+}
+
+func channels(ctx context.Context, c *client, _ []string) error {
+	names, err := c.channelNames(ctx)
+	if err != nil {
+		return fmt.Errorf("channels: %w", err)
+	}
+	if c.o.json {
+		b, _ := json.Marshal(names)
+		return printJSON(c.out, b)
+	}
+	for _, n := range names {
+		fmt.Fprintln(c.out, n)
+	}
+	return nil
+}
+
+// channelNames asks the server for its channel names.
+func (c *client) channelNames(ctx context.Context) ([]string, error) {
+	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdChannels})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if err := json.Unmarshal(res, &names); err != nil {
+		return nil, fmt.Errorf("unreadable result: %w", err)
+	}
+	return names, nil
+}

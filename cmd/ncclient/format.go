@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/netcluster/netcluster/server"
+)
+
+// printJSON prints a JSON document indented, for -json.
+func printJSON(w io.Writer, doc []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, doc, "", "  "); err != nil {
+		return fmt.Errorf("unreadable result: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// member is one key of a JSON object, in document order.
+type member struct {
+	key string
+	val json.RawMessage
+}
+
+// members decodes a JSON object keeping the order of its keys, which
+// encoding/json's maps lose.
+func members(doc []byte) ([]member, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	var out []member
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, member{key: t.(string), val: v})
+	}
+	return out, nil
+}
+
+// scalar shows a JSON value in a table cell: strings unquoted unless
+// empty, anything else as compact JSON.
+func scalar(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil && s != "" {
+		return s
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, v) != nil {
+		return string(v)
+	}
+	return buf.String()
+}
+
+// printConfig shows the configuration as a table of keys and a table of
+// channels, in the order the server gives them: keys added later show
+// without a change here.
+func printConfig(w io.Writer, doc []byte) error {
+	top, err := members(doc)
+	if err != nil {
+		return fmt.Errorf("unreadable config: %w", err)
+	}
+	tw := newTable(w)
+	var chans []member
+	for _, m := range top {
+		if m.key == "channels" {
+			if chans, err = members(m.val); err != nil {
+				return fmt.Errorf("unreadable config channels: %w", err)
+			}
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", m.key, scalar(m.val))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nchannels:\n")
+	tw = newTable(w)
+	for i, ch := range chans {
+		flags, err := members(ch.val)
+		if err != nil {
+			return fmt.Errorf("unreadable config of channel %s: %w", ch.key, err)
+		}
+		if i == 0 {
+			fmt.Fprint(tw, "NAME")
+			for _, f := range flags {
+				fmt.Fprintf(tw, "\t%s", strings.ToUpper(f.key))
+			}
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprint(tw, ch.key)
+		for _, f := range flags {
+			fmt.Fprintf(tw, "\t%s", scalar(f.val))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func wireName(legacy bool) string {
+	if legacy {
+		return "legacy"
+	}
+	return "native"
+}
+
+func unknownInt(n int) string {
+	if n < 0 {
+		return "?"
+	}
+	return strconv.Itoa(n)
+}
+
+func patterns(p []string) string {
+	if len(p) == 0 {
+		return "-"
+	}
+	return strings.Join(p, " ")
+}
+
+// since shows a time and how long ago it was.
+func since(t time.Time) string {
+	return fmt.Sprintf("%s (%s ago)", t.Local().Format(time.DateTime), time.Since(t).Round(time.Second))
+}
+
+func printChannel(w io.Writer, ci *server.ChannelInfo) error {
+	fmt.Fprintf(w, "channel %s", ci.Name)
+	if ci.Path != "" {
+		fmt.Fprintf(w, " at %s", ci.Path)
+	}
+	fmt.Fprintf(w, "\nmessages in %d (%d bytes), delivered %d (%d bytes), dropped %d, slow consumers %d\n",
+		ci.MsgsIn, ci.BytesIn, ci.MsgsOut, ci.BytesOut, ci.Dropped, ci.Slow)
+	if len(ci.Agents) == 0 {
+		fmt.Fprintln(w, "no agents")
+		return nil
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tPID\tUID\tWIRE\tSINCE\tIN\tOUT\tDROPPED\tPATTERNS")
+	for _, a := range ci.Agents {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", a.ID, unknownInt(a.PID), unknownInt(a.UID),
+			wireName(a.Legacy), a.Since.Local().Format(time.DateTime), a.MsgsIn, a.MsgsOut, a.Dropped, patterns(a.Patterns))
+	}
+	return tw.Flush()
+}
+
+func printAgent(w io.Writer, a *server.AgentInfo) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "agent\t%s\n", a.ID)
+	fmt.Fprintf(tw, "channel\t%s\n", a.Channel)
+	fmt.Fprintf(tw, "pid\t%s\n", unknownInt(a.PID))
+	fmt.Fprintf(tw, "uid\t%s\n", unknownInt(a.UID))
+	fmt.Fprintf(tw, "wire\t%s\n", wireName(a.Legacy))
+	fmt.Fprintf(tw, "connected\t%s\n", since(a.Since))
+	fmt.Fprintf(tw, "patterns\t%s\n", patterns(a.Patterns))
+	fmt.Fprintf(tw, "messages in\t%d\n", a.MsgsIn)
+	fmt.Fprintf(tw, "messages out\t%d (%d bytes)\n", a.MsgsOut, a.BytesOut)
+	fmt.Fprintf(tw, "dropped\t%d\n", a.Dropped)
+	fmt.Fprintf(tw, "buffer\t%d of %d bytes queued\n", a.Queued, a.BufferCap)
+	return tw.Flush()
+}
+
+func printStats(w io.Writer, st *server.ControlStats) error {
+	fmt.Fprintf(w, "node %s, up %s (since %s), %d agents\n",
+		st.NodeID, st.Uptime.Round(time.Second), st.Started.Local().Format(time.DateTime), st.Agents)
+	tw := newTable(w)
+	fmt.Fprintln(tw, "CHANNEL\tAGENTS\tMSGS IN\tBYTES IN\tMSGS OUT\tBYTES OUT\tDROPPED\tSLOW")
+	row := func(c server.ControlChannelStats, name string) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, c.Agents, c.MsgsIn, c.BytesIn, c.MsgsOut, c.BytesOut, c.Dropped, c.Slow)
+	}
+	for _, c := range st.Channels {
+		row(c, c.Name)
+	}
+	row(st.Totals, "TOTAL")
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if st.Network != nil {
+		return printNetwork(w, st.Network)
+	}
+	return nil
+}
+
+// printNetwork shows the network side of stats: this node's counters,
+// rejected datagrams by reason, and a table of peers.
+func printNetwork(w io.Writer, n *server.NetStats) error {
+	sealed := "plaintext"
+	if n.Sealed {
+		sealed = "sealed"
+	}
+	fmt.Fprintf(w, "\nnetwork: node %s (%s) at %s, %s, %s\n", n.Node, n.Name, n.Addr, n.Group, sealed)
+	fmt.Fprintf(w, "sent %d (not sent %d), received %d (routed %d, unknown channel %d, refused %d, malformed %d)\n",
+		n.Sent, n.SendDropped, n.Received, n.Routed, n.UnknownChannel, n.Refused, n.Malformed)
+	fmt.Fprintf(w, "datagrams %d (%d bytes), retransmits %d, naks in %d, unavailable %d, queue full %d, write errors %d, echoes %d\n",
+		n.Datagrams, n.Bytes, n.Retransmits, n.NaksIn, n.Unavailable, n.QueueFull, n.WriteErrors, n.Echoes)
+	if len(n.Rejected) > 0 {
+		reasons := slices.Sorted(maps.Keys(n.Rejected))
+		parts := make([]string, len(reasons))
+		for i, r := range reasons {
+			parts[i] = fmt.Sprintf("%s %d", r, n.Rejected[r])
+		}
+		fmt.Fprintf(w, "rejected datagrams: %s\n", strings.Join(parts, ", "))
+	}
+	if len(n.Peers) == 0 {
+		fmt.Fprintln(w, "no peers seen")
+		return nil
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "PEER\tNAME\tADDR\tLAST SEEN\tNEXT SEQ\tDELIVERED\tRECOVERED\tLOST DATAGRAMS\tLOST MSGS\tRESTARTS")
+	for _, p := range n.Peers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Node, p.Name, p.Addr,
+			p.LastSeen.Local().Format(time.DateTime), p.NextSeq, p.Delivered, p.Recovered, p.LostDatagrams, p.LostMessages, p.Restarts)
+	}
+	return tw.Flush()
+}

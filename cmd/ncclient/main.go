@@ -1,0 +1,131 @@
+// Command ncclient talks to a running netcluster server: it shows and
+// reloads its configuration, shows its channels, agents and counters
+// through the control channel, and emits and listens to events.
+//
+//	ncclient [flags] COMMAND [ARGS]
+//	ncclient [flags]                    (a REPL)
+//
+// Commands:
+//
+//	showconfig                  the configuration in force, secrets redacted
+//	reloadconfig PATH           have the server read and apply a config file
+//	showchannel CHANNEL         a channel's agents and counters
+//	showclient CHANNEL ID       one agent
+//	stats                       counters per channel, totals, uptime
+//	channels                    the channel names
+//	emit CHANNEL EVENT [JSON]   emit one event (data null if JSON is absent)
+//	listen CHANNEL [PATTERN] [-n COUNT]
+//	                            print each message as one JSON object per line
+//
+// Flags (anywhere on the line):
+//
+//	-socketdir DIR   the server's socket directory; default $NETCLUSTER_SOCKETDIR,
+//	                 else the server's default rule
+//	-json            machine-readable output
+//	-timeout D       bound on connecting and on each request (default 5s)
+//
+// With no command, ncclient reads commands from its input: with line
+// editing, history and tab completion when the input is a terminal. It
+// accepts the original REPL's function syntax, showchannel("A"), as well
+// as plain words, showchannel A. The exit status is 0 on success, 1 when a
+// command fails and 2 for bad usage, with a one-line error on stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ncclient:", oneLine(err))
+		os.Exit(exitCode(err))
+	}
+}
+
+// run is ncclient with its arguments and standard streams.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseArgs(args)
+	if err != nil {
+		return err
+	}
+	if o.help {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	c := newClient(o, stdout, stderr)
+	defer c.close()
+	if o.cmd == "" {
+		return c.repl(ctx, stdin)
+	}
+	cmd := lookup(o.cmd)
+	if cmd == nil {
+		return usageErrorf("unknown command %q; run ncclient -h for the list", o.cmd)
+	}
+	if o.count != 0 && cmd.name != "listen" {
+		return usageErrorf("-n applies only to listen")
+	}
+	if err := cmd.check(o.args); err != nil {
+		return &usageError{err}
+	}
+	return cmd.run(ctx, c, o.args)
+}
+
+const usage = `usage: ncclient [flags] COMMAND [ARGS]
+       ncclient [flags]            (a REPL: commands read from the input)
+
+commands:
+  showconfig                  the configuration in force, secrets redacted
+  reloadconfig PATH           have the server read and apply a config file
+  showchannel CHANNEL         a channel's agents and counters
+  showclient CHANNEL ID       one agent
+  stats                       counters per channel, totals, uptime
+  channels                    the channel names
+  emit CHANNEL EVENT [JSON]   emit one event (data null if JSON is absent)
+  listen CHANNEL [PATTERN] [-n COUNT]
+                              print each message as one JSON object per line;
+                              PATTERN defaults to .*, COUNT to 0 (no end)
+
+flags:
+  -socketdir DIR   the server's socket directory; default $NETCLUSTER_SOCKETDIR,
+                   else the server's default rule
+  -json            machine-readable output
+  -timeout D       bound on connecting and on each request (default 5s)
+`
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// oneLine joins the lines of a multi-line error (several config problems,
+// say) with "; ".
+func oneLine(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "; ")
+}
