@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netns builds throwaway networks of Linux network namespaces for
 // multi-host tests: hosts joined by a bridge that lives in a namespace of
 // its own, so no test datagram can reach the machine's real network.
