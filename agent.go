@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/internal/router"
@@ -27,8 +28,9 @@ type Agent struct {
 	where   string // the socket path, or "memory", for errors
 	dial    func(ctx context.Context) (net.Conn, error)
 
-	listeners *router.Index[*Listener]
-	q         *queue
+	listeners  *router.Index[*Listener]
+	nlisteners atomic.Int32 // how many; Emit skips matching when none
+	q          *queue
 
 	mu       sync.Mutex
 	state    State
@@ -169,6 +171,7 @@ func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, er
 	if err := a.listeners.Add(l, pattern); err != nil {
 		return nil, err
 	}
+	a.nlisteners.Add(1)
 	a.patterns[pattern]++
 	if a.patterns[pattern] == 1 && a.nc != nil {
 		a.queueFrame(wire.AppendListen(a.out, wire.TypeListen, pattern))
@@ -180,6 +183,7 @@ func (a *Agent) removeListener(l *Listener) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.listeners.Remove(l, l.pattern)
+	a.nlisteners.Add(-1)
 	a.patterns[l.pattern]--
 	if a.patterns[l.pattern] > 0 {
 		return
@@ -256,14 +260,14 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 	}
 	a.queueFrame(wire.AppendMsg(a.out, &m))
 	a.mu.Unlock()
-	if len(a.listeners.Match(unsafeBytes(event))) > 0 {
+	if a.nlisteners.Load() > 0 && len(a.listeners.Match(unsafeBytes(event))) > 0 {
 		if copyData {
 			data = append([]byte(nil), data...)
 		}
-		a.q.push(item{msg: &Message{
+		a.q.push(false, item{msg: &Message{
 			Event: event, Data: data, JSON: flags&wire.FlagJSON != 0,
 			Channel: a.channel, Agent: a.id, Local: true,
-		}}, false)
+		}})
 	}
 	return nil
 }

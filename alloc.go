@@ -7,7 +7,7 @@ package netcluster
 
 const (
 	msgSlab      = 128      // messages per slab
-	dataSlab     = 32 << 10 // bytes per data slab
+	dataSlab     = 16 << 10 // bytes per data slab (below the large-object size)
 	maxSlabData  = 1 << 10  // larger data gets its own allocation
 	maxInterned  = 4096     // distinct names remembered
 	maxInternLen = 256      // longer names are not remembered

@@ -16,7 +16,8 @@ import (
 const (
 	readBufSize      = 64 << 10
 	handshakeTimeout = 10 * time.Second
-	idleKeptBuf      = 64 << 10 // write buffers kept by an idle writer
+	idleKeptBuf      = 64 << 10        // a writer idle for idleRelease keeps no larger buffer
+	idleRelease      = 1 * time.Second // see idleKeptBuf
 )
 
 // connect dials and performs the handshake: preamble and Hello out,
@@ -136,7 +137,7 @@ func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
 		a.mu.Unlock()
 		var se *ServerError
 		if errors.As(err, &se) {
-			a.q.push(item{err: se}, false)
+			a.q.push(false, item{err: se})
 		}
 		if a.ctx.Err() != nil {
 			return
@@ -207,8 +208,13 @@ func (a *Agent) session(nc net.Conn, rd *wire.Reader) error {
 
 // writeLoop writes queued frames, batching whatever accumulated while the
 // previous write ran, until a write fails or the reader ends.
+//
+// Its two buffers are kept while messages flow, and given back once the
+// writer has been idle for idleRelease.
 func (a *Agent) writeLoop(nc net.Conn, readErr chan error) error {
 	var spare []byte
+	idle := time.NewTimer(idleRelease)
+	defer idle.Stop()
 	for {
 		a.mu.Lock()
 		batch := a.out
@@ -217,16 +223,19 @@ func (a *Agent) writeLoop(nc net.Conn, readErr chan error) error {
 			a.writing = true
 			a.changed.broadcast()
 		}
-		if len(batch) == 0 && cap(a.out) > idleKeptBuf {
-			a.out = nil // idle: do not hold a large buffer
-		}
 		a.mu.Unlock()
 		if len(batch) == 0 {
-			if cap(spare) > idleKeptBuf {
-				spare = nil
-			}
+			idle.Reset(idleRelease)
 			select {
 			case <-a.wake:
+				continue
+			case <-idle.C:
+				spare = nil
+				a.mu.Lock()
+				if len(a.out) == 0 && cap(a.out) > idleKeptBuf {
+					a.out = nil
+				}
+				a.mu.Unlock()
 				continue
 			case err := <-readErr:
 				readErr <- err // session reads it again
@@ -265,12 +274,36 @@ func unwritten(batch []byte, n int) []byte {
 }
 
 // readLoop reads frames from the server until the connection ends.
+//
+// Messages go to the handler queue in batches: all those already buffered,
+// up to maxBatch, so a busy stream costs one queue operation per batch.
+// Any other frame first sends the batch, to keep the stream's order.
 func (a *Agent) readLoop(rd *wire.Reader) error {
+	const maxBatch = 256
 	var alloc recvAlloc
+	var batch []item
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		ok := a.q.push(true, batch...)
+		clear(batch)
+		batch = batch[:0]
+		return ok
+	}
+	defer flush() // what arrived before an error is still handled
 	for {
+		if len(batch) > 0 && (len(batch) >= maxBatch || !rd.Ready()) {
+			if !flush() {
+				return ErrClosed
+			}
+		}
 		f, err := rd.Next()
 		if err != nil {
 			return err
+		}
+		if f.Type != wire.TypeMsg && !flush() {
+			return ErrClosed
 		}
 		switch f.Type {
 		case wire.TypeMsg:
@@ -287,9 +320,7 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 				Agent:   alloc.name(v.Agent),
 				Node:    alloc.name(v.Node),
 			}
-			if !a.q.push(item{msg: m}, true) {
-				return ErrClosed
-			}
+			batch = append(batch, item{msg: m})
 		case wire.TypePong:
 			tok, err := wire.ParseU64(f.Payload)
 			if err != nil {
@@ -314,7 +345,7 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 			if err != nil {
 				return fmt.Errorf("netcluster: from server: %w", err)
 			}
-			a.q.push(item{err: &DroppedError{Count: n}}, false)
+			a.q.push(false, item{err: &DroppedError{Count: n}})
 		case wire.TypeReply:
 			r, err := wire.ParseRequest(f.Payload)
 			if err != nil {

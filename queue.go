@@ -3,17 +3,21 @@ package netcluster
 import "sync"
 
 // queue holds received messages until the handler goroutine takes them.
-// Messages from the server wait while the queue holds more than its bound
-// of data bytes; messages from the agent's own Emit never wait (a handler
-// may emit, and must not deadlock on its own queue).
+// Messages from the server wait while the queue is over its bound;
+// messages from the agent's own Emit never wait (a handler may emit, and
+// must not deadlock on its own queue). The reader adds messages in batches
+// and the handler goroutine takes them all at once, so a busy stream costs
+// one lock and at most one wake-up per batch, not per message.
 type queue struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	items  []item
-	head   int
-	bytes  int
-	limit  int
-	closed bool
+	mu       sync.Mutex
+	ready    sync.Cond // the consumer waits for items
+	space    sync.Cond // producers wait for room
+	items    []item
+	bytes    int
+	limit    int
+	closed   bool
+	consumer bool // the consumer is waiting
+	waiting  int  // producers waiting for room
 }
 
 type item struct {
@@ -23,24 +27,34 @@ type item struct {
 
 func newQueue(limit int) *queue {
 	q := &queue{limit: limit}
-	q.cond.L = &q.mu
+	q.ready.L = &q.mu
+	q.space.L = &q.mu
 	return q
 }
 
-// push adds an item. If wait is set it first waits while the queue is
-// over its bound. It returns false if the queue is closed.
-func (q *queue) push(it item, wait bool) bool {
+// push adds items. If wait is set it first waits while the queue is over
+// its bound (a batch larger than the bound goes into an empty queue). It
+// returns false if the queue is closed.
+func (q *queue) push(wait bool, items ...item) bool {
+	n := 0
+	for _, it := range items {
+		n += size(it)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for wait && q.bytes > 0 && q.bytes+size(it) > q.limit && !q.closed {
-		q.cond.Wait()
+	for wait && q.bytes > 0 && q.bytes+n > q.limit && !q.closed {
+		q.waiting++
+		q.space.Wait()
+		q.waiting--
 	}
 	if q.closed {
 		return false
 	}
-	q.items = append(q.items, it)
-	q.bytes += size(it)
-	q.cond.Broadcast()
+	q.items = append(q.items, items...)
+	q.bytes += n
+	if q.consumer {
+		q.ready.Signal()
+	}
 	return true
 }
 
@@ -49,16 +63,20 @@ func (q *queue) push(it item, wait bool) bool {
 func (q *queue) popAll(dst []item) (items []item, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.head == len(q.items) && !q.closed {
-		q.cond.Wait()
+	for len(q.items) == 0 && !q.closed {
+		q.consumer = true
+		q.ready.Wait()
+		q.consumer = false
 	}
 	if q.closed {
 		return dst, false
 	}
 	// Hand over the backing array and keep dst's for the next pushes.
-	items, q.items = q.items[q.head:], dst[:0]
-	q.head, q.bytes = 0, 0
-	q.cond.Broadcast()
+	items, q.items = q.items, dst[:0]
+	q.bytes = 0
+	if q.waiting > 0 {
+		q.space.Broadcast()
+	}
 	return items, true
 }
 
@@ -66,8 +84,9 @@ func (q *queue) popAll(dst []item) (items []item, ok bool) {
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
-	q.items, q.head, q.bytes = nil, 0, 0
-	q.cond.Broadcast()
+	q.items, q.bytes = nil, 0
+	q.ready.Broadcast()
+	q.space.Broadcast()
 	q.mu.Unlock()
 }
 

@@ -19,9 +19,10 @@ import (
 const (
 	readBufSize      = 32 << 10 // per connection
 	handshakeTimeout = 10 * time.Second
-	lingerTimeout    = time.Second // to write a last error frame
-	idleKeptBuf      = 16 << 10    // write buffers kept by an idle writer
-	maxPatterns      = 10000       // listener patterns per agent
+	lingerTimeout    = time.Second     // to write a last error frame
+	idleKeptBuf      = 16 << 10        // a writer idle for idleRelease keeps no larger buffer
+	idleRelease      = 1 * time.Second // see idleKeptBuf
+	maxPatterns      = 10000           // listener patterns per agent
 )
 
 // conn is one agent's connection.
@@ -437,6 +438,8 @@ func appendLegacyError(dst []byte, pe *protoError) []byte {
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var spare []byte
+	idle := time.NewTimer(idleRelease)
+	defer idle.Stop()
 	for {
 		for {
 			c.omu.Lock()
@@ -448,13 +451,7 @@ func (c *conn) writeLoop() {
 			batch := c.obuf
 			closing := c.closing
 			if len(batch) == 0 {
-				if cap(c.obuf) > idleKeptBuf {
-					c.obuf = nil // idle: do not hold a large buffer
-				}
 				c.omu.Unlock()
-				if cap(spare) > idleKeptBuf {
-					spare = nil
-				}
 				if closing {
 					c.close()
 					return
@@ -470,8 +467,23 @@ func (c *conn) writeLoop() {
 			}
 			spare = batch
 		}
+		idle.Reset(idleRelease)
 		select {
 		case <-c.wake:
+		case <-idle.C:
+			// Idle: give back large buffers; they are kept while
+			// messages flow.
+			spare = nil
+			c.omu.Lock()
+			if len(c.obuf) == 0 && cap(c.obuf) > idleKeptBuf {
+				c.obuf = nil
+			}
+			c.omu.Unlock()
+			select {
+			case <-c.wake:
+			case <-c.done:
+				return
+			}
 		case <-c.done:
 			return
 		}

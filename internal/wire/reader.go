@@ -83,3 +83,14 @@ func unexpected(err error) error {
 	}
 	return err
 }
+
+// Ready reports whether a whole frame is buffered, so that the next call
+// to Next will not block (or an error is already certain).
+func (r *Reader) Ready() bool {
+	n := r.br.Buffered()
+	if n < 4 {
+		return false
+	}
+	hdr, _ := r.br.Peek(4)
+	return uint64(binary.BigEndian.Uint32(hdr)) <= uint64(n-4)
+}
