@@ -236,14 +236,5 @@ func (s *Server) controlStats() *ControlStats {
 }
 
 func controlChannelStats(ci ChannelInfo, agents int) ControlChannelStats {
-	return ControlChannelStats{
-		Name:     ci.Name,
-		Agents:   agents,
-		MsgsIn:   ci.MsgsIn,
-		BytesIn:  ci.BytesIn,
-		MsgsOut:  ci.MsgsOut,
-		BytesOut: ci.BytesOut,
-		Dropped:  ci.Dropped,
-		Slow:     ci.Slow,
-	}
+	return ControlChannelStats{Name: ci.Name, Agents: agents, ChannelCounters: ci.ChannelCounters}
 }

@@ -40,14 +40,9 @@ type ControlStats struct {
 
 // ControlChannelStats are one channel's counters in ControlStats.
 type ControlChannelStats struct {
-	Name     string `json:"name"`
-	Agents   int    `json:"agents"`
-	MsgsIn   uint64 `json:"msgs_in"`  // messages emitted on the channel
-	BytesIn  uint64 `json:"bytes_in"` // their data bytes
-	MsgsOut  uint64 `json:"msgs_out"` // deliveries to its agents
-	BytesOut uint64 `json:"bytes_out"`
-	Dropped  uint64 `json:"dropped"`        // deliveries dropped for slow consumers
-	Slow     uint64 `json:"slow_consumers"` // agents disconnected as slow consumers
+	Name   string `json:"name"`
+	Agents int    `json:"agents"`
+	ChannelCounters
 }
 
 // ControlReload is the result of the reloadconfig command.

@@ -22,17 +22,32 @@ type AgentInfo struct {
 	BufferCap int       `json:"buffer_cap"` // the outbox bound (outbuffer)
 }
 
+// ChannelCounters are a channel's message counters.
+type ChannelCounters struct {
+	MsgsIn   uint64 `json:"msgs_in"`  // messages emitted on the channel
+	BytesIn  uint64 `json:"bytes_in"` // their data bytes
+	MsgsOut  uint64 `json:"msgs_out"` // deliveries to its agents
+	BytesOut uint64 `json:"bytes_out"`
+	Dropped  uint64 `json:"dropped"`        // deliveries dropped for slow consumers
+	Slow     uint64 `json:"slow_consumers"` // agents disconnected as slow consumers
+}
+
+// add adds o to c.
+func (c *ChannelCounters) add(o ChannelCounters) {
+	c.MsgsIn += o.MsgsIn
+	c.BytesIn += o.BytesIn
+	c.MsgsOut += o.MsgsOut
+	c.BytesOut += o.BytesOut
+	c.Dropped += o.Dropped
+	c.Slow += o.Slow
+}
+
 // ChannelInfo describes one channel.
 type ChannelInfo struct {
-	Name     string      `json:"name"`
-	Path     string      `json:"path,omitempty"`
-	Agents   []AgentInfo `json:"agents"`
-	MsgsIn   uint64      `json:"msgs_in"`  // messages emitted on the channel
-	BytesIn  uint64      `json:"bytes_in"` // their data bytes
-	MsgsOut  uint64      `json:"msgs_out"` // deliveries to its agents
-	BytesOut uint64      `json:"bytes_out"`
-	Dropped  uint64      `json:"dropped"`        // deliveries dropped for slow consumers
-	Slow     uint64      `json:"slow_consumers"` // agents disconnected as slow consumers
+	Name   string      `json:"name"`
+	Path   string      `json:"path,omitempty"`
+	Agents []AgentInfo `json:"agents"`
+	ChannelCounters
 }
 
 // Stats is a snapshot of the server's counters.
@@ -69,15 +84,17 @@ func (c *conn) info() AgentInfo {
 
 func (ch *channel) info() ChannelInfo {
 	ci := ChannelInfo{
-		Name:     ch.name,
-		Path:     ch.path,
-		Agents:   []AgentInfo{},
-		MsgsIn:   ch.stats.msgsIn.Load(),
-		BytesIn:  ch.stats.bytesIn.Load(),
-		MsgsOut:  ch.stats.msgsOut.Load(),
-		BytesOut: ch.stats.bytesOut.Load(),
-		Dropped:  ch.stats.dropped.Load(),
-		Slow:     ch.stats.slow.Load(),
+		Name:   ch.name,
+		Path:   ch.path,
+		Agents: []AgentInfo{},
+		ChannelCounters: ChannelCounters{
+			MsgsIn:   ch.stats.msgsIn.Load(),
+			BytesIn:  ch.stats.bytesIn.Load(),
+			MsgsOut:  ch.stats.msgsOut.Load(),
+			BytesOut: ch.stats.bytesOut.Load(),
+			Dropped:  ch.stats.dropped.Load(),
+			Slow:     ch.stats.slow.Load(),
+		},
 	}
 	for _, c := range ch.members() {
 		ci.Agents = append(ci.Agents, c.info())
@@ -127,13 +144,7 @@ func (s *Server) Stats() Stats {
 	for _, ch := range chans {
 		ci := ch.info()
 		st.Agents += len(ci.Agents)
-		t := &st.Totals
-		t.MsgsIn += ci.MsgsIn
-		t.BytesIn += ci.BytesIn
-		t.MsgsOut += ci.MsgsOut
-		t.BytesOut += ci.BytesOut
-		t.Dropped += ci.Dropped
-		t.Slow += ci.Slow
+		st.Totals.add(ci.ChannelCounters)
 		st.Channels = append(st.Channels, ci)
 	}
 	st.Network = s.netStats()
