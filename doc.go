@@ -28,8 +28,9 @@
 // goroutine of the agent's own, never on the socket reader: a slow handler
 // slows only its own agent. While handlers lag, received messages queue up
 // to a bound (see [WithQueueSize]); past it the agent stops reading its
-// socket, and the server, which never blocks on one agent, drops messages
-// for it and says so with a [DroppedError] (or disconnects it, as
+// socket. The server, which never blocks on one agent, pauses the sender
+// for a few milliseconds at most while the agent catches up, then drops
+// messages for it and says so with a [DroppedError] (or disconnects it, as
 // configured).
 //
 // # Connection

@@ -41,12 +41,16 @@ type conn struct {
 	hellopid int
 	rd       *wire.Reader // native connections
 
+	stallTimer *time.Timer // used by this connection's reader in stall
+
 	// The outbox: frames queued for the agent, written by writeLoop.
 	omu     sync.Mutex
 	obuf    []byte
-	obig    int    // size of a frame larger than the bound alone at the head of obuf
-	closing bool   // no more deliveries; writeLoop flushes then closes
-	pending uint64 // drops not yet reported to the agent
+	obig    int           // size of a frame larger than the bound alone at the head of obuf
+	room    chan struct{} // closed when the writer takes obuf; senders stall on it
+	stalled bool          // a sender's stall timed out; none until the writer takes obuf
+	closing bool          // no more deliveries; writeLoop flushes then closes
+	pending uint64        // drops not yet reported to the agent
 	wake    chan struct{}
 
 	done       chan struct{} // closed by close
@@ -327,13 +331,14 @@ func (c *conn) fail(err error) error {
 }
 
 // deliver queues a message for the agent, or drops it (or disconnects the
-// agent) if the agent's outbox is full.
-func (c *conn) deliver(raw []byte, v *wire.MsgView) {
+// agent) if the agent's outbox is full. It reports whether the outbox is
+// more than three quarters full and the sender should pause (see stall).
+func (c *conn) deliver(raw []byte, v *wire.MsgView) (nearlyFull bool) {
 	lim := c.srv.limits.Load()
 	c.omu.Lock()
 	if c.closing {
 		c.omu.Unlock()
-		return
+		return false
 	}
 	// A frame larger than the bound is accepted into an empty outbox, and
 	// does not count against the bound for the frames after it.
@@ -345,13 +350,13 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) {
 			c.closeWithError(&protoError{code: wire.CodeSlowConsumer,
 				text: fmt.Sprintf("disconnected as a slow consumer: more than %d bytes queued", lim.outBuffer)})
 			c.srv.log.Warn("slow consumer disconnected", "channel", c.ch.name, "agent", c.id)
-			return
+			return false
 		}
 		c.pending++
 		c.omu.Unlock()
 		c.dropped.Add(1)
 		c.ch.stats.dropped.Add(1)
-		return
+		return false
 	}
 	if c.pending > 0 && !c.legacy {
 		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
@@ -365,6 +370,7 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) {
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
+	nearlyFull = !c.stalled && len(c.obuf)-c.obig > lim.outBuffer/4*3
 	c.omu.Unlock()
 	c.msgsOut.Add(1)
 	c.bytesOut.Add(uint64(len(raw)))
@@ -372,6 +378,46 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) {
 	c.ch.stats.bytesOut.Add(uint64(len(raw)))
 	if n == 0 {
 		c.signal()
+	}
+	return nearlyFull
+}
+
+// stallMax bounds how long a sender's reader pauses for one nearly full
+// recipient.
+const stallMax = 5 * time.Millisecond
+
+// stall pauses the reader of this connection (the sender) until the
+// writer of recipient r has taken its outbox, or for stallMax at most:
+// a short burst that outruns one reader then slows its sender for a few
+// milliseconds, instead of losing messages, while a recipient that stays
+// stuck costs its senders one pause, not one per message, and then has
+// messages dropped (or is disconnected) as configured. Deliveries to other
+// agents are delayed by the pause, never blocked.
+func (c *conn) stall(r *conn) {
+	r.omu.Lock()
+	if r.closing || r.stalled || len(r.obuf)-r.obig <= c.srv.limits.Load().outBuffer/4*3 {
+		r.omu.Unlock()
+		return
+	}
+	if r.room == nil {
+		r.room = make(chan struct{})
+	}
+	room := r.room
+	r.omu.Unlock()
+	if c.stallTimer == nil {
+		c.stallTimer = time.NewTimer(stallMax)
+	} else {
+		c.stallTimer.Reset(stallMax)
+	}
+	select {
+	case <-room:
+		c.stallTimer.Stop()
+	case <-r.done:
+		c.stallTimer.Stop()
+	case <-c.stallTimer.C:
+		r.omu.Lock()
+		r.stalled = true // no more pauses until its writer catches up
+		r.omu.Unlock()
 	}
 }
 
@@ -460,6 +506,11 @@ func (c *conn) writeLoop() {
 			}
 			c.obuf = spare[:0]
 			c.obig = 0
+			c.stalled = false
+			if c.room != nil {
+				close(c.room)
+				c.room = nil
+			}
 			c.omu.Unlock()
 			if _, err := c.nc.Write(batch); err != nil {
 				c.close()

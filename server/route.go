@@ -21,17 +21,23 @@ func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 	if st.DumpToConsole {
 		ch.srv.console.dump(ch.name, v)
 	}
+	var full *conn // a recipient whose outbox is nearly full
 	for _, c := range ch.index.Match(v.Event) {
-		if c != src {
-			c.deliver(raw, v)
+		if c != src && c.deliver(raw, v) {
+			full = c
 		}
 	}
 	for _, t := range st.targets {
 		for _, c := range t.index.Match(v.Event) {
-			c.deliver(raw, v)
+			if c.deliver(raw, v) {
+				full = c
+			}
 		}
 	}
 	if src != nil && st.PropagateToNet {
 		ch.srv.sendNet(ch, raw)
+	}
+	if full != nil && src != nil {
+		src.stall(full)
 	}
 }

@@ -102,3 +102,74 @@ func BenchmarkRoute(b *testing.B) {
 		a.route(src, frame, &v)
 	}
 }
+
+// A sender pauses for a nearly full recipient until its writer takes the
+// outbox, at most stallMax, and a recipient whose writer is stuck costs
+// one pause, not one per message.
+func TestStall(t *testing.T) {
+	bus := config.New()
+	bus.OutBuffer = 64 << 10
+	bus.Channels["A"] = &config.Channel{}
+	s, err := New(Config{Bus: bus, NoListen: true, Console: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := s.channels["A"]
+	src, dst := newConn(a, sink{}), newConn(a, sink{}) // dst's writer is not running
+	frame := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "src", Event: "ev", Data: make([]byte, 1000)})
+	v, _ := wire.ParseMsg(frame[wire.HeaderLen:])
+	full := false
+	for i := 0; !full; i++ {
+		if i > 100 {
+			t.Fatal("outbox never nearly full")
+		}
+		full = dst.deliver(frame, &v)
+	}
+
+	start := time.Now()
+	src.stall(dst)
+	if d := time.Since(start); d < stallMax {
+		t.Fatalf("stall returned after %v, want at least %v", d, stallMax)
+	}
+	start = time.Now()
+	src.stall(dst)
+	if d := time.Since(start); d >= stallMax || dst.deliver(frame, &v) {
+		t.Fatalf("second stall for a stuck recipient took %v", d)
+	}
+
+	// Once its writer runs, the recipient may stall senders again, and the
+	// writer taking the outbox ends the pause early.
+	dst.nc = slowSink{delay: 200 * time.Microsecond}
+	s.conns.Add(1)
+	go func() {
+		defer s.conns.Done()
+		dst.writeLoop()
+	}()
+	defer dst.close()
+	deadline := time.Now().Add(5 * time.Second)
+	for full = false; !full; full = dst.deliver(frame, &v) {
+		if time.Now().After(deadline) {
+			t.Fatal("outbox never nearly full again")
+		}
+	}
+	start = time.Now()
+	src.stall(dst)
+	if d := time.Since(start); d >= stallMax {
+		t.Fatalf("stall with a working writer took %v", d)
+	}
+}
+
+// slowSink takes delay to accept each write.
+type slowSink struct {
+	sink
+	delay time.Duration
+}
+
+func (s slowSink) Write(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return len(p), nil
+}
