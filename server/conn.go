@@ -48,7 +48,8 @@ type conn struct {
 	obuf    []byte
 	obig    int           // size of a frame larger than the bound alone at the head of obuf
 	room    chan struct{} // closed when the writer takes obuf; senders stall on it
-	stalled bool          // a sender's stall timed out; none until the writer takes obuf
+	stalled bool          // stalls used up stallBudget; none until the writer takes obuf
+	stalls  time.Duration // stall time that ran out since the writer last took obuf
 	closing bool          // no more deliveries; writeLoop flushes then closes
 	pending uint64        // drops not yet reported to the agent
 	wake    chan struct{}
@@ -383,16 +384,21 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) (nearlyFull bool) {
 }
 
 // stallMax bounds how long a sender's reader pauses for one nearly full
-// recipient.
-const stallMax = 5 * time.Millisecond
+// recipient; stallBudget bounds the pauses a recipient may cause while its
+// writer makes no progress.
+const (
+	stallMax    = 5 * time.Millisecond
+	stallBudget = 100 * time.Millisecond
+)
 
 // stall pauses the reader of this connection (the sender) until the
-// writer of recipient r has taken its outbox, or for stallMax at most:
-// a short burst that outruns one reader then slows its sender for a few
-// milliseconds, instead of losing messages, while a recipient that stays
-// stuck costs its senders one pause, not one per message, and then has
-// messages dropped (or is disconnected) as configured. Deliveries to other
-// agents are delayed by the pause, never blocked.
+// writer of recipient r has taken its outbox, or for stallMax at most. A
+// sender faster than its reader is thus slowed to the reader's pace
+// instead of losing messages. A recipient whose writer makes no progress
+// for stallBudget of such pauses stops causing them, and then has messages
+// dropped (or is disconnected) as configured, so a stuck agent costs its
+// senders a tenth of a second, not a pause per message. Deliveries to
+// other agents are delayed by a pause, never blocked.
 func (c *conn) stall(r *conn) {
 	r.omu.Lock()
 	if r.closing || r.stalled || len(r.obuf)-r.obig <= c.srv.limits.Load().outBuffer/4*3 {
@@ -416,7 +422,8 @@ func (c *conn) stall(r *conn) {
 		c.stallTimer.Stop()
 	case <-c.stallTimer.C:
 		r.omu.Lock()
-		r.stalled = true // no more pauses until its writer catches up
+		r.stalls += stallMax
+		r.stalled = r.stalls >= stallBudget // no more pauses until its writer takes obuf
 		r.omu.Unlock()
 	}
 }
@@ -506,7 +513,7 @@ func (c *conn) writeLoop() {
 			}
 			c.obuf = spare[:0]
 			c.obig = 0
-			c.stalled = false
+			c.stalled, c.stalls = false, 0
 			if c.room != nil {
 				close(c.room)
 				c.room = nil
