@@ -19,7 +19,8 @@ import (
 )
 
 // Agent is a member of one channel: it emits events and listens to them.
-// All its methods may be called concurrently, also from handlers.
+// All its methods may be called concurrently, and from handlers, except
+// Close, which waits for the handlers to return.
 type Agent struct {
 	channel string
 	id      string
@@ -159,6 +160,9 @@ func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, er
 	if h == nil {
 		return nil, errors.New("netcluster: nil handler")
 	}
+	if len(pattern) > wire.MaxPatternLen {
+		return nil, fmt.Errorf("netcluster: listener pattern of %d bytes; the limit is %d", len(pattern), wire.MaxPatternLen)
+	}
 	if _, err := router.Compile(pattern); err != nil {
 		return nil, err
 	}
@@ -242,6 +246,10 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 			a.mu.Unlock()
 			return fmt.Errorf("%w: event %q is %d bytes; the server accepts at most %d", ErrTooLarge, event, size-4, a.maxFrame)
 		}
+		if a.gaveUp {
+			a.mu.Unlock()
+			return fmt.Errorf("%w: the connection to %s ended and WithoutReconnect is set", ErrNotConnected, a.where)
+		}
 		if len(a.out) == 0 || len(a.out)+size <= a.opts.bufferSize {
 			break
 		}
@@ -276,11 +284,16 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 // agent sent before it, listeners included, or until ctx ends. While the
 // agent is reconnecting it waits for the connection.
 func (a *Agent) Flush(ctx context.Context) error {
+	defer a.q.hold()()
 	for {
 		a.mu.Lock()
 		if a.closing {
 			a.mu.Unlock()
 			return ErrClosed
+		}
+		if a.gaveUp {
+			a.mu.Unlock()
+			return fmt.Errorf("netcluster: flush: %w: the connection to %s ended and WithoutReconnect is set", ErrNotConnected, a.where)
 		}
 		if a.nc == nil {
 			ch := a.changed.wait()
@@ -316,6 +329,7 @@ func (a *Agent) Flush(ctx context.Context) error {
 // Request sends a control request (a JSON document) and returns the
 // server's reply. Only agents of the control channel may make requests.
 func (a *Agent) Request(ctx context.Context, body []byte) ([]byte, error) {
+	defer a.q.hold()()
 	a.mu.Lock()
 	if a.closing {
 		a.mu.Unlock()

@@ -120,7 +120,9 @@ func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
 		err := a.session(nc, rd)
 		a.mu.Lock()
 		a.nc = nil
-		a.state = Disconnected
+		if !a.closing {
+			a.state = Disconnected
+		}
 		for tok, ch := range a.pings {
 			ch <- errConnLost
 			delete(a.pings, tok)
@@ -156,6 +158,11 @@ func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
 			return
 		}
 		a.mu.Lock()
+		if a.closing { // Close ran while we dialled: it waits for us
+			a.mu.Unlock()
+			nc.Close()
+			return
+		}
 		a.attach(nc, w)
 		a.mu.Unlock()
 		a.notifyState(Connected, nil)
@@ -302,7 +309,10 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		if err != nil {
 			return err
 		}
-		if f.Type != wire.TypeMsg && !flush() {
+		// Answers to Flush and Request are handled at once, not after
+		// the queued messages: a handler waiting for one must not wait
+		// for its own queue to drain. Other frames keep stream order.
+		if f.Type != wire.TypeMsg && f.Type != wire.TypePong && f.Type != wire.TypeReply && f.Type != wire.TypePing && !flush() {
 			return ErrClosed
 		}
 		switch f.Type {

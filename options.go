@@ -75,8 +75,9 @@ func WithReconnectWait(min, max time.Duration) Option {
 	return func(o *options) { o.minWait, o.maxWait = min, max }
 }
 
-// WithoutReconnect makes the agent close for good when its connection
-// ends, instead of reconnecting.
+// WithoutReconnect makes the agent give up when its connection ends,
+// instead of reconnecting: Emit and Flush then fail with ErrNotConnected,
+// and only Close remains to be called.
 func WithoutReconnect() Option { return func(o *options) { o.reconnect = false } }
 
 // WithBufferSize bounds, in bytes, the messages emitted but not yet
@@ -89,5 +90,8 @@ func WithBufferSize(n int) Option { return func(o *options) { o.bufferSize = n }
 // WithQueueSize bounds the received messages waiting for handlers, in
 // bytes: their data plus 64 per message. When it is full the agent stops
 // reading from the server. The default is 16 MiB. A single message larger
-// than the bound is accepted when the queue is empty.
+// than the bound is accepted when the queue is empty. The agent's own
+// messages, delivered in memory by Emit, never wait for room (a handler
+// may emit to its own listeners), so an Emit loop much faster than its
+// own handlers grows the queue past the bound.
 func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }

@@ -18,6 +18,7 @@ type queue struct {
 	closed   bool
 	consumer bool // the consumer is waiting
 	waiting  int  // producers waiting for room
+	holds    int  // while positive, producers do not wait (see hold)
 }
 
 type item struct {
@@ -42,7 +43,7 @@ func (q *queue) push(wait bool, items ...item) bool {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for wait && q.bytes > 0 && q.bytes+n > q.limit && !q.closed {
+	for wait && q.bytes > 0 && q.bytes+n > q.limit && q.holds == 0 && !q.closed {
 		q.waiting++
 		q.space.Wait()
 		q.waiting--
@@ -56,6 +57,22 @@ func (q *queue) push(wait bool, items ...item) bool {
 		q.ready.Signal()
 	}
 	return true
+}
+
+// hold lets producers past the bound until the returned func is called.
+// A handler that waits for the server (Flush, Request) holds the queue:
+// the reader must not stop at the bound while the only goroutine that
+// drains it is waiting for the reader.
+func (q *queue) hold() (release func()) {
+	q.mu.Lock()
+	q.holds++
+	q.space.Broadcast()
+	q.mu.Unlock()
+	return func() {
+		q.mu.Lock()
+		q.holds--
+		q.mu.Unlock()
+	}
 }
 
 // popAll waits for items and moves them all to dst; ok is false once the
