@@ -82,10 +82,17 @@ func (ch *channel) acceptLoop(ln net.Listener) {
 // serve starts serving one accepted connection.
 func (ch *channel) serve(nc net.Conn) {
 	c := newConn(ch, nc)
-	ch.srv.conns.Add(1)
+	s := ch.srv
+	s.liveMu.Lock()
+	s.live[c] = struct{}{}
+	s.liveMu.Unlock()
+	s.conns.Add(1)
 	go func() {
-		defer ch.srv.conns.Done()
+		defer s.conns.Done()
 		c.run()
+		s.liveMu.Lock()
+		delete(s.live, c)
+		s.liveMu.Unlock()
 	}()
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 const (
 	readBufSize      = 32 << 10 // per connection
 	handshakeTimeout = 10 * time.Second
+	legacyWait       = 2 * time.Second // silence that marks a listening legacy agent
 	lingerTimeout    = time.Second     // to write a last error frame
 	idleKeptBuf      = 16 << 10        // a writer idle for idleRelease keeps no larger buffer
 	idleRelease      = 1 * time.Second // see idleKeptBuf
@@ -44,15 +46,16 @@ type conn struct {
 	stallTimer *time.Timer // used by this connection's reader in stall
 
 	// The outbox: frames queued for the agent, written by writeLoop.
-	omu     sync.Mutex
-	obuf    []byte
-	obig    int           // size of a frame larger than the bound alone at the head of obuf
-	room    chan struct{} // closed when the writer takes obuf; senders stall on it
-	stalled bool          // stalls used up stallBudget; none until the writer takes obuf
-	stalls  time.Duration // stall time that ran out since the writer last took obuf
-	closing bool          // no more deliveries; writeLoop flushes then closes
-	pending uint64        // drops not yet reported to the agent
-	wake    chan struct{}
+	omu      sync.Mutex
+	obuf     []byte
+	obig     int           // size of a frame larger than the bound alone at the head of obuf
+	lscratch []byte        // legacy agents: the envelope being delivered
+	room     chan struct{} // closed when the writer takes obuf; senders stall on it
+	stalled  bool          // stalls used up stallBudget; none until the writer takes obuf
+	stalls   time.Duration // stall time that ran out since the writer last took obuf
+	closing  bool          // no more deliveries; writeLoop flushes then closes
+	pending  uint64        // drops not yet reported to the agent
+	wake     chan struct{}
 
 	done       chan struct{} // closed by close
 	closeOnce  sync.Once
@@ -130,15 +133,22 @@ func isClosedErr(err error) bool {
 // handshake tells the two wires apart by the first byte and, for the
 // native one, reads the preamble and Hello and answers with Welcome.
 func (c *conn) handshake(br *bufio.Reader) error {
-	c.nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	defer c.nc.SetReadDeadline(time.Time{})
+	// A native agent writes its preamble at once; an agent of the Node
+	// original writes nothing until it emits. One silent for legacyWait
+	// is taken for a legacy agent that only listens.
+	c.nc.SetReadDeadline(time.Now().Add(legacyWait))
 	first, err := br.Peek(1)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return c.joinLegacy()
+	}
 	if err != nil {
 		return err
 	}
 	if wire.IsLegacyStart(first[0]) {
 		return c.joinLegacy()
 	}
+	c.nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	pre, err := br.Peek(len(wire.Preamble))
 	if err != nil {
 		return err
@@ -344,7 +354,12 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) (nearlyFull bool) {
 	// A frame larger than the bound is accepted into an empty outbox, and
 	// does not count against the bound for the frames after it.
 	n := len(c.obuf)
-	if n > 0 && n-c.obig+len(raw) > lim.outBuffer {
+	frame := raw
+	if c.legacy {
+		c.lscratch = wire.AppendLegacy(c.lscratch[:0], v)
+		frame = c.lscratch
+	}
+	if n > 0 && n-c.obig+len(frame) > lim.outBuffer {
 		if lim.disconnectSlow {
 			c.omu.Unlock()
 			c.ch.stats.slow.Add(1)
@@ -363,20 +378,16 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) (nearlyFull bool) {
 		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
 		c.pending = 0
 	}
-	if c.legacy {
-		c.obuf = wire.AppendLegacy(c.obuf, v)
-	} else {
-		c.obuf = append(c.obuf, raw...)
-	}
+	c.obuf = append(c.obuf, frame...)
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
 	nearlyFull = !c.stalled && len(c.obuf)-c.obig > lim.outBuffer/4*3
 	c.omu.Unlock()
 	c.msgsOut.Add(1)
-	c.bytesOut.Add(uint64(len(raw)))
+	c.bytesOut.Add(uint64(len(frame)))
 	c.ch.stats.msgsOut.Add(1)
-	c.ch.stats.bytesOut.Add(uint64(len(raw)))
+	c.ch.stats.bytesOut.Add(uint64(len(frame)))
 	if n == 0 {
 		c.signal()
 	}
@@ -467,6 +478,9 @@ func (c *conn) closeWithError(pe *protoError) {
 		return
 	}
 	c.closing = true
+	// An agent that does not read must not keep its connection: the
+	// writer gets lingerTimeout to send what is queued and the error.
+	c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout))
 	if pe.code == wire.CodeSlowConsumer {
 		c.obuf = c.obuf[:0]
 	}

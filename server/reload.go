@@ -86,13 +86,13 @@ func (s *Server) Reload(bus *config.Config) error {
 	// Then what cannot fail.
 	var removed []*channel
 	for name, ch := range s.channels {
-		cc, ok := bus.Channels[name]
-		if !ok {
+		if _, ok := bus.Channels[name]; !ok {
+			// Its agents are being closed: they propagate nowhere.
+			ch.settings.Store(&settings{Channel: ch.settings.Load().Channel})
 			removed = append(removed, ch)
 			delete(s.channels, name)
 			continue
 		}
-		ch.settings.Store(&settings{Channel: *cc})
 		if m, ok := moved[name]; ok {
 			old := ch.ln
 			ch.ln, ch.path = m.ln, m.path
@@ -110,7 +110,7 @@ func (s *Server) Reload(bus *config.Config) error {
 	}
 	s.bus = bus
 	s.limits.Store(limitsOf(bus))
-	s.relinkLocked()
+	s.relinkLocked(bus)
 	netCommit()
 	metricsCommit()
 	for _, ch := range removed {

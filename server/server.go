@@ -77,7 +77,9 @@ type Server struct {
 	metrics metricsEndpoint // the "metrics" listener; off when not configured
 
 	conns  sync.WaitGroup // one per connection: its goroutines
-	loops  sync.WaitGroup // accept loops
+	liveMu sync.Mutex
+	live   map[*conn]struct{} // every served connection, joined or in its handshake
+	loops  sync.WaitGroup     // accept loops
 	nextID atomic.Uint64
 }
 
@@ -114,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 		nodeID:   hex.EncodeToString(id[:]),
 		bus:      bus,
 		channels: make(map[string]*channel),
+		live:     make(map[*conn]struct{}),
 	}
 	s.limits.Store(limitsOf(bus))
 	return s, nil
@@ -162,7 +165,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.channels[name] = ch
 	}
-	s.relinkLocked()
+	s.relinkLocked(s.bus)
 	if err := s.metrics.start(s, s.bus.Metrics); err != nil {
 		s.closeChannelsLocked()
 		return err
@@ -197,13 +200,15 @@ func (s *Server) openChannel(bus *config.Config, name string) (*channel, error) 
 	return ch, nil
 }
 
-// relinkLocked recomputes every channel's propagation targets: the other
-// channels whose whole name matches its propagatetochannels rule.
-func (s *Server) relinkLocked() {
+// relinkLocked gives every channel its settings from bus, with its
+// propagation targets: the other channels whose whole name matches its
+// propagatetochannels rule. Each channel's settings are replaced in one
+// store, so routing never sees a channel without its targets.
+func (s *Server) relinkLocked(bus *config.Config) {
+	sorted := s.sortedChannelsLocked()
 	for _, ch := range s.channels {
-		old := ch.settings.Load()
-		st := &settings{Channel: old.Channel}
-		for _, t := range s.sortedChannelsLocked() {
+		st := &settings{Channel: *bus.Channels[ch.name]}
+		for _, t := range sorted {
 			if t != ch && st.Propagate.Matches(t.name) {
 				st.targets = append(st.targets, t)
 			}
@@ -292,6 +297,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	s.closeHandshaking(conns)
 	for _, c := range conns {
 		c.closeWithError(errShutdown)
 	}
@@ -318,17 +324,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops the server at once: listeners and connections are closed
 // and queued messages are discarded. It waits for the server's goroutines.
-// Additional calls are no-ops.
+// During a Shutdown it cuts the Shutdown short. Additional calls are
+// no-ops.
 func (s *Server) Close() error {
-	conns, ok := s.beginClose()
-	if !ok {
-		return nil
+	conns, _ := s.beginClose()
+	s.liveMu.Lock()
+	for c := range s.live {
+		conns = append(conns, c)
 	}
+	s.liveMu.Unlock()
 	for _, c := range conns {
 		c.close()
 	}
 	s.conns.Wait()
 	return nil
+}
+
+// closeHandshaking closes the connections that are not among the joined
+// ones: a connection still in its handshake must not hold up a shutdown.
+func (s *Server) closeHandshaking(joined []*conn) {
+	member := make(map[*conn]bool, len(joined))
+	for _, c := range joined {
+		member[c] = true
+	}
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	for c := range s.live {
+		if !member[c] {
+			c.close()
+		}
+	}
 }
 
 // beginClose marks the server closed, closes its listeners, waits for the
