@@ -29,9 +29,9 @@
 // slows only its own agent. While handlers lag, received messages queue up
 // to a bound (see [WithQueueSize]); past it the agent stops reading its
 // socket. The server, which never blocks on one agent, pauses the sender
-// for a few milliseconds at most while the agent catches up, then drops
-// messages for it and says so with a [DroppedError] (or disconnects it, as
-// configured).
+// (5 ms at a time, at most 100 ms while the agent makes no progress), then
+// drops messages for it and says so with a [DroppedError] (or disconnects
+// it, as configured).
 //
 // # Connection
 //

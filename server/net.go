@@ -480,3 +480,17 @@ func (cw *consoleWriter) dumpNet(node string, from netbus.Peer, channel string, 
 	cw.w.Write(b)
 	cw.buf = b
 }
+
+// CheckNetwork reports what would stop the network part of bus from
+// starting that the config file's own validation cannot see: with
+// connecttonet and no peers, addr must be a multicast group netbus
+// accepts (224.0.0.0, the seed sample's, is refused). It opens nothing.
+func CheckNetwork(bus *config.Config) error {
+	if !bus.ConnectToNet || len(bus.Peers) > 0 {
+		return nil
+	}
+	if err := netbus.CheckGroup(bus.Addr); err != nil {
+		return fmt.Errorf("addr %q: %w", bus.Addr, err)
+	}
+	return nil
+}

@@ -28,14 +28,27 @@ import (
 	"github.com/netcluster/netcluster/server"
 )
 
+// Exit status: 0 on success (and for -h), 2 for bad usage, 1 when the
+// server fails.
 func main() {
-	if err := dispatch(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "ncserver:", err)
-		}
+	err := dispatch(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "ncserver: %v (ncserver -h for help)\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "ncserver:", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a bad command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
 
 // shutdownTimeout bounds the graceful shutdown on SIGINT and SIGTERM.
 const shutdownTimeout = 5 * time.Second
@@ -52,7 +65,9 @@ type options struct {
 func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("ncserver", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported once, by main
+	help := false
+	fs.BoolVar(&help, "h", false, "show this help")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ncserver [flags] [CONFIG]\n\nRuns a netcluster server; with no CONFIG, the embedded default.\n\n")
 		fs.PrintDefaults()
@@ -63,18 +78,23 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.StringVar(&o.socketDir, "socketdir", "", "socket `directory`, overriding the config's socketdir")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, &usageError{err}
+	}
+	if help {
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return nil, flag.ErrHelp
 	}
 	switch rest := fs.Args(); {
 	case len(rest) > 1:
-		return nil, fmt.Errorf("too many arguments: %q; want at most one config file", rest)
+		return nil, &usageError{fmt.Errorf("too many arguments: %q; want at most one config file", rest)}
 	case len(rest) == 1 && o.config != "":
-		return nil, fmt.Errorf("config given twice: -config %q and %q", o.config, rest[0])
+		return nil, &usageError{fmt.Errorf("config given twice: -config %q and %q", o.config, rest[0])}
 	case len(rest) == 1:
 		o.config = rest[0]
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
-		return nil, fmt.Errorf("-log-format %q: want text or json", o.logFormat)
+		return nil, &usageError{fmt.Errorf("-log-format %q: want text or json", o.logFormat)}
 	}
 	return o, nil
 }
@@ -114,6 +134,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.check {
+		if err := server.CheckNetwork(bus); err != nil {
+			return fmt.Errorf("%s: parses, but the server would not start: %w", describeSource(o.config), err)
+		}
 		fmt.Fprintf(stdout, "%s: ok (%d channels)\n", describeSource(o.config), len(bus.Channels))
 		return nil
 	}

@@ -83,6 +83,8 @@ func TestRunDefaultConfig(t *testing.T) {
 
 func TestArgs(t *testing.T) {
 	seed := filepath.Join("..", "..", "config", "testdata", "seed-sample.jsonc")
+	good := filepath.Join(t.TempDir(), "good.json")
+	os.WriteFile(good, []byte(`{"connecttonet": true, "addr": "239.255.1.2", "channels": {"A": {}}}`), 0o644)
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte("{\n  \"prot\": 1,\n}"), 0o644)
 	for _, tc := range []struct {
@@ -91,8 +93,11 @@ func TestArgs(t *testing.T) {
 		wantOut string
 		wantErr string
 	}{
-		{"check seed sample", []string{"-check", seed}, "ok (3 channels)", ""},
-		{"check flag form", []string{"-check", "-config", seed}, "ok (3 channels)", ""},
+		// The seed sample parses, but names the reserved group 224.0.0.0
+		// with connecttonet on: the server would refuse to start.
+		{"check seed sample", []string{"-check", seed}, "", `would not start: addr "224.0.0.0"`},
+		{"check flag form", []string{"-check", "-config", seed}, "", "239.255.44.54"},
+		{"check network config", []string{"-check", good}, "ok (2 channels)", ""},
 		{"check default", []string{"-check"}, "embedded default config: ok", ""},
 		{"bad key", []string{"-check", bad}, "", `bad.json:2:3: prot: unknown key`},
 		{"missing file", []string{"-check", "/nonexistent/nc.json"}, "", "/nonexistent/nc.json"},
@@ -118,6 +123,20 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+// -h is not an error; bad usage is a usageError (exit status 2).
+func TestUsageErrors(t *testing.T) {
+	var out, errs syncBuffer
+	if err := dispatch(context.Background(), []string{"-h"}, &out, &errs); !errors.Is(err, flag.ErrHelp) || !strings.Contains(errs.String(), "usage: ncserver") {
+		t.Fatalf("-h: %v, stderr %q", err, errs.String())
+	}
+	for _, args := range [][]string{{"-nope"}, {"a", "b"}, {"-log-format", "xml"}, {"-log-level", "loud"}} {
+		var usage *usageError
+		if err := dispatch(context.Background(), args, &out, &errs); !errors.As(err, &usage) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}
+
 func TestServiceArgs(t *testing.T) {
 	reg := func() (string, error) { return `C:\nc\config.json`, nil }
 	if got := serviceArgs([]string{"-log-level", "debug"}, reg); strings.Join(got, " ") != `-config C:\nc\config.json -log-level debug` {
@@ -129,5 +148,4 @@ func TestServiceArgs(t *testing.T) {
 	if got := serviceArgs(nil, func() (string, error) { return "", nil }); len(got) != 0 {
 		t.Errorf("no registry value: %q", got)
 	}
-	_ = flag.ErrHelp
 }

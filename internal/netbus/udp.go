@@ -78,6 +78,13 @@ func checkGroup(s string) (netip.Addr, error) {
 	return a, nil
 }
 
+// CheckGroup reports whether s is a group ListenUDP accepts: an IPv4
+// multicast address outside 224.0.0.0/24.
+func CheckGroup(s string) error {
+	_, err := checkGroup(s)
+	return err
+}
+
 // ListenUDP opens the UDP transport: multicast, or unicast peers when
 // cfg.Peers is set.
 func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
