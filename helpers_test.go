@@ -2,13 +2,13 @@ package netcluster_test
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/server"
 	"go.uber.org/goleak"
 )
@@ -17,51 +17,16 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// shortDir returns a new temporary directory with a short path: socket
-// paths are limited to about 104 bytes, and t.TempDir's can be longer.
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+func shortDir(t testing.TB) string { return testutil.ShortDir(t) }
 
-// busConfig parses a config for tests, failing the test on error.
-func busConfig(t testing.TB, src string) *config.Config {
-	t.Helper()
-	c, err := config.Parse([]byte(src), t.Name()+".jsonc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func busConfig(t testing.TB, src string) *config.Config { return testutil.ParseConfig(t, src) }
 
 // startServer starts a server on bus (nil: the default) in a new socket
 // directory, and closes it at the end of the test.
 func startServer(t testing.TB, bus *config.Config) (*server.Server, string) {
 	t.Helper()
-	if bus == nil {
-		bus = config.Default()
-	}
-	dir := shortDir(t)
-	bus.SocketDir = dir
-	srv, err := server.New(server.Config{Bus: bus, Console: discard{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, dir
+	return testutil.StartServer(t, bus, "")
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

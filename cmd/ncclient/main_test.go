@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -21,56 +21,19 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// shortDir returns a new temporary directory with a short path: socket
-// paths are limited to about 104 bytes.
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+func shortDir(t testing.TB) string { return testutil.ShortDir(t) }
 
-// parseBus parses a JWCC config for a test.
-func parseBus(t testing.TB, src string) *config.Config {
-	t.Helper()
-	bus, err := config.Parse([]byte(src), t.Name()+".jsonc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bus
-}
+func parseBus(t testing.TB, src string) *config.Config { return testutil.ParseConfig(t, src) }
 
 // startServer starts a server on bus (nil: the default) in dir, and
 // closes it at the end of the test.
 func startServer(t testing.TB, bus *config.Config, dir string) *server.Server {
 	t.Helper()
-	if bus == nil {
-		bus = config.Default()
-	}
-	bus.SocketDir = dir
-	srv, err := server.New(server.Config{Bus: bus, Console: discard{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv, _ := testutil.StartServer(t, bus, dir)
 	return srv
 }
 
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return testutil.Context(t, 30*time.Second) }
 
 // ncclient runs the command with args and input, returning its output.
 func ncclient(t testing.TB, stdin string, args ...string) (stdout, stderr string, err error) {
@@ -80,23 +43,7 @@ func ncclient(t testing.TB, stdin string, args ...string) (stdout, stderr string
 	return out.String(), errw.String(), err
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // agent connects an agent for a test and closes it at the end.
 func agent(t testing.TB, dir, channel string, opts ...netcluster.Option) *netcluster.Agent {
