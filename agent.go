@@ -46,6 +46,7 @@ type Agent struct {
 	maxFrame int
 	nextTok  uint64
 	pings    map[uint64]chan error
+	local    recvAlloc // messages delivered in memory by Emit
 	requests map[uint64]chan reply
 
 	ctx  context.Context // cancelled by Close: stops reconnecting
@@ -267,16 +268,22 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 		a.mu.Lock()
 	}
 	a.queueFrame(wire.AppendMsg(a.out, &m))
-	a.mu.Unlock()
-	if a.nlisteners.Load() > 0 && len(a.listeners.Match(unsafeBytes(event))) > 0 {
-		if copyData {
-			data = append([]byte(nil), data...)
-		}
-		a.q.push(false, item{msg: &Message{
-			Event: event, Data: data, JSON: flags&wire.FlagJSON != 0,
-			Channel: a.channel, Agent: a.id, Local: true,
-		}})
+	if a.nlisteners.Load() == 0 || len(a.listeners.Match(unsafeBytes(event))) == 0 {
+		a.mu.Unlock()
+		return nil
 	}
+	// In memory to the agent's own listeners, from slabs like received
+	// messages (a.local is guarded by mu).
+	msg := a.local.message()
+	if copyData {
+		data = a.local.bytes(data)
+	}
+	*msg = Message{
+		Event: a.local.name(unsafeBytes(event)), Data: data, JSON: flags&wire.FlagJSON != 0,
+		Channel: a.channel, Agent: a.id, Local: true,
+	}
+	a.mu.Unlock()
+	a.q.push(false, item{msg: msg})
 	return nil
 }
 
