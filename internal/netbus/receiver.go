@@ -219,12 +219,19 @@ func (b *Bus) newPeer(id NodeID, epoch uint64, src netip.AddrPort) *peer {
 	}
 }
 
+// startGrace is how much earlier than ours a peer's session may have
+// begun and still be followed from its first datagram. Servers started
+// together (a cluster booting, a test) begin within it, and a lost first
+// datagram of theirs is then a gap to recover like any other, not a start.
+const startGrace = 2 * time.Second
+
 // start sets where a new session's stream begins. A peer whose session
-// began no earlier than ours is followed from its first datagram: we were
-// listening. One that was already running when we started is followed
-// from what we first see of it; earlier messages are not ours to miss.
+// began no earlier than ours, or within startGrace before it, is followed
+// from its first datagram: we were listening. One that was already running
+// when we started is followed from what we first see of it; earlier
+// messages are not ours to miss.
 func (b *Bus) start(p *peer, first uint64) {
-	if p.epoch >= b.epoch {
+	if p.epoch+uint64(startGrace) >= b.epoch {
 		first = 1
 		p.msgKnown, p.nextMsg = true, 0
 	}
