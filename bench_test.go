@@ -11,21 +11,24 @@ import (
 	"github.com/netcluster/netcluster/server"
 )
 
-// BenchmarkEmitLocal measures Emit to the emitting agent's own listener,
-// delivered in memory.
-func BenchmarkEmitLocal(b *testing.B) {
-	ctx := context.Background()
+// inProcess starts an embedded server reachable only in memory and returns
+// an option that connects agents to it; both end with the benchmark.
+func inProcess(b *testing.B) netcluster.Option {
 	srv, err := server.New(server.Config{NoListen: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv.Start(ctx)
-	defer srv.Close()
-	a, err := netcluster.Connect(ctx, "A", netcluster.WithDialer(srv.Dial))
-	if err != nil {
+	if err := srv.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	defer a.Close(ctx)
+	b.Cleanup(func() { srv.Close() })
+	return netcluster.WithDialer(srv.Dial)
+}
+
+// BenchmarkEmitLocal measures Emit to the emitting agent's own listener,
+// delivered in memory.
+func BenchmarkEmitLocal(b *testing.B) {
+	a := connect(b, "", "A", inProcess(b))
 	benchDeliver(b, a, a)
 }
 
@@ -42,18 +45,10 @@ func BenchmarkPubSub128(b *testing.B) {
 // BenchmarkPubSub128InProcess is BenchmarkPubSub128 through the in-memory
 // connection of an embedded server.
 func BenchmarkPubSub128InProcess(b *testing.B) {
-	ctx := context.Background()
-	srv, err := server.New(server.Config{NoListen: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv.Start(ctx)
-	defer srv.Close()
-	pub, _ := netcluster.Connect(ctx, "A", netcluster.WithDialer(srv.Dial))
-	defer pub.Close(ctx)
+	dial := inProcess(b)
+	pub := connect(b, "", "A", dial)
 	d := &drops{}
-	sub, _ := netcluster.Connect(ctx, "A", netcluster.WithDialer(srv.Dial), netcluster.WithErrorHandler(d.handle))
-	defer sub.Close(ctx)
+	sub := connect(b, "", "A", dial, netcluster.WithErrorHandler(d.handle))
 	benchDeliverDrops(b, pub, sub, d)
 }
 
