@@ -82,10 +82,12 @@ func (c *conn) info() AgentInfo {
 	}
 }
 
-func (ch *channel) info() ChannelInfo {
+// info describes the channel; path is ch.path, read by the caller under
+// the server's lock (a reload may move the socket).
+func (ch *channel) info(path string) ChannelInfo {
 	ci := ChannelInfo{
 		Name:   ch.name,
-		Path:   ch.path,
+		Path:   path,
 		Agents: []AgentInfo{},
 		ChannelCounters: ChannelCounters{
 			MsgsIn:   ch.stats.msgsIn.Load(),
@@ -108,11 +110,15 @@ func (ch *channel) info() ChannelInfo {
 func (s *Server) Channel(name string) (ChannelInfo, bool) {
 	s.mu.Lock()
 	ch := s.channels[name]
+	var path string
+	if ch != nil {
+		path = ch.path
+	}
 	s.mu.Unlock()
 	if ch == nil {
 		return ChannelInfo{}, false
 	}
-	return ch.info(), true
+	return ch.info(path), true
 }
 
 // Agent describes the agent with the given id on a channel; false if
@@ -135,14 +141,18 @@ func (s *Server) Agent(channel, id string) (AgentInfo, bool) {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	chans := s.sortedChannelsLocked()
+	paths := make([]string, len(chans))
+	for i, ch := range chans {
+		paths[i] = ch.path
+	}
 	started := s.started
 	s.mu.Unlock()
 	st := Stats{NodeID: s.nodeID, Totals: ChannelInfo{Name: "*"}}
 	if !started.IsZero() {
 		st.Uptime = time.Since(started)
 	}
-	for _, ch := range chans {
-		ci := ch.info()
+	for i, ch := range chans {
+		ci := ch.info(paths[i])
 		st.Agents += len(ci.Agents)
 		st.Totals.add(ci.ChannelCounters)
 		st.Channels = append(st.Channels, ci)

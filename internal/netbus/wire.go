@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Wire constants. See docs/PROTOCOL.md, section 10, for the layout.
@@ -52,6 +53,7 @@ var (
 	errBadSeq      = errors.New("bad sequence number")
 	errBadCount    = errors.New("bad count")
 	errBadLength   = errors.New("bad length")
+	errBadName     = errors.New("bad node name")
 	errTrailing    = errors.New("trailing bytes")
 )
 
@@ -410,6 +412,9 @@ func decodeBeat(body []byte) (beatBody, error) {
 		return hb, fmt.Errorf("netbus: heartbeat: %w: %d bytes", errTrailing, len(body)-beatBodyFixed-nl)
 	case hb.LastSeq&ctrlBit != 0 || hb.Oldest == 0 || hb.Oldest > hb.LastSeq+1:
 		return hb, fmt.Errorf("netbus: heartbeat: %w: last %d, oldest %d", errBadSeq, hb.LastSeq, hb.Oldest)
+	case !utf8.Valid(body[25 : 25+nl]):
+		// The name reaches logs, metrics labels and terminals.
+		return hb, fmt.Errorf("netbus: heartbeat: %w: not UTF-8", errBadName)
 	}
 	hb.Name = string(body[25 : 25+nl])
 	return hb, nil
