@@ -254,7 +254,8 @@ func (s *Server) prepareNetLocked(bus *config.Config) (commit func(), err error)
 	defer n.bmu.Unlock()
 	cfg := netConfig(bus, n.id, n.log)
 	keys := netKeys(bus)
-	if !sameBind(cfg, n.bcfg) {
+	// Also rebind when a failed rebind left the network off.
+	if n.bus.Load() == nil || !sameBind(cfg, n.bcfg) {
 		// Close first, so peers see the old session's tail before the new
 		// session's first datagram (a later epoch ends the earlier one).
 		if old := n.bus.Load(); old != nil {

@@ -64,7 +64,6 @@ func (s *Server) netStats() *NetStats {
 	}
 	out := &NetStats{
 		Node:           s.nodeID,
-		Sealed:         len(n.keys) > 0,
 		Sent:           n.st.sent.Load(),
 		SendDropped:    n.st.sendDropped.Load(),
 		Received:       n.st.received.Load(),

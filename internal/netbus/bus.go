@@ -119,7 +119,7 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		deliver: deliver,
 		log:     cfg.Logger,
 		id:      cfg.NodeID,
-		epoch:   uint64(max(time.Now().UnixNano(), 1)),
+		epoch:   nextEpoch(),
 		q:       &sendQueue{},
 		spare:   &sendQueue{},
 		sendSig: make(chan struct{}, 1),
@@ -346,4 +346,23 @@ func (b *Bus) Stats() Stats {
 	}
 	slices.SortFunc(s.Peers, func(x, y PeerStats) int { return slices.Compare(x.ID[:], y.ID[:]) })
 	return s
+}
+
+// lastEpoch is the epoch of the latest Bus of this process. It is the one
+// piece of package state: a server rebinding reuses its node id, and the
+// AEAD nonce is (node id, epoch, sequence), so two Buses of one process
+// must never share an epoch, even where the wall clock is coarse (Windows)
+// or steps back.
+var lastEpoch atomic.Uint64
+
+// nextEpoch returns a new session epoch: the time in nanoseconds, or one
+// more than the previous epoch if that is not later.
+func nextEpoch() uint64 {
+	for {
+		prev := lastEpoch.Load()
+		e := max(uint64(max(time.Now().UnixNano(), 1)), prev+1)
+		if lastEpoch.CompareAndSwap(prev, e) {
+			return e
+		}
+	}
 }

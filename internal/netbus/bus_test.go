@@ -810,3 +810,22 @@ func TestStartTogetherFirstDatagramLost(t *testing.T) {
 		}
 	})
 }
+
+// Buses of one process never share an epoch, even created within the same
+// clock tick: with a reused node id, (node, epoch, sequence) is the nonce.
+func TestEpochsStrictlyIncrease(t *testing.T) {
+	hub := memnet.NewHub(memnet.HubOptions{})
+	var prev uint64
+	for range 50 {
+		b, err := netbus.New(netbus.Config{Transport: hub.Attach(), NodeID: netbus.NodeID{1}}, func(netbus.Peer, string, []byte) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := b.Stats().Epoch
+		b.Close()
+		if e <= prev {
+			t.Fatalf("epoch %d after %d", e, prev)
+		}
+		prev = e
+	}
+}

@@ -230,8 +230,12 @@ const startGrace = 2 * time.Second
 // from its first datagram: we were listening. One that was already running
 // when we started is followed from what we first see of it; earlier
 // messages are not ours to miss.
+//
+// Epochs come from each node's own clock, so the rule also asks that the
+// stream be young (first within one replay window): a long-running peer
+// whose clock runs ahead of ours is not replayed from its first datagram.
 func (b *Bus) start(p *peer, first uint64) {
-	if p.epoch+uint64(startGrace) >= b.epoch {
+	if p.epoch+uint64(startGrace) >= b.epoch && first < replayWindowSize {
 		first = 1
 		p.msgKnown, p.nextMsg = true, 0
 	}

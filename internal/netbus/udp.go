@@ -309,14 +309,19 @@ func (t *UDPTransport) WriteBatch(ps []Packet) error {
 		}
 	}
 	sender := t.conns[len(t.conns)-1] // the unicast socket in multicast mode
+	var errs []error
 	for len(msgs) > 0 {
 		n, err := sender.WriteBatch(msgs, 0)
-		if err != nil {
-			return fmt.Errorf("netbus: udp write: %w", err)
+		if err != nil && n <= 0 {
+			// This datagram's destination failed (no route, refused by a
+			// firewall): skip it, so one bad peer does not silence the
+			// others, and report it.
+			errs = append(errs, fmt.Errorf("netbus: udp write to %v: %w", msgs[0].Addr, err))
+			n = 1
 		}
 		msgs = msgs[n:]
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // LocalAddr is the unicast address (interface address when known).

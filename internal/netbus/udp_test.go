@@ -3,6 +3,7 @@ package netbus_test
 import (
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,34 @@ func sendAllReal(t *testing.T, b *netbus.Bus, n int) {
 		for b.Send("c", msg(i)) != nil {
 			time.Sleep(time.Millisecond)
 		}
+	}
+}
+
+// A destination that fails (here port 0, refused by the kernel before
+// anything is sent) does not stop the datagram reaching the other peers,
+// and the failure is reported. 127.0.0.1 only.
+func TestUDPWriteSkipsFailingPeer(t *testing.T) {
+	recv, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	tr, err := netbus.ListenUDP(netbus.UDPConfig{
+		Port:  freePort(t),
+		Peers: []string{"127.0.0.1:0", recv.LocalAddr().String()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	err = tr.WriteBatch([]netbus.Packet{{Data: []byte("hello")}})
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:0") {
+		t.Errorf("WriteBatch: %v, want the failing destination named", err)
+	}
+	recv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, _, err := recv.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("healthy peer got %q, %v", buf[:n], err)
 	}
 }
