@@ -33,10 +33,22 @@ func parseLine(line string) (name string, args []string, err error) {
 		return "", nil, fmt.Errorf("%q is not a command; type help", line)
 	}
 	if strings.HasPrefix(rest, "(") {
-		if !strings.HasSuffix(rest, ")") {
-			return "", nil, fmt.Errorf("%s: missing ) at the end", name)
+		close := matchingParen(rest)
+		switch {
+		case close < 0:
+			return "", nil, fmt.Errorf("%s: missing )", name)
+		case close != len(rest)-1:
+			return "", nil, fmt.Errorf("%s: unexpected %q after )", name, rest[close+1:])
 		}
-		args, err = callArgs(rest[1 : len(rest)-1])
+		jsonAt := -1
+		if cmd := lookup(name); cmd != nil {
+			for i, a := range cmd.args {
+				if a.kind == kindJSON {
+					jsonAt = i
+				}
+			}
+		}
+		args, err = callArgs(rest[1:close], jsonAt)
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: %v", name, err)
 		}
@@ -61,10 +73,38 @@ func parseLine(line string) (name string, args []string, err error) {
 	return name, args, nil
 }
 
+// matchingParen returns the index of the ')' that closes the '(' at the
+// start of s, skipping quoted text, or -1.
+func matchingParen(s string) int {
+	depth := 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == '\\':
+			i++
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth--; depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // callArgs reads the arguments between the parentheses of function
-// syntax: a list of JSON values, string values unquoted; failing that,
-// comma-separated words as for plain words ('single quotes', bare words).
-func callArgs(s string) ([]string, error) {
+// syntax: a list of JSON values, string values unquoted except at index
+// jsonAt (the data of emit, kept as JSON); failing that, comma-separated
+// words as for plain words ('single quotes', bare words).
+func callArgs(s string, jsonAt int) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
@@ -73,7 +113,7 @@ func callArgs(s string) ([]string, error) {
 		args := make([]string, len(vals))
 		for i, v := range vals {
 			var str string
-			if json.Unmarshal(v, &str) == nil {
+			if i != jsonAt && json.Unmarshal(v, &str) == nil {
 				args[i] = str
 				continue
 			}
