@@ -145,7 +145,7 @@ func TestParse(t *testing.T) {
 		}},
 		{"every key", `{
 			"addr": "ff02::1%eth0", "port": 1, "dumpnet": true, "connecttonet": true, "startcontrol": false,
-			"socketdir": "/run/nc", "socketmode": "640", "controlsocketmode": "0",
+			"socketdir": "/run/nc", "socketmode": "640", "controlsocketmode": "600",
 			"maxframe": 1024, "outbuffer": 65536, "slowconsumer": "disconnect",
 			"interface": "eth0", "ttl": 0, "peers": ["[::1]:4454", "node2.example:65535"], "nodename": "n1",
 			"keys": [{"id": 7, "secret": "` + secret1 + `"}, {"secret": "` + secret2 + `", "id": 0}],
@@ -153,7 +153,7 @@ func TestParse(t *testing.T) {
 			"channels": {"x.y_z-9": {"propagatetochannels": "A|B", "propagatetonet": true, "dumptoconsole": true, "acceptnet": false}},
 		}`, func(c *config.Config) {
 			c.Addr, c.Port, c.DumpNet, c.ConnectToNet, c.StartControl = "ff02::1%eth0", 1, true, true, false
-			c.SocketDir, c.SocketMode, c.ControlSocketMode = "/run/nc", 0o640, 0
+			c.SocketDir, c.SocketMode, c.ControlSocketMode = "/run/nc", 0o640, 0o600
 			c.MaxFrame, c.OutBuffer, c.SlowConsumer = 1024, 65536, config.SlowConsumerDisconnect
 			c.Interface, c.TTL, c.Peers, c.NodeName = "eth0", 0, []string{"[::1]:4454", "node2.example:65535"}, "n1"
 			c.Keys = []config.Key{{ID: 7, Secret: seq(1)}, {ID: 0, Secret: seq(0xa0)}}
@@ -246,7 +246,7 @@ func TestValidate(t *testing.T) {
 		{"socketmode", func(c *config.Config) { c.SocketMode = 0o1777 }, "config: socketmode: want permission bits within 0777, got 01777"},
 		{"controlsocketmode", func(c *config.Config) { c.ControlSocketMode = os.ModeDir | 0o600 }, "config: controlsocketmode: want permission bits within 0777"},
 		{"maxframe", func(c *config.Config) { c.MaxFrame = 1 << 31 }, "config: maxframe: want an integer from 1024 to 1073741824, got 2147483648"},
-		{"outbuffer", func(c *config.Config) { c.OutBuffer = 0 }, "config: outbuffer: want an integer of at least 65536, got 0"},
+		{"outbuffer", func(c *config.Config) { c.OutBuffer = 0 }, "config: outbuffer: want an integer from 65536 to 4294967296, got 0"},
 		{"slowconsumer", func(c *config.Config) { c.SlowConsumer = "" }, `config: slowconsumer: want "drop" or "disconnect", got ""`},
 		{"ttl", func(c *config.Config) { c.TTL = -1 }, "config: ttl: want an integer from 0 to 255, got -1"},
 		{"peer", func(c *config.Config) { c.Peers = []string{"a:1", "b"} }, `config: peers[1]: want "host:port", got "b"`},

@@ -53,7 +53,7 @@ var badConfigs = []struct {
 	{"port tab column", "{\n\t\"port\": true}", `x.json:2:10: port: want an integer from 1 to 65535, got true`},
 	{"maxframe small", `{"maxframe": 100}`, `x.json:1:14: maxframe: want an integer from 1024 to 1073741824, got 100`},
 	{"maxframe big", `{"maxframe": 1073741825}`, `x.json:1:14: maxframe: want an integer from 1024 to 1073741824, got 1073741825`},
-	{"outbuffer small", `{"outbuffer": 1000}`, `x.json:1:15: outbuffer: want an integer of at least 65536, got 1000`},
+	{"outbuffer small", `{"outbuffer": 1000}`, `x.json:1:15: outbuffer: want an integer from 65536 to 4294967296, got 1000`},
 	{"ttl negative", `{"ttl": -1}`, `x.json:1:9: ttl: want an integer from 0 to 255, got -1`},
 	{"ttl big", `{"ttl": 256}`, `x.json:1:9: ttl: want an integer from 0 to 255, got 256`},
 	{"netpayload small", `{"netpayload": 100}`, `x.json:1:16: netpayload: want an integer from 512 to 65000, got 100`},
@@ -79,10 +79,11 @@ var badConfigs = []struct {
 	{"metrics bad port", `{"metrics": ":http"}`, `x.json:1:13: metrics: want "host:port" with a port from 1 to 65535, got ":http"`},
 
 	// Modes.
-	{"socketmode digit", `{"socketmode": "0888"}`, `x.json:1:16: socketmode: want an octal mode string from "0000" to "0777" such as "0660", got "0888"`},
-	{"socketmode number", `{"socketmode": 660}`, `x.json:1:16: socketmode: want an octal mode string from "0000" to "0777" such as "0660", got 660`},
+	{"socketmode digit", `{"socketmode": "0888"}`, `x.json:1:16: socketmode: want an octal mode string from "0600" to "0777" that lets the owner read and write, such as "0660", got "0888"`},
+	{"socketmode without owner write", `{"controlsocketmode": "0000"}`, `x.json:1:23: controlsocketmode: want an octal mode string from "0600" to "0777" that lets the owner read and write, such as "0660", got "0000"`},
+	{"socketmode number", `{"socketmode": 660}`, `x.json:1:16: socketmode: want an octal mode string from "0600" to "0777" that lets the owner read and write, such as "0660", got 660`},
 	{"socketmode empty", `{"socketmode": ""}`, `x.json:1:16: socketmode: want an octal mode string`},
-	{"controlsocketmode sticky", `{"controlsocketmode": "1777"}`, `x.json:1:23: controlsocketmode: want an octal mode string from "0000" to "0777" such as "0660", got "1777"`},
+	{"controlsocketmode sticky", `{"controlsocketmode": "1777"}`, `x.json:1:23: controlsocketmode: want an octal mode string from "0600" to "0777" that lets the owner read and write, such as "0660", got "1777"`},
 
 	// Peers.
 	{"peers string", `{"peers": "a:1"}`, `x.json:1:11: peers: want an array of "host:port" strings, got "a:1"`},

@@ -40,7 +40,7 @@ func (c *Config) settings() []setting {
 		{"socketmode", modeValue{&c.SocketMode}},
 		{"controlsocketmode", modeValue{&c.ControlSocketMode}},
 		{"maxframe", intValue{&c.MaxFrame, minMaxFrame, maxMaxFrame}},
-		{"outbuffer", intValue{&c.OutBuffer, minOutBuffer, math.MaxInt}},
+		{"outbuffer", intValue{&c.OutBuffer, minOutBuffer, 1 << 32}},
 		{"slowconsumer", stringValue{&c.SlowConsumer, checkSlowConsumer}},
 		{"interface", stringValue{&c.Interface, nil}},
 		{"ttl", intValue{&c.TTL, 0, 255}},
@@ -157,17 +157,22 @@ type modeValue struct{ p *os.FileMode }
 
 func (m modeValue) decode(d *decoder, v *hujson.Value, path string) {
 	if lit, ok := literal(v, '"'); ok {
-		if mode, ok := parseMode(lit.String()); ok {
+		if mode, ok := parseMode(lit.String()); ok && mode&0o600 == 0o600 {
 			*m.p = mode
 			return
 		}
 	}
-	d.errorf(v.StartOffset, path, `want an octal mode string from "0000" to "0777" such as "0660", got %s`, describe(v))
+	d.errorf(v.StartOffset, path, `want an octal mode string from "0600" to "0777" that lets the owner read and write, such as "0660", got %s`, describe(v))
 }
 
 func (m modeValue) check(l *errorList, path string) {
-	if *m.p&^0o777 != 0 {
+	switch {
+	case *m.p&^0o777 != 0:
 		l.add(&Error{Path: path, Err: fmt.Errorf("want permission bits within 0777, got %#o", uint32(*m.p))})
+	case *m.p&0o600 != 0o600:
+		// Connecting needs write permission: without it nobody, the
+		// owner included, could connect.
+		l.add(&Error{Path: path, Err: fmt.Errorf("want a mode that lets the owner read and write (0600 at least), got %#o", uint32(*m.p))})
 	}
 }
 

@@ -351,6 +351,10 @@ func (n *netNode) deliver(from netbus.Peer, channel string, frame []byte) {
 	case !ch.settings.Load().AcceptNet:
 		n.st.refused.Add(1)
 		verdict = "acceptnet-false"
+	case wire.MsgOverhead+len(channel)+len(v.Agent)+len(n.name)+len(v.Event)+len(v.Data)-4 > n.srv.limits.Load().maxFrame:
+		// With the node id added it would exceed what agents accept.
+		n.st.refused.Add(1)
+		verdict = "larger-than-maxframe"
 	}
 	if n.dumpnet.Load() {
 		n.srv.console.dumpNet(n.name, from, channel, &v, verdict)

@@ -59,7 +59,10 @@ func Listen(path string, cfg ListenConfig) (net.Listener, error) {
 			return nil, fmt.Errorf("netcluster: listen on %s: %w", path, err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	umaskMu.Lock() // not while another Listen has the umask tightened
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	umaskMu.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("netcluster: listen on %s: %w", path, err)
 	}
 	if err := clearStale(path); err != nil {

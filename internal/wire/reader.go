@@ -5,7 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 )
+
+// bigChunk is how much of a frame larger than the Reader's buffer is read
+// (and allocated) at a time.
+const bigChunk = 1 << 20
 
 // Frame is one frame read by a Reader. Its slices alias the Reader's
 // buffer and are valid only until the next call to Next.
@@ -64,13 +69,18 @@ func (r *Reader) Next() (Frame, error) {
 		r.br.Discard(total)
 		return Frame{Type: raw[4], Payload: raw[5:total:total], Raw: raw[:total:total]}, nil
 	}
-	if cap(r.big) < total {
-		r.big = make([]byte, total)
+	// Grow the buffer as the bytes arrive, not from the length field
+	// alone: a peer announcing a huge frame and sending nothing must not
+	// make us allocate it.
+	raw := r.big[:0]
+	for len(raw) < total {
+		n := min(total-len(raw), bigChunk)
+		raw = slices.Grow(raw, n)[:len(raw)+n]
+		if _, err := io.ReadFull(r.br, raw[len(raw)-n:]); err != nil {
+			return Frame{}, unexpected(err)
+		}
 	}
-	raw := r.big[:total]
-	if _, err := io.ReadFull(r.br, raw); err != nil {
-		return Frame{}, unexpected(err)
-	}
+	r.big = raw
 	if cap(r.big) > 4*r.br.Size() {
 		r.big = nil // do not pin a huge buffer for one huge frame
 	}
