@@ -489,13 +489,19 @@ func (cw *consoleWriter) dumpNet(node string, from netbus.Peer, channel string, 
 // CheckNetwork reports what would stop the network part of bus from
 // starting that the config file's own validation cannot see: with
 // connecttonet and no peers, addr must be a multicast group netbus
-// accepts (224.0.0.0, the seed sample's, is refused). It opens nothing.
+// accepts (224.0.0.0, the seed sample's, is refused), and netpayload,
+// maxnetmessage and nodename must fit together. It opens nothing.
 func CheckNetwork(bus *config.Config) error {
-	if !bus.ConnectToNet || len(bus.Peers) > 0 {
+	if !bus.ConnectToNet {
 		return nil
 	}
-	if err := netbus.CheckGroup(bus.Addr); err != nil {
-		return fmt.Errorf("addr %q: %w", bus.Addr, err)
+	if len(bus.Peers) == 0 {
+		if err := netbus.CheckGroup(bus.Addr); err != nil {
+			return fmt.Errorf("addr %q: %w", bus.Addr, err)
+		}
+	}
+	if err := netConfig(bus, netbus.NodeID{}, nil).Check(); err != nil {
+		return fmt.Errorf("netpayload %d, maxnetmessage %d, nodename %q: %w", bus.NetPayload, bus.MaxNetMessage, bus.NodeName, err)
 	}
 	return nil
 }

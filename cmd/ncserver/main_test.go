@@ -61,6 +61,8 @@ func TestArgs(t *testing.T) {
 	seed := filepath.Join("..", "..", "config", "testdata", "seed-sample.jsonc")
 	good := filepath.Join(t.TempDir(), "good.json")
 	os.WriteFile(good, []byte(`{"connecttonet": true, "addr": "239.255.1.2", "channels": {"A": {}}}`), 0o644)
+	small := filepath.Join(t.TempDir(), "small.json")
+	os.WriteFile(small, []byte(`{"connecttonet": true, "netpayload": 512}`), 0o644)
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte("{\n  \"prot\": 1,\n}"), 0o644)
 	for _, tc := range []struct {
@@ -74,6 +76,7 @@ func TestArgs(t *testing.T) {
 		{"check seed sample", []string{"-check", seed}, "", `would not start: addr "224.0.0.0"`},
 		{"check flag form", []string{"-check", "-config", seed}, "", "239.255.44.54"},
 		{"check network config", []string{"-check", good}, "ok (2 channels)", ""},
+		{"check payload too small for maxnetmessage", []string{"-check", small}, "", "netpayload 512, maxnetmessage 16777216"},
 		{"check default", []string{"-check"}, "embedded default config: ok", ""},
 		{"bad key", []string{"-check", bad}, "", `bad.json:2:3: prot: unknown key`},
 		{"missing file", []string{"-check", "/nonexistent/nc.json"}, "", "/nonexistent/nc.json"},

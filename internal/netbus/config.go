@@ -106,6 +106,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Check reports whether New would refuse c (payload, message size and node
+// name limits), without opening anything.
+func (c Config) Check() error {
+	return c.setDefaults() // on a copy
+}
+
 func (c *Config) setDefaults() error {
 	def := func(v *int, d int) {
 		if *v == 0 {
