@@ -57,6 +57,7 @@ type Bus struct {
 	// Receive side, owned by the loop goroutine; mu guards it against Stats.
 	mu        sync.Mutex
 	peers     map[NodeID]*peer
+	gone      map[NodeID]*goneSession // sessions of forgotten peers, see forget
 	rejected  [numReasons]uint64
 	rejLogged [numReasons]uint64 // rejected as of the last report
 	rejLogAt  time.Time
@@ -124,6 +125,7 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		spare:   &sendQueue{},
 		sendSig: make(chan struct{}, 1),
 		peers:   map[NodeID]*peer{},
+		gone:    map[NodeID]*goneSession{},
 		chans:   map[string]string{},
 		in:      make(chan *rbatch, 2),
 		free:    make(chan *rbatch, 4),

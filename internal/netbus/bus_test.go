@@ -829,3 +829,38 @@ func TestEpochsStrictlyIncrease(t *testing.T) {
 		prev = e
 	}
 }
+
+// A departed peer's recorded datagrams are refused after the peer has been
+// forgotten (PeerTimeout): the receiver remembers the sessions it saw end.
+func TestReplayAfterPeerForgotten(t *testing.T) {
+	t.Parallel()
+	keys := []netbus.Key{{ID: 1, Secret: bytes.Repeat([]byte{1}, 32)}}
+	synctest.Test(t, func(t *testing.T) {
+		hub := memnet.NewHub(memnet.HubOptions{})
+		a := newNode(t, hub, "a", func(c *netbus.Config) { c.Keys = keys })
+		b := newNode(t, hub, "b", func(c *netbus.Config) { c.Keys = keys; c.PeerTimeout = time.Second })
+		var mu sync.Mutex
+		var recorded [][]byte
+		hub.SetFilter(fromTo(a, b, func(_ memnet.Link, _ uint64, d []byte) memnet.Action {
+			mu.Lock()
+			recorded = append(recorded, append([]byte(nil), d...))
+			mu.Unlock()
+			return memnet.Pass
+		}))
+		sendAll(t, a.bus, "c", 100)
+		waitFor(t, time.Second, "100", func() bool { return b.sink.count() == 100 })
+		a.bus.Close()
+		hub.SetFilter(nil)
+		waitFor(t, 5*time.Second, "a forgotten", func() bool { _, ok := findPeer(b.bus, a.bus.NodeID()); return !ok })
+		link := memnet.Link{From: a.addr, To: b.addr}
+		mu.Lock()
+		for _, d := range recorded {
+			hub.Inject(link, d)
+		}
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		if n := b.sink.count(); n != 100 {
+			t.Fatalf("delivered %d after replaying a forgotten peer's session, want 100", n)
+		}
+	})
+}

@@ -161,11 +161,24 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 	p := b.peers[h.Node]
 	switch {
 	case p == nil:
+		g := b.gone[h.Node]
+		if g != nil && h.Epoch < g.epoch {
+			b.rejected[ReasonStaleEpoch]++
+			return
+		}
 		if len(b.peers) >= b.cfg.MaxPeers {
 			b.rejected[ReasonPeerLimit]++
 			return
 		}
 		p = b.newPeer(h.Node, h.Epoch, src)
+		if g != nil && h.Epoch == g.epoch {
+			// The session we forgot came back (a partition longer than
+			// PeerTimeout, or a replay): carry on where it ended, with
+			// its replay windows.
+			p.data, p.ctrl = g.data, g.ctrl
+			p.started, p.next, p.top = true, g.next, g.next-1
+		}
+		delete(b.gone, h.Node)
 		b.peers[h.Node] = p
 		b.log.Info("netbus: peer joined", "node", h.Node, "addr", src)
 	case h.Epoch < p.epoch:
@@ -555,6 +568,7 @@ func (b *Bus) tick(now time.Time) {
 	for id, p := range b.peers {
 		if now.Sub(p.lastSeen) > b.cfg.PeerTimeout {
 			b.endSession(p, now)
+			b.forget(p, now)
 			delete(b.peers, id)
 			b.log.Info("netbus: peer gone", "node", id, "name", p.pub.Name, "addr", p.pub.Addr)
 			continue
@@ -658,4 +672,45 @@ func (b *Bus) intern(ch []byte) string {
 		b.chans[s] = s
 	}
 	return s
+}
+
+// goneSession is what a Bus keeps of a forgotten peer's session: enough to
+// refuse its datagrams replayed later, and to resume it if it comes back.
+type goneSession struct {
+	epoch      uint64
+	next       uint64 // the data sequence expected next
+	data, ctrl replayWindow
+	at         time.Time
+}
+
+// goneKeep is how long a forgotten session is remembered. A recording
+// replayed later is refused only by the epoch rule against a newer session
+// of the same node, and not at all once that is forgotten too.
+const goneKeep = time.Hour
+
+// forget remembers the session of a peer being dropped for silence, at
+// most MaxPeers of them, dropping those older than goneKeep first and
+// then the oldest. mu is held.
+func (b *Bus) forget(p *peer, now time.Time) {
+	if len(b.gone) >= b.cfg.MaxPeers {
+		var oldest NodeID
+		var oldestAt time.Time
+		for id, g := range b.gone {
+			if now.Sub(g.at) > goneKeep {
+				delete(b.gone, id)
+				continue
+			}
+			if oldestAt.IsZero() || g.at.Before(oldestAt) {
+				oldest, oldestAt = id, g.at
+			}
+		}
+		if len(b.gone) >= b.cfg.MaxPeers {
+			delete(b.gone, oldest)
+		}
+	}
+	next := p.next
+	if !p.started {
+		next = p.data.top + 1
+	}
+	b.gone[p.pub.ID] = &goneSession{epoch: p.epoch, next: next, data: p.data, ctrl: p.ctrl, at: now}
 }
