@@ -171,6 +171,24 @@ func checkInOrder(t *testing.T, got []rcv, from netbus.NodeID, n int) {
 	}
 }
 
+// record copies every datagram on the link a→b and passes it on; the
+// returned func gives what was recorded so far.
+func record(hub *memnet.Hub, a, b *node) func() [][]byte {
+	var mu sync.Mutex
+	var recorded [][]byte
+	hub.SetFilter(fromTo(a, b, func(_ memnet.Link, _ uint64, d []byte) memnet.Action {
+		mu.Lock()
+		recorded = append(recorded, append([]byte(nil), d...))
+		mu.Unlock()
+		return memnet.Pass
+	}))
+	return func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return recorded
+	}
+}
+
 // fromTo selects the datagrams on the link a→b.
 func fromTo(a, b *node, f memnet.Filter) memnet.Filter {
 	return func(l memnet.Link, n uint64, data []byte) memnet.Action {
@@ -527,21 +545,12 @@ func TestReplayAndForgery(t *testing.T) {
 		hub := memnet.NewHub(memnet.HubOptions{})
 		a := newNode(t, hub, "a", func(c *netbus.Config) { c.Keys = keys })
 		b := newNode(t, hub, "b", func(c *netbus.Config) { c.Keys = keys })
-		var mu sync.Mutex
-		var recorded [][]byte
-		hub.SetFilter(fromTo(a, b, func(_ memnet.Link, _ uint64, d []byte) memnet.Action {
-			mu.Lock()
-			recorded = append(recorded, append([]byte(nil), d...))
-			mu.Unlock()
-			return memnet.Pass
-		}))
+		recorded := record(hub, a, b)
 		sendAll(t, a.bus, "c", 100)
 		waitFor(t, time.Second, "100", func() bool { return b.sink.count() == 100 })
 		hub.SetFilter(nil)
 		link := memnet.Link{From: a.addr, To: b.addr}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, d := range recorded {
+		for _, d := range recorded() {
 			hub.Inject(link, d) // replay
 			t2 := append([]byte(nil), d...)
 			t2[len(t2)-5] ^= 0x40 // tamper
@@ -560,7 +569,7 @@ func TestReplayAndForgery(t *testing.T) {
 			t.Fatalf("delivered %d after replays, want 100", n)
 		}
 		st := b.bus.Stats()
-		n := uint64(len(recorded))
+		n := uint64(len(recorded()))
 		r := st.Rejected
 		if r[netbus.ReasonDuplicate]+r[netbus.ReasonReplay] < n || r[netbus.ReasonAuth] < 3*n || r[netbus.ReasonTruncated] < n || r[netbus.ReasonBadMagic] != 1 {
 			t.Errorf("rejected %v for %d recorded datagrams", r, n)
@@ -839,25 +848,16 @@ func TestReplayAfterPeerForgotten(t *testing.T) {
 		hub := memnet.NewHub(memnet.HubOptions{})
 		a := newNode(t, hub, "a", func(c *netbus.Config) { c.Keys = keys })
 		b := newNode(t, hub, "b", func(c *netbus.Config) { c.Keys = keys; c.PeerTimeout = time.Second })
-		var mu sync.Mutex
-		var recorded [][]byte
-		hub.SetFilter(fromTo(a, b, func(_ memnet.Link, _ uint64, d []byte) memnet.Action {
-			mu.Lock()
-			recorded = append(recorded, append([]byte(nil), d...))
-			mu.Unlock()
-			return memnet.Pass
-		}))
+		recorded := record(hub, a, b)
 		sendAll(t, a.bus, "c", 100)
 		waitFor(t, time.Second, "100", func() bool { return b.sink.count() == 100 })
 		a.bus.Close()
 		hub.SetFilter(nil)
 		waitFor(t, 5*time.Second, "a forgotten", func() bool { _, ok := findPeer(b.bus, a.bus.NodeID()); return !ok })
 		link := memnet.Link{From: a.addr, To: b.addr}
-		mu.Lock()
-		for _, d := range recorded {
+		for _, d := range recorded() {
 			hub.Inject(link, d)
 		}
-		mu.Unlock()
 		time.Sleep(100 * time.Millisecond)
 		if n := b.sink.count(); n != 100 {
 			t.Fatalf("delivered %d after replaying a forgotten peer's session, want 100", n)

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"net"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,20 +10,15 @@ import (
 // end of a Unix socket connection (LOCAL_PEERPID and LOCAL_PEERCRED). ok is
 // false for other connections.
 func PeerCred(c net.Conn) (pid, uid int, ok bool) {
-	sc, isSys := c.(syscall.Conn)
-	if !isSys {
-		return 0, 0, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return 0, 0, false
-	}
 	var cred *unix.Xucred
-	var credErr, pidErr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
-		pid, pidErr = unix.GetsockoptInt(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERPID)
-	}); err != nil || credErr != nil || pidErr != nil {
+	ok = controlFD(c, func(fd int) (err error) {
+		if cred, err = unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED); err != nil {
+			return err
+		}
+		pid, err = unix.GetsockoptInt(fd, unix.SOL_LOCAL, unix.LOCAL_PEERPID)
+		return err
+	})
+	if !ok {
 		return 0, 0, false
 	}
 	return pid, int(cred.Uid), true

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"net"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,19 +10,12 @@ import (
 // end of a Unix socket connection, as they were when it connected
 // (SO_PEERCRED). ok is false for other connections.
 func PeerCred(c net.Conn) (pid, uid int, ok bool) {
-	sc, isSys := c.(syscall.Conn)
-	if !isSys {
-		return 0, 0, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return 0, 0, false
-	}
 	var cred *unix.Ucred
-	var credErr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || credErr != nil {
+	ok = controlFD(c, func(fd int) (err error) {
+		cred, err = unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		return err
+	})
+	if !ok {
 		return 0, 0, false
 	}
 	return int(cred.Pid), int(cred.Uid), true
