@@ -43,7 +43,7 @@ func (r *Reader) SetMax(max int) { r.max = max }
 // or above the maximum gives an error wrapping ErrEmpty or ErrTooLarge;
 // the stream cannot be resynchronised after that.
 func (r *Reader) Next() (Frame, error) {
-	hdr, err := r.br.Peek(4)
+	hdr, err := r.br.Peek(LenSize)
 	if err != nil {
 		if err == io.EOF && len(hdr) > 0 {
 			err = io.ErrUnexpectedEOF
@@ -58,7 +58,7 @@ func (r *Reader) Next() (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n32, r.max)
 	}
 	n := int(n32) // fits: n32 <= r.max
-	total := 4 + n
+	total := LenSize + n
 	if total <= r.br.Size() {
 		raw, err := r.br.Peek(total)
 		if err != nil {
@@ -67,7 +67,7 @@ func (r *Reader) Next() (Frame, error) {
 		// Discarding peeked bytes only moves bufio's read position: the
 		// slices stay valid until the next read.
 		r.br.Discard(total)
-		return Frame{Type: raw[4], Payload: raw[5:total:total], Raw: raw[:total:total]}, nil
+		return frameOf(raw[:total]), nil
 	}
 	// Grow the buffer as the bytes arrive, not from the length field
 	// alone: a peer announcing a huge frame and sending nothing must not
@@ -84,7 +84,7 @@ func (r *Reader) Next() (Frame, error) {
 	if cap(r.big) > 4*r.br.Size() {
 		r.big = nil // do not pin a huge buffer for one huge frame
 	}
-	return Frame{Type: raw[4], Payload: raw[5:total:total], Raw: raw[:total:total]}, nil
+	return frameOf(raw), nil
 }
 
 func unexpected(err error) error {
@@ -98,9 +98,10 @@ func unexpected(err error) error {
 // to Next will not block (or an error is already certain).
 func (r *Reader) Ready() bool {
 	n := r.br.Buffered()
-	if n < 4 {
+	if n < LenSize {
 		return false
 	}
-	hdr, _ := r.br.Peek(4)
-	return uint64(binary.BigEndian.Uint32(hdr)) <= uint64(n-4)
+	hdr, _ := r.br.Peek(LenSize)
+	size, _ := FrameLen(hdr)
+	return size <= n
 }

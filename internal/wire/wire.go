@@ -25,9 +25,10 @@ const Preamble = "NCW\x01"
 // Version is the protocol version carried in Hello and Welcome.
 const Version = 1
 
-// HeaderLen is the size of a frame header: a 4-byte big-endian length of
-// what follows (type byte plus payload), then the type byte.
-const HeaderLen = 5
+// HeaderLen is the size of a frame header: the length prefix (LenSize
+// bytes, a big-endian count of what follows: type byte plus payload), then
+// the type byte.
+const HeaderLen = LenSize + 1
 
 // DefaultMaxFrame is the default bound on a frame's length field.
 const DefaultMaxFrame = 16 << 20
@@ -128,7 +129,7 @@ func beginFrame(dst []byte, typ byte) ([]byte, int) {
 }
 
 func endFrame(dst []byte, at int) []byte {
-	binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+	binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-LenSize))
 	return dst
 }
 
