@@ -243,9 +243,9 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 			a.mu.Unlock()
 			return ErrClosed
 		}
-		if size-4 > a.maxFrame {
+		if size-wire.LenSize > a.maxFrame {
 			a.mu.Unlock()
-			return fmt.Errorf("%w: event %q is %d bytes; the server accepts at most %d", ErrTooLarge, event, size-4, a.maxFrame)
+			return fmt.Errorf("%w: event %q is %d bytes; the server accepts at most %d", ErrTooLarge, event, size-wire.LenSize, a.maxFrame)
 		}
 		if a.gaveUp {
 			a.mu.Unlock()

@@ -99,15 +99,10 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 // Request frames because their waiters have been failed.
 func onlyMsgs(buf []byte) []byte {
 	out := buf[:0]
-	for len(buf) >= wire.HeaderLen {
-		n := 4 + int(uint32(buf[0])<<24|uint32(buf[1])<<16|uint32(buf[2])<<8|uint32(buf[3]))
-		if n > len(buf) {
-			break
+	for f := range wire.Frames(buf) {
+		if f.Type == wire.TypeMsg {
+			out = append(out, f.Raw...) // never past f: moves bytes back
 		}
-		if buf[4] == wire.TypeMsg {
-			out = append(out, buf[:n]...)
-		}
-		buf = buf[n:]
 	}
 	return out
 }
@@ -270,12 +265,11 @@ func (a *Agent) writeLoop(nc net.Conn, readErr chan error) error {
 // within its first n bytes.
 func unwritten(batch []byte, n int) []byte {
 	off := 0
-	for off+4 <= len(batch) {
-		size := 4 + int(uint32(batch[off])<<24|uint32(batch[off+1])<<16|uint32(batch[off+2])<<8|uint32(batch[off+3]))
-		if off+size > n {
+	for f := range wire.Frames(batch) {
+		if off+len(f.Raw) > n {
 			break
 		}
-		off += size
+		off += len(f.Raw)
 	}
 	return append([]byte(nil), batch[off:]...)
 }

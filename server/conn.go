@@ -325,7 +325,8 @@ func (c *conn) readLegacy(br *bufio.Reader) error {
 			Event:   env.Event,
 			Data:    env.Data,
 		})
-		v, _ := wire.ParseMsg(frame[wire.HeaderLen:])
+		f, _, _ := wire.Split(frame)
+		v, _ := wire.ParseMsg(f.Payload)
 		c.msgsIn.Add(1)
 		c.ch.route(c, frame, &v)
 	}
