@@ -46,6 +46,14 @@ const (
 	TypeDropped  byte = 9  // server → agent: messages dropped for this agent
 	TypeRequest  byte = 10 // agent → server, control channel only: a control request
 	TypeReply    byte = 11 // server → agent: the answer to one Request
+
+	// Version 2 (VersionCalls): request/reply and queue groups.
+	TypeCall          byte = 12 // both ways: a request, a Msg that asks for an answer
+	TypeAnswer        byte = 13 // both ways: the answer to one Call, addressed to its requester
+	TypeNoResponders  byte = 14 // server → agent: no one can answer that Call
+	TypeQueueListen   byte = 15 // agent → server: join a queue group
+	TypeQueueUnlisten byte = 16 // agent → server: leave a queue group
+	TypeQueueMsg      byte = 17 // server → agent: a Msg or Call for one queue group membership
 )
 
 // TypeName returns a readable name for a frame type, for errors and logs.
@@ -73,6 +81,18 @@ func TypeName(t byte) string {
 		return "request"
 	case TypeReply:
 		return "reply"
+	case TypeCall:
+		return "call"
+	case TypeAnswer:
+		return "answer"
+	case TypeNoResponders:
+		return "noresponders"
+	case TypeQueueListen:
+		return "queuelisten"
+	case TypeQueueUnlisten:
+		return "queueunlisten"
+	case TypeQueueMsg:
+		return "queuemsg"
 	}
 	return fmt.Sprintf("type %d", t)
 }
