@@ -144,7 +144,7 @@ const QueueMsgOverhead = 4
 // wrapped frame's type byte and payload follow the sid unchanged, so
 // routing copies them without decoding.
 func AppendQueueMsg(dst []byte, sid uint32, inner []byte) []byte {
-	body := inner[4:] // after the length prefix: the inner type byte and payload
+	body := inner[LenSize:] // the inner type byte and payload
 	dst = AppendHeader(dst, TypeQueueMsg, 4+len(body))
 	dst = binary.BigEndian.AppendUint32(dst, sid)
 	return append(dst, body...)
