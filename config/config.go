@@ -57,15 +57,16 @@ const (
 type Config struct {
 	// Addr ("addr") is the UDP multicast group. It must parse as an IP
 	// address; whether it is a usable group is left to the network layer.
-	// Default "239.255.44.54".
+	// "" means no multicast, which only a Config with NATS may say; a file
+	// with a nats block and no addr gets "". Default "239.255.44.54".
 	Addr string
 	// Port ("port") is the UDP port, 1 to 65535. Default 4454.
 	Port int
 	// DumpNet ("dumpnet") prints every message arriving from the network to
 	// the console. Default false.
 	DumpNet bool
-	// ConnectToNet ("connecttonet") joins the multicast network. Default
-	// false.
+	// ConnectToNet ("connecttonet") joins the network: multicast or peers,
+	// and the NATS backbone when NATS is set. Default false.
 	ConnectToNet bool
 	// StartControl ("startcontrol") starts the control agent on
 	// [ControlChannel]. Default true.
@@ -117,6 +118,10 @@ type Config struct {
 	// 16 MiB.
 	MaxNetMessage int
 
+	// NATS ("nats") configures the NATS backbone; nil means none. Default
+	// nil.
+	NATS *NATS
+
 	// Metrics ("metrics") is the "host:port" the metrics endpoint listens
 	// on; "" turns it off. Default "".
 	Metrics string
@@ -160,6 +165,9 @@ type Channel struct {
 	// channel (false); see [NewChannel]. Note the zero Channel has
 	// AcceptNet false.
 	AcceptNet bool
+	// Durable ("durable") keeps the channel's network messages in a
+	// JetStream stream; it needs NATS. nil means not durable. Default nil.
+	Durable *Durable
 }
 
 // NewChannel returns a channel with the defaults a file gives a channel:
@@ -218,6 +226,7 @@ func (c *Config) Clone() *Config {
 	}
 	d := *c
 	d.Peers = slices.Clone(c.Peers)
+	d.NATS = c.NATS.clone()
 	if c.Keys != nil {
 		d.Keys = make([]Key, len(c.Keys))
 		for i, k := range c.Keys {
@@ -229,12 +238,28 @@ func (c *Config) Clone() *Config {
 		for name, ch := range c.Channels {
 			if ch != nil {
 				cp := *ch
+				if ch.Durable != nil {
+					du := *ch.Durable
+					cp.Durable = &du
+				}
 				ch = &cp
 			}
 			d.Channels[name] = ch
 		}
 	}
 	return &d
+}
+
+// UDP reports whether c runs the UDP network (multicast, or unicast to
+// peers): with connecttonet, unless addr is "" and there are no peers.
+func (c *Config) UDP() bool {
+	return c.ConnectToNet && (c.Addr != "" || len(c.Peers) > 0)
+}
+
+// Backbone reports whether c runs the NATS backbone: with connecttonet and
+// a nats block.
+func (c *Config) Backbone() bool {
+	return c.ConnectToNet && c.NATS != nil
 }
 
 // ChannelNames returns the names of c's channels, sorted.

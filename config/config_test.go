@@ -33,7 +33,8 @@ func equalConfig(a, b *config.Config) bool {
 			continue
 		}
 		if !ca.Propagate.Equal(cb.Propagate) || ca.PropagateToNet != cb.PropagateToNet ||
-			ca.DumpToConsole != cb.DumpToConsole || ca.AcceptNet != cb.AcceptNet {
+			ca.DumpToConsole != cb.DumpToConsole || ca.AcceptNet != cb.AcceptNet ||
+			!reflect.DeepEqual(ca.Durable, cb.Durable) {
 			return false
 		}
 	}
@@ -430,7 +431,7 @@ func dump(c *config.Config) string {
 			fmt.Fprintf(&b, "  channel %s <nil>\n", name)
 			continue
 		}
-		fmt.Fprintf(&b, "  channel %s propagate=%s net=%t console=%t accept=%t\n", name, ch.Propagate, ch.PropagateToNet, ch.DumpToConsole, ch.AcceptNet)
+		fmt.Fprintf(&b, "  channel %s propagate=%s net=%t console=%t accept=%t durable=%+v\n", name, ch.Propagate, ch.PropagateToNet, ch.DumpToConsole, ch.AcceptNet, ch.Durable)
 	}
 	return b.String()
 }

@@ -77,7 +77,17 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	c := New()
 	c.Source = name
-	d.fields(&v, "", "an object", c.settings())
+	present := d.fields(&v, "", "an object", c.settings())
+	if present != nil && c.NATS != nil && present["addr"] == nil {
+		c.Addr = "" // the backbone alone: no multicast unless addr is given
+	}
+	for _, pr := range c.problems() {
+		loc := pr.loc
+		if loc == nil {
+			loc = []string{pr.key}
+		}
+		d.errorAt(findMember(&v, loc).StartOffset, pr.key, pr.err)
+	}
 	if err := d.err(); err != nil {
 		return nil, err
 	}
@@ -220,6 +230,26 @@ func (d *decoder) fields(v *hujson.Value, path, want string, settings []setting)
 		return nil
 	}
 	return present
+}
+
+// findMember returns the value at the path of member names loc inside v,
+// or the deepest value found on the way.
+func findMember(v *hujson.Value, loc []string) *hujson.Value {
+	for _, name := range loc {
+		obj, ok := v.Value.(*hujson.Object)
+		if !ok {
+			return v
+		}
+		i := slices.IndexFunc(obj.Members, func(m hujson.ObjectMember) bool {
+			lit, _ := m.Name.Value.(hujson.Literal)
+			return lit.String() == name
+		})
+		if i < 0 {
+			return v
+		}
+		v = &obj.Members[i].Value
+	}
+	return v
 }
 
 // describe shows v in an error message: a literal as written (shortened),

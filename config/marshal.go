@@ -34,6 +34,7 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 		Keys:              c.Keys,
 		NetPayload:        c.NetPayload,
 		MaxNetMessage:     c.MaxNetMessage,
+		NATS:              c.NATS,
 		Metrics:           c.Metrics,
 		Channels:          c.Channels,
 	}
@@ -70,6 +71,7 @@ type fileConfig struct {
 	Keys              []Key               `json:"keys"`
 	NetPayload        int                 `json:"netpayload"`
 	MaxNetMessage     int                 `json:"maxnetmessage"`
+	NATS              *NATS               `json:"nats,omitempty"`
 	Metrics           string              `json:"metrics"`
 	Channels          map[string]*Channel `json:"channels"`
 }
@@ -81,7 +83,56 @@ func (ch *Channel) MarshalJSON() ([]byte, error) {
 		PropagateToNet bool        `json:"propagatetonet"`
 		DumpToConsole  bool        `json:"dumptoconsole"`
 		AcceptNet      bool        `json:"acceptnet"`
-	}{ch.Propagate, ch.PropagateToNet, ch.DumpToConsole, ch.AcceptNet})
+		Durable        *Durable    `json:"durable,omitempty"`
+	}{ch.Propagate, ch.PropagateToNet, ch.DumpToConsole, ch.AcceptNet, ch.Durable})
+}
+
+// MarshalJSON returns du in the file format: {"maxage": "24h0m0s",
+// "maxbytes": "1GiB", "replicas": 1}.
+func (du *Durable) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		MaxAge   string `json:"maxage"`
+		MaxBytes string `json:"maxbytes"`
+		Replicas int    `json:"replicas"`
+	}{du.MaxAge.String(), formatSize(du.MaxBytes), du.Replicas})
+}
+
+// MarshalJSON returns n in the file format, every key given, the password,
+// the token and passwords in URLs replaced by "REDACTED".
+func (n *NATS) MarshalJSON() ([]byte, error) {
+	urls := make([]string, len(n.URLs))
+	for i, u := range n.URLs {
+		urls[i] = RedactURL(u)
+	}
+	secret := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return redacted
+	}
+	return json.Marshal(struct {
+		URLs      []string `json:"urls"`
+		Name      string   `json:"name"`
+		Creds     string   `json:"creds"`
+		NKey      string   `json:"nkey"`
+		User      string   `json:"user"`
+		Password  string   `json:"password"`
+		Token     string   `json:"token"`
+		TLS       TLS      `json:"tls"`
+		Prefix    string   `json:"prefix"`
+		Cluster   string   `json:"cluster"`
+		OutBuffer int      `json:"outbuffer"`
+	}{urls, n.Name, n.Creds, n.NKey, n.User, secret(n.Password), secret(n.Token), n.TLS, n.Prefix, n.Cluster, n.OutBuffer})
+}
+
+// MarshalJSON returns t in the file format.
+func (t TLS) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		CA         string `json:"ca"`
+		Cert       string `json:"cert"`
+		Key        string `json:"key"`
+		ServerName string `json:"servername"`
+	}{t.CA, t.Cert, t.Key, t.ServerName})
 }
 
 // MarshalJSON returns k in the file format with the secret replaced:

@@ -49,6 +49,7 @@ func (c *Config) settings() []setting {
 		{"keys", keysValue{&c.Keys}},
 		{"netpayload", intValue{&c.NetPayload, minNetPayload, maxNetPayload}},
 		{"maxnetmessage", intValue{&c.MaxNetMessage, minMaxNetMessage, math.MaxInt}},
+		{"nats", natsValue{&c.NATS}},
 		{"metrics", stringValue{&c.Metrics, checkMetrics}},
 		{"channels", channelsValue{&c.Channels}},
 	}
@@ -60,6 +61,7 @@ func (ch *Channel) settings() []setting {
 		{"propagatetonet", boolValue{&ch.PropagateToNet}},
 		{"dumptoconsole", boolValue{&ch.DumpToConsole}},
 		{"acceptnet", boolValue{&ch.AcceptNet}},
+		{"durable", durableValue{&ch.Durable}},
 	}
 }
 

@@ -19,7 +19,31 @@ func (c *Config) Validate() error {
 	for _, s := range c.settings() {
 		s.val.check(&l, s.key)
 	}
+	for _, pr := range c.problems() {
+		l.add(&Error{Path: pr.key, Err: pr.err})
+	}
 	return l.err()
+}
+
+// problems returns what is wrong across c's top-level keys; key is the
+// path to blame.
+func (c *Config) problems() []problem {
+	var ps []problem
+	if c.Addr == "" && c.NATS == nil {
+		ps = append(ps, problem{key: "addr", err: fmt.Errorf("want an IP address such as %q, got \"\" (no multicast needs a nats block)", defaultAddr)})
+	}
+	if c.NATS == nil {
+		for _, name := range c.ChannelNames() {
+			if ch := c.Channels[name]; ch != nil && ch.Durable != nil {
+				ps = append(ps, problem{
+					key: childPath(childPath("channels", name), "durable"),
+					err: errors.New("needs the nats block (durable channels live in JetStream)"),
+					loc: []string{"channels", name, "durable"},
+				})
+			}
+		}
+	}
+	return ps
 }
 
 // ValidChannelName reports whether name may name a channel: 1 to 64 ASCII
@@ -46,7 +70,12 @@ func channelNameProblem(name string) error {
 	return nil
 }
 
+// checkAddr checks an IP address, or "" (no multicast; Config.problems
+// checks that nats is set then).
 func checkAddr(s string) error {
+	if s == "" {
+		return nil
+	}
 	if _, err := netip.ParseAddr(s); err != nil {
 		return fmt.Errorf("want an IP address such as %q, got %q", defaultAddr, s)
 	}

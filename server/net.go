@@ -162,7 +162,10 @@ func (n *netNode) openBus(cfg netbus.Config, keys []netbus.Key) (*netbus.Bus, er
 
 // startNetLocked starts the network side if bus asks for it. s.mu is held.
 func (s *Server) startNetLocked(bus *config.Config) error {
-	if !bus.ConnectToNet {
+	if bus.Backbone() {
+		s.log.Warn("nats: the backbone is not in this build yet; the nats block is ignored")
+	}
+	if !bus.UDP() {
 		return nil
 	}
 	n := &netNode{srv: s, log: s.log.With("component", "net"), id: nodeIDOf(s.nodeID)}
@@ -236,7 +239,7 @@ func (s *Server) stopNet() {
 func (s *Server) prepareNetLocked(bus *config.Config) (commit func(), err error) {
 	n := s.net.Load()
 	switch {
-	case n == nil && !bus.ConnectToNet:
+	case n == nil && !bus.UDP():
 		return func() {}, nil
 	case n == nil:
 		// Start it now: on error nothing changed.
@@ -244,7 +247,7 @@ func (s *Server) prepareNetLocked(bus *config.Config) (commit func(), err error)
 			return nil, err
 		}
 		return func() { s.net.Load().publishLocked(s) }, nil
-	case !bus.ConnectToNet:
+	case !bus.UDP():
 		return func() {
 			s.stopNet()
 			n.log.Info("network stopped")
@@ -492,7 +495,7 @@ func (cw *consoleWriter) dumpNet(node string, from netbus.Peer, channel string, 
 // accepts (224.0.0.0, the seed sample's, is refused), and netpayload,
 // maxnetmessage and nodename must fit together. It opens nothing.
 func CheckNetwork(bus *config.Config) error {
-	if !bus.ConnectToNet {
+	if !bus.UDP() {
 		return nil
 	}
 	if len(bus.Peers) == 0 {

@@ -63,6 +63,11 @@ func TestArgs(t *testing.T) {
 	os.WriteFile(good, []byte(`{"connecttonet": true, "addr": "239.255.1.2", "channels": {"A": {}}}`), 0o644)
 	small := filepath.Join(t.TempDir(), "small.json")
 	os.WriteFile(small, []byte(`{"connecttonet": true, "netpayload": 512}`), 0o644)
+	// With nats and no addr, the seed's group is not used: no multicast.
+	natsOnly := filepath.Join(t.TempDir(), "nats.json")
+	os.WriteFile(natsOnly, []byte(`{"connecttonet": true, "nats": {"urls": ["nats://127.0.0.1:1"]}, "channels": {"A": {"propagatetonet": true, "durable": {}}}}`), 0o644)
+	natsBad := filepath.Join(t.TempDir(), "natsbad.json")
+	os.WriteFile(natsBad, []byte("{\"nats\": {\n  \"urls\": [\"http://h\"]}}"), 0o644)
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte("{\n  \"prot\": 1,\n}"), 0o644)
 	for _, tc := range []struct {
@@ -77,6 +82,8 @@ func TestArgs(t *testing.T) {
 		{"check flag form", []string{"-check", "-config", seed}, "", "239.255.44.54"},
 		{"check network config", []string{"-check", good}, "ok (2 channels)", ""},
 		{"check payload too small for maxnetmessage", []string{"-check", small}, "", "netpayload 512, maxnetmessage 16777216"},
+		{"check nats config", []string{"-check", natsOnly}, "ok (2 channels)", ""},
+		{"check bad nats url", []string{"-check", natsBad}, "", `natsbad.json:2:12: nats.urls[0]: want the scheme nats://`},
 		{"check default", []string{"-check"}, "embedded default config: ok", ""},
 		{"bad key", []string{"-check", bad}, "", `bad.json:2:3: prot: unknown key`},
 		{"missing file", []string{"-check", "/nonexistent/nc.json"}, "", "/nonexistent/nc.json"},
