@@ -198,7 +198,7 @@ func (pk *packer) fragment(ch string, frame []byte) {
 func (pk *packer) emit(d []byte, kind uint8, fi, fc uint16) {
 	b := pk.b
 	b.seq++
-	h := header{Version: wireVersion, Kind: kind, FragIndex: fi, FragCount: fc, Node: b.id, Epoch: b.epoch, Seq: b.seq}
+	h := header{Version: datagramVersion, Kind: kind, FragIndex: fi, FragCount: fc, Node: b.id, Epoch: b.epoch, Seq: b.seq}
 	if pk.kr != nil {
 		h.Flags, h.KeyID = flagSealed, pk.kr.sealID
 	}
@@ -220,7 +220,7 @@ func (pk *packer) emit(d []byte, kind uint8, fi, fc uint16) {
 // sealCtrl builds a control datagram (NAK or heartbeat) around body.
 func (b *Bus) sealCtrl(kind uint8, body []byte) []byte {
 	kr := b.keys.Load()
-	h := header{Version: wireVersion, Kind: kind, Node: b.id, Epoch: b.epoch, Seq: ctrlBit | b.ctrlSeq.Add(1)}
+	h := header{Version: datagramVersion, Kind: kind, Node: b.id, Epoch: b.epoch, Seq: ctrlBit | b.ctrlSeq.Add(1)}
 	if kr != nil {
 		h.Flags, h.KeyID = flagSealed, kr.sealID
 	}

@@ -8,10 +8,10 @@ import (
 	"unicode/utf8"
 )
 
-// Wire constants. See docs/PROTOCOL.md, section 10, for the layout.
+// Datagram layout constants. See docs/PROTOCOL.md, section 10, for the layout.
 const (
-	magic0, magic1 = 'N', 'C' // first two bytes of every datagram
-	wireVersion    = 1        // the only version this package speaks
+	magic0, magic1  = 'N', 'C' // first two bytes of every datagram
+	datagramVersion = 1        // the only version this package speaks
 
 	headerLen = 34 // fixed header size in bytes
 	tagLen    = 16 // Poly1305 tag appended to sealed bodies
@@ -107,8 +107,8 @@ func decodeHeader(b []byte) (header, error) {
 	h.Epoch = binary.BigEndian.Uint64(b[18:])
 	h.Seq = binary.BigEndian.Uint64(b[26:])
 	switch {
-	case h.Version != wireVersion:
-		return h, fmt.Errorf("netbus: header: %w %d (want %d)", errBadVersion, h.Version, wireVersion)
+	case h.Version != datagramVersion:
+		return h, fmt.Errorf("netbus: header: %w %d (want %d)", errBadVersion, h.Version, datagramVersion)
 	case h.Kind == 0 || h.Kind >= kindLimit:
 		return h, fmt.Errorf("netbus: header: %w %d", errBadKind, h.Kind)
 	case h.Flags&^flagsKnown != 0:

@@ -22,7 +22,7 @@ var (
 )
 
 func hdr(kind uint8, seq uint64) header {
-	return header{Version: wireVersion, Kind: kind, Node: testNode, Epoch: testEpoch, Seq: seq}
+	return header{Version: datagramVersion, Kind: kind, Node: testNode, Epoch: testEpoch, Seq: seq}
 }
 
 // vectors are the codec's test table: written to testdata/vectors.txt,
