@@ -44,6 +44,7 @@ type Bus struct {
 	qmu     sync.Mutex
 	q       *sendQueue
 	spare   *sendQueue
+	room    chan struct{} // closed when q is emptied; nil while no SendWait waits
 	sendSig chan struct{}
 	smu     sync.Mutex // guards the fields below
 	seq     uint64     // last data sequence assigned
@@ -198,6 +199,7 @@ func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		b.qmu.Lock()
 		b.closed.Store(true)
+		b.wakeSendersLocked()
 		b.qmu.Unlock()
 		close(b.quitW)
 		b.wgW.Wait()

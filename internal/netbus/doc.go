@@ -6,8 +6,9 @@
 // Use New to start a Bus with a Config (the zero value is valid:
 // multicast on DefaultGroup:DefaultPort, plaintext) and a DeliverFunc that
 // receives other nodes' frames. Bus.Send queues a frame, tagged with its
-// channel name, for every other node; Bus.Stats reports per-peer delivery,
-// losses and rejected datagrams; Bus.Close stops it.
+// channel name, for every other node (Bus.SendWait waits while the queue
+// is full); Bus.Stats reports per-peer delivery, losses and rejected
+// datagrams; Bus.Close stops it.
 //
 // # Delivery
 //

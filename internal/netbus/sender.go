@@ -1,6 +1,7 @@
 package netbus
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"time"
@@ -28,34 +29,105 @@ func (q *sendQueue) reset() {
 // once; frame is copied. Messages from one Bus arrive in Send order. It
 // returns ErrTooLarge beyond Config.MaxMessage, ErrChannelName for a
 // channel over 255 bytes, ErrQueueFull when Config.SendQueue bytes are
-// waiting (the caller decides whether to drop or retry), and ErrClosed
-// after Close.
+// waiting (the caller decides whether to drop or retry; each refusal is
+// counted in SendStats.QueueFull), and ErrClosed after Close.
 func (b *Bus) Send(channel string, frame []byte) error {
-	if len(frame) > b.cfg.MaxMessage {
-		return fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, len(frame), b.cfg.MaxMessage)
-	}
-	if len(channel) > maxChannelLen {
-		return ErrChannelName
+	if err := b.checkSend(channel, frame); err != nil {
+		return err
 	}
 	b.qmu.Lock()
 	if b.closed.Load() {
 		b.qmu.Unlock()
 		return ErrClosed
 	}
-	q := b.q
-	if len(q.arena)+len(frame) > b.cfg.SendQueue && len(q.recs) > 0 {
+	if !b.enqueueLocked(channel, frame) {
 		b.qmu.Unlock()
 		b.sent.queueFull.Add(1)
 		return ErrQueueFull
 	}
+	b.qmu.Unlock()
+	b.signalWriter()
+	return nil
+}
+
+// SendWait is Send, except that when the send queue is full it waits for
+// room (woken when the writer takes the queue, not by polling) until ctx
+// ends or the Bus closes. It reads ctx only once it has to wait, so a
+// send that finds room costs what Send costs. A message that finds the
+// queue full is counted once in SendStats.QueueFull, however long it
+// waits and whether or not it is then queued. When ctx ends first it
+// returns an error that matches both ErrQueueFull and ctx's error; after
+// Close, ErrClosed.
+func (b *Bus) SendWait(ctx context.Context, channel string, frame []byte) error {
+	if err := b.checkSend(channel, frame); err != nil {
+		return err
+	}
+	b.qmu.Lock()
+	for counted := false; ; {
+		if b.closed.Load() {
+			b.qmu.Unlock()
+			return ErrClosed
+		}
+		if b.enqueueLocked(channel, frame) {
+			b.qmu.Unlock()
+			b.signalWriter()
+			return nil
+		}
+		if !counted {
+			b.sent.queueFull.Add(1)
+			counted = true
+		}
+		if b.room == nil {
+			b.room = make(chan struct{})
+		}
+		room := b.room
+		b.qmu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrQueueFull, context.Cause(ctx))
+		}
+		b.qmu.Lock()
+	}
+}
+
+// checkSend refuses what no queue room would make sendable.
+func (b *Bus) checkSend(channel string, frame []byte) error {
+	if len(frame) > b.cfg.MaxMessage {
+		return fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, len(frame), b.cfg.MaxMessage)
+	}
+	if len(channel) > maxChannelLen {
+		return ErrChannelName
+	}
+	return nil
+}
+
+// enqueueLocked copies frame into the queue if it has room (an empty
+// queue always has). qmu is held.
+func (b *Bus) enqueueLocked(channel string, frame []byte) bool {
+	q := b.q
+	if len(q.arena)+len(frame) > b.cfg.SendQueue && len(q.recs) > 0 {
+		return false
+	}
 	q.recs = append(q.recs, qrec{ch: channel, off: len(q.arena), n: len(frame)})
 	q.arena = append(q.arena, frame...)
-	b.qmu.Unlock()
+	return true
+}
+
+// wakeSendersLocked wakes the SendWait calls waiting for room (the queue
+// was emptied, or the Bus closed). qmu is held.
+func (b *Bus) wakeSendersLocked() {
+	if b.room != nil {
+		close(b.room)
+		b.room = nil
+	}
+}
+
+func (b *Bus) signalWriter() {
 	select {
 	case b.sendSig <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // writeLoop packs queued frames into datagrams and writes them. While it
@@ -84,6 +156,7 @@ func (b *Bus) flushQueue() {
 			return
 		}
 		b.q, b.spare = b.spare, nil
+		b.wakeSendersLocked()
 		b.qmu.Unlock()
 
 		var meta []pktMeta

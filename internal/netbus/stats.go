@@ -80,7 +80,7 @@ type SendStats struct {
 	Fragmented   uint64 // of which split into fragments
 	Datagrams    uint64 // data datagrams sent (first transmissions)
 	Bytes        uint64 // bytes of those datagrams
-	QueueFull    uint64 // Send calls refused with ErrQueueFull
+	QueueFull    uint64 // messages that found the send queue full: refused by Send, or held by SendWait (once each)
 	Retransmits  uint64 // datagrams sent again after a NAK
 	NaksReceived uint64 // NAK datagrams received for this node
 	Unavailable  uint64 // NAKed sequences no longer in the history

@@ -96,9 +96,10 @@ type Conn struct {
 	wake chan struct{}
 	done chan struct{}
 
-	mu     sync.Mutex // guards inbox and closed
+	mu     sync.Mutex // guards the fields below
 	inbox  []netbus.Packet
 	closed bool
+	paused chan struct{} // non-nil while writes are paused; closed to resume
 }
 
 var _ netbus.PacketTransport = (*Conn)(nil)
@@ -106,11 +107,40 @@ var _ netbus.PacketTransport = (*Conn)(nil)
 // LocalAddr returns the Conn's address.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.addr }
 
-// WriteBatch sends each packet to its Addr, or to every Conn when Addr is zero.
+// PauseWrites makes WriteBatch block, as a full socket send buffer
+// would, until ResumeWrites or Close. It lets a test hold a sender's
+// queue full.
+func (c *Conn) PauseWrites() {
+	c.mu.Lock()
+	if c.paused == nil {
+		c.paused = make(chan struct{})
+	}
+	c.mu.Unlock()
+}
+
+// ResumeWrites releases the writes PauseWrites holds.
+func (c *Conn) ResumeWrites() {
+	c.mu.Lock()
+	if c.paused != nil {
+		close(c.paused)
+		c.paused = nil
+	}
+	c.mu.Unlock()
+}
+
+// WriteBatch sends each packet to its Addr, or to every Conn when Addr is
+// zero. While writes are paused it waits.
 func (c *Conn) WriteBatch(ps []netbus.Packet) error {
 	c.mu.Lock()
-	closed := c.closed
+	closed, paused := c.closed, c.paused
 	c.mu.Unlock()
+	if paused != nil {
+		select {
+		case <-paused:
+		case <-c.done:
+			closed = true
+		}
+	}
 	if closed {
 		return net.ErrClosed
 	}
