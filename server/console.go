@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/netcluster/netcluster/internal/netbus"
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
@@ -70,4 +71,35 @@ func appendCut(b, data []byte, isJSON bool) []byte {
 		b = append(b, "…"...)
 	}
 	return b
+}
+
+// dumpNet writes the dumpnet line of a message received from the network,
+// with dropped=REASON when it is not routed:
+//
+//	2026-01-04T09:43:00.000Z net node=3f2a… name="host2" from=10.0.0.2:40211 channel=A event="log" agent=… size=12
+func (cw *consoleWriter) dumpNet(node string, from netbus.Peer, channel string, v *wire.MsgView, dropped string) {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	b := time.Now().UTC().AppendFormat(cw.buf[:0], "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, " net node="...)
+	b = append(b, node...)
+	b = append(b, " name="...)
+	b = strconv.AppendQuote(b, from.Name)
+	b = append(b, " from="...)
+	b = from.Addr.AppendTo(b)
+	b = append(b, " channel="...)
+	b = append(b, channel...)
+	b = append(b, " event="...)
+	b = strconv.AppendQuote(b, unsafeString(v.Event))
+	b = append(b, " agent="...)
+	b = append(b, v.Agent...)
+	b = append(b, " size="...)
+	b = strconv.AppendInt(b, int64(len(v.Data)), 10)
+	if dropped != "" {
+		b = append(b, " dropped="...)
+		b = append(b, dropped...)
+	}
+	b = append(b, '\n')
+	cw.w.Write(b)
+	cw.buf = b
 }

@@ -25,7 +25,7 @@ type NetStats struct {
 	Retransmits uint64 `json:"retransmits"`  // datagrams sent again after a NAK
 	NaksIn      uint64 `json:"naks_in"`      // NAKs received for this node
 	Unavailable uint64 `json:"unavailable"`  // NAKed sequences no longer held
-	QueueFull   uint64 `json:"queue_full"`   // sends that found the send queue full (then waited)
+	QueueFull   uint64 `json:"queue_full"`   // messages that found the send queue full (then waited up to 2 s), once each
 	WriteErrors uint64 `json:"write_errors"` // socket write errors
 	Echoes      uint64 `json:"echoes"`       // own datagrams heard back, ignored
 
