@@ -99,6 +99,14 @@ func (n *netNode) deliver(from netbus.Peer, channel string, frame []byte) {
 	if from.ID != n.last || n.name == "" {
 		n.last, n.name = from.ID, from.ID.String()
 	}
+	m := wire.Msg{
+		Flags:   v.Flags,
+		Channel: channel,
+		Agent:   unsafeString(v.Agent),
+		Node:    n.name,
+		Event:   unsafeString(v.Event),
+		Data:    v.Data,
+	}
 	ch := (*n.chans.Load())[channel]
 	verdict := ""
 	switch {
@@ -108,8 +116,9 @@ func (n *netNode) deliver(from netbus.Peer, channel string, frame []byte) {
 	case !ch.settings.Load().AcceptNet:
 		n.st.refused.Add(1)
 		verdict = "acceptnet-false"
-	case wire.MsgOverhead+len(channel)+len(v.Agent)+len(n.name)+len(v.Event)+len(v.Data)-4 > n.srv.limits.Load().maxFrame:
-		// With the node id added it would exceed what agents accept.
+	case wire.MsgSize(&m)-wire.LenSize > n.srv.limits.Load().maxFrame:
+		// With the node id added its length field would exceed what
+		// agents accept.
 		n.st.refused.Add(1)
 		verdict = "larger-than-maxframe"
 	}
@@ -120,28 +129,20 @@ func (n *netNode) deliver(from netbus.Peer, channel string, frame []byte) {
 		n.warnSoon()
 		return
 	}
-	out := wire.AppendMsg(make([]byte, 0, len(frame)+len(n.name)), &wire.Msg{
-		Flags:   v.Flags,
-		Channel: channel,
-		Agent:   unsafeString(v.Agent),
-		Node:    n.name,
-		Event:   unsafeString(v.Event),
-		Data:    v.Data,
-	})
-	nv, _ := wire.ParseMsg(out[wire.HeaderLen:])
+	out := wire.AppendMsg(make([]byte, 0, wire.MsgSize(&m)), &m)
+	f, _, _ := wire.Split(out)
+	nv, _ := wire.ParseMsg(f.Payload)
 	n.st.routed.Add(1)
 	ch.route(nil, out, &nv)
 }
 
 // parseNetMsg checks that frame is one whole Msg frame with an event.
 func parseNetMsg(frame []byte) (wire.MsgView, bool) {
-	if len(frame) < wire.HeaderLen || frame[wire.HeaderLen-1] != wire.TypeMsg {
+	f, rest, ok := wire.Split(frame)
+	if !ok || len(rest) != 0 || f.Type != wire.TypeMsg {
 		return wire.MsgView{}, false
 	}
-	if n := int(frame[0])<<24 | int(frame[1])<<16 | int(frame[2])<<8 | int(frame[3]); n != len(frame)-4 {
-		return wire.MsgView{}, false
-	}
-	v, err := wire.ParseMsg(frame[wire.HeaderLen:])
+	v, err := wire.ParseMsg(f.Payload)
 	if err != nil || len(v.Event) == 0 {
 		return wire.MsgView{}, false
 	}

@@ -9,7 +9,39 @@ import (
 
 	"github.com/netcluster/netcluster/internal/netbus"
 	"github.com/netcluster/netcluster/internal/netbus/memnet"
+	"github.com/netcluster/netcluster/internal/wire"
 )
+
+func TestParseNetMsg(t *testing.T) {
+	msg := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "a1", Event: "log", Data: []byte("x")})
+	noEvent := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "a1"})
+	listen := wire.AppendListen(nil, wire.TypeListen, "log")
+	tests := []struct {
+		name  string
+		frame []byte
+		ok    bool
+	}{
+		{"msg", msg, true},
+		{"empty", nil, false},
+		{"short-header", msg[:wire.HeaderLen-1], false},
+		{"cut", msg[:len(msg)-1], false},
+		{"trailing-byte", append(append([]byte(nil), msg...), 0), false},
+		{"two-frames", append(append([]byte(nil), msg...), msg...), false},
+		{"not-msg", listen, false},
+		{"no-event", noEvent, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, ok := parseNetMsg(tt.frame)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if ok && (string(v.Channel) != "A" || string(v.Event) != "log" || string(v.Data) != "x") {
+				t.Errorf("parsed %q %q %q", v.Channel, v.Event, v.Data)
+			}
+		})
+	}
+}
 
 // TestNetSendCountsOnce holds the Bus's queue full (its transport's
 // writes paused) and sends through the server's network side: each
