@@ -47,16 +47,10 @@ type Agent struct {
 	nextTok  uint64
 	pings    map[uint64]chan error
 	local    recvAlloc // messages delivered in memory by Emit
-	requests map[uint64]chan reply
 
 	ctx  context.Context // cancelled by Close: stops reconnecting
 	stop context.CancelFunc
 	wg   sync.WaitGroup
-}
-
-type reply struct {
-	body []byte
-	err  error
 }
 
 // errConnLost fails what waited on a connection that ended.
@@ -76,7 +70,6 @@ func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error
 		wake:     make(chan struct{}, 1),
 		patterns: make(map[string]int),
 		pings:    make(map[uint64]chan error),
-		requests: make(map[uint64]chan reply),
 	}
 	a.ctx, a.stop = context.WithCancel(context.Background())
 	for _, o := range opts {
@@ -153,9 +146,6 @@ func (a *Agent) On(pattern string, handler Handler) (*Listener, error) {
 func (a *Agent) Once(pattern string, handler Handler) (*Listener, error) {
 	return a.addListener(pattern, handler, true)
 }
-
-// Off removes l; see Listener.Off.
-func (a *Agent) Off(l *Listener) bool { return l.Off() }
 
 func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, error) {
 	if h == nil {
@@ -330,36 +320,6 @@ func (a *Agent) Flush(ctx context.Context) error {
 			a.mu.Unlock()
 			return fmt.Errorf("netcluster: flush: %w", ctx.Err())
 		}
-	}
-}
-
-// Request sends a control request (a JSON document) and returns the
-// server's reply. Only agents of the control channel may make requests.
-func (a *Agent) Request(ctx context.Context, body []byte) ([]byte, error) {
-	defer a.q.hold()()
-	a.mu.Lock()
-	if a.closing {
-		a.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if a.nc == nil {
-		a.mu.Unlock()
-		return nil, ErrNotConnected
-	}
-	a.nextTok++
-	id := a.nextTok
-	done := make(chan reply, 1)
-	a.requests[id] = done
-	a.queueFrame(wire.AppendRequest(a.out, wire.TypeRequest, wire.Request{ID: id, Body: body}))
-	a.mu.Unlock()
-	select {
-	case r := <-done:
-		return r.body, r.err
-	case <-ctx.Done():
-		a.mu.Lock()
-		delete(a.requests, id)
-		a.mu.Unlock()
-		return nil, ctx.Err()
 	}
 }
 

@@ -95,8 +95,8 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 }
 
 // onlyMsgs keeps the Msg frames of buf, in place. Listen frames are
-// dropped because attach sends the whole listener set, and Ping and
-// Request frames because their waiters have been failed.
+// dropped because attach sends the whole listener set, and Ping frames
+// because their waiters have been failed.
 func onlyMsgs(buf []byte) []byte {
 	out := buf[:0]
 	for f := range wire.Frames(buf) {
@@ -121,10 +121,6 @@ func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
 		for tok, ch := range a.pings {
 			ch <- errConnLost
 			delete(a.pings, tok)
-		}
-		for id, ch := range a.requests {
-			ch <- reply{err: fmt.Errorf("%w: %v", ErrNotConnected, err)}
-			delete(a.requests, id)
 		}
 		closing := a.closing
 		if !a.opts.reconnect {
@@ -303,10 +299,10 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		if err != nil {
 			return err
 		}
-		// Answers to Flush and Request are handled at once, not after
-		// the queued messages: a handler waiting for one must not wait
-		// for its own queue to drain. Other frames keep stream order.
-		if f.Type != wire.TypeMsg && f.Type != wire.TypePong && f.Type != wire.TypeReply && f.Type != wire.TypePing && !flush() {
+		// Answers to Flush are handled at once, not after the queued
+		// messages: a handler waiting for one must not wait for its own
+		// queue to drain. Other frames keep stream order.
+		if f.Type != wire.TypeMsg && f.Type != wire.TypePong && f.Type != wire.TypePing && !flush() {
 			return ErrClosed
 		}
 		switch f.Type {
@@ -350,17 +346,6 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 				return fmt.Errorf("netcluster: from server: %w", err)
 			}
 			a.q.push(false, item{err: &DroppedError{Count: n}})
-		case wire.TypeReply:
-			r, err := wire.ParseRequest(f.Payload)
-			if err != nil {
-				return fmt.Errorf("netcluster: from server: %w", err)
-			}
-			a.mu.Lock()
-			if ch := a.requests[r.ID]; ch != nil {
-				ch <- reply{body: append([]byte(nil), r.Body...)}
-				delete(a.requests, r.ID)
-			}
-			a.mu.Unlock()
 		case wire.TypeError:
 			e, err := wire.ParseError(f.Payload)
 			if err != nil {

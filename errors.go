@@ -19,7 +19,8 @@ var (
 	// name.
 	ErrInvalidEvent = errors.New("netcluster: invalid event name")
 	// ErrNotConnected is returned by calls that need a connection when the
-	// agent has none (a Request while reconnecting).
+	// agent has none for good: Emit, Flush or Close after the connection
+	// ended with WithoutReconnect.
 	ErrNotConnected = errors.New("netcluster: not connected")
 )
 

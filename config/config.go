@@ -5,11 +5,13 @@ import (
 	"maps"
 	"os"
 	"slices"
+
+	"github.com/netcluster/netcluster/control"
 )
 
-// ControlChannel is the name of the channel every configuration has. The
-// server's control agent listens on it.
-const ControlChannel = "control"
+// ControlChannel is the name of the channel every configuration has:
+// [control.Channel], where the server answers control requests.
+const ControlChannel = control.Channel
 
 // EnvSocketDir is the environment variable [Config.ResolveSocketDir]
 // consults when the configuration leaves socketdir empty.

@@ -1,33 +1,17 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/control"
 	"github.com/netcluster/netcluster/internal/wire"
 )
-
-// The control commands. docs/CONTROL.md describes each request and reply.
-const (
-	CmdShowConfig   = "showconfig"
-	CmdReloadConfig = "reloadconfig"
-	CmdShowChannel  = "showchannel"
-	CmdShowClient   = "showclient"
-	CmdStats        = "stats"
-	CmdChannels     = "channels"
-)
-
-// ControlCommands lists the control commands, sorted.
-func ControlCommands() []string {
-	return []string{CmdChannels, CmdReloadConfig, CmdShowChannel, CmdShowClient, CmdShowConfig, CmdStats}
-}
 
 // maxRequestBody bounds the JSON body of a control request. Requests are
 // a few short strings; anything larger is refused with an error reply.
@@ -43,8 +27,8 @@ const maxRequestBody = 64 << 10
 // with an error reply, and the connection stays open. The reply goes to the
 // asking connection only.
 func (s *Server) handleRequest(c *conn, r wire.Request) error {
-	if c.ch.name != config.ControlChannel {
-		return perr(wire.CodeForbidden, "control requests are accepted only on the %s channel", config.ControlChannel)
+	if c.ch.name != control.Channel {
+		return perr(wire.CodeForbidden, "control requests are accepted only on the %s channel", control.Channel)
 	}
 	body := s.control(r.Body, c)
 	c.sendControl(wire.AppendRequest(nil, wire.TypeReply, wire.Request{ID: r.ID, Body: body}))
@@ -55,18 +39,18 @@ func (s *Server) handleRequest(c *conn, r wire.Request) error {
 // connection, for the logs.
 func (s *Server) control(body []byte, from *conn) []byte {
 	res, err := s.runControl(body, from)
-	var rep ControlReply
+	var rep control.Reply
 	if err != nil {
 		rep.Error = err.Error()
 	} else {
 		rep.OK = true
 		rep.Result, err = json.Marshal(res)
 		if err != nil {
-			rep = ControlReply{Error: fmt.Sprintf("internal error: encoding the result: %v", err)}
+			rep = control.Reply{Error: fmt.Sprintf("internal error: encoding the result: %v", err)}
 		}
 	}
 	out, err := json.Marshal(rep)
-	if err != nil { // a ControlReply always marshals
+	if err != nil { // a control.Reply always marshals
 		return []byte(`{"ok":false,"error":"internal error"}`)
 	}
 	return out
@@ -76,93 +60,67 @@ func (s *Server) runControl(body []byte, from *conn) (any, error) {
 	if len(body) > maxRequestBody {
 		return nil, fmt.Errorf("request too large: %d bytes, limit %d", len(body), maxRequestBody)
 	}
-	req, err := parseControlRequest(body)
+	req, err := control.ParseRequest(body)
 	if err != nil {
 		return nil, err
 	}
 	if !s.controlOn() {
 		return nil, errors.New("control is off on this server (startcontrol: false)")
 	}
-	switch req.Cmd {
-	case CmdShowConfig:
-		if err := req.noArgs(); err != nil {
-			return nil, err
-		}
-		return s.Bus(), nil
-	case CmdReloadConfig:
-		if err := req.want("path"); err != nil {
-			return nil, err
-		}
-		return s.controlReload(req.Path, from)
-	case CmdShowChannel:
-		if err := req.want("channel"); err != nil {
-			return nil, err
-		}
-		ci, ok := s.Channel(req.Channel)
-		if !ok {
-			return nil, s.unknownChannel(req.Channel)
-		}
-		return ci, nil
-	case CmdShowClient:
-		if err := req.want("channel", "id"); err != nil {
-			return nil, err
-		}
-		if _, ok := s.Channel(req.Channel); !ok {
-			return nil, s.unknownChannel(req.Channel)
-		}
-		ai, ok := s.Agent(req.Channel, req.ID)
-		if !ok {
-			return nil, fmt.Errorf("no agent %q on channel %q", req.ID, req.Channel)
-		}
-		return ai, nil
-	case CmdStats:
-		if err := req.noArgs(); err != nil {
-			return nil, err
-		}
-		return s.controlStats(), nil
-	case CmdChannels:
-		if err := req.noArgs(); err != nil {
-			return nil, err
-		}
-		return s.Bus().ChannelNames(), nil
-	case "":
-		return nil, fmt.Errorf(`missing "cmd"; want one of %s`, strings.Join(ControlCommands(), ", "))
+	cmd, err := req.Check()
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown command %q; want one of %s", req.Cmd, strings.Join(ControlCommands(), ", "))
+	run := controlHandlers[cmd.Name]
+	if run == nil { // a test checks every command has a handler
+		return nil, fmt.Errorf("internal error: command %q has no handler", cmd.Name)
+	}
+	return run(s, req, from)
 }
 
-// parseControlRequest decodes a request body strictly: unknown fields and
-// trailing data are errors, so a typo never passes silently.
-func parseControlRequest(body []byte) (*ControlRequest, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	req := new(ControlRequest)
-	if err := dec.Decode(req); err != nil {
-		return nil, fmt.Errorf("bad request: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("bad request: data after the JSON object")
-	}
-	return req, nil
-}
+// controlHandler runs one control command whose request passed
+// control.Request.Check.
+type controlHandler func(s *Server, req *control.Request, from *conn) (any, error)
 
-// want checks that the request has the named fields, and no others.
-func (r *ControlRequest) want(fields ...string) error {
-	given := map[string]string{"path": r.Path, "channel": r.Channel, "id": r.ID}
-	for _, f := range fields {
-		if given[f] == "" {
-			return fmt.Errorf("%s: missing %q", r.Cmd, f)
-		}
-	}
-	for _, f := range []string{"channel", "id", "path"} {
-		if given[f] != "" && !slices.Contains(fields, f) {
-			return fmt.Errorf("%s: unexpected field %q", r.Cmd, f)
-		}
-	}
-	return nil
-}
+// controlHandlers are the server's side of control.Commands, by name. It
+// is set by init, as its handlers lead back to runControl, which reads it.
+var controlHandlers map[string]controlHandler
 
-func (r *ControlRequest) noArgs() error { return r.want() }
+func init() { controlHandlers = controlTable() }
+
+func controlTable() map[string]controlHandler {
+	return map[string]controlHandler{
+		control.CmdShowConfig: func(s *Server, _ *control.Request, _ *conn) (any, error) {
+			return s.Bus(), nil
+		},
+		control.CmdReloadConfig: func(s *Server, req *control.Request, from *conn) (any, error) {
+			return s.controlReload(req.Path, from)
+		},
+		control.CmdShowChannel: func(s *Server, req *control.Request, _ *conn) (any, error) {
+			ci, ok := s.Channel(req.Channel)
+			if !ok {
+				return nil, s.unknownChannel(req.Channel)
+			}
+			return ci, nil
+		},
+		control.CmdShowClient: func(s *Server, req *control.Request, _ *conn) (any, error) {
+			if _, ok := s.Channel(req.Channel); !ok {
+				return nil, s.unknownChannel(req.Channel)
+			}
+			ai, ok := s.Agent(req.Channel, req.ID)
+			if !ok {
+				return nil, fmt.Errorf("no agent %q on channel %q", req.ID, req.Channel)
+			}
+			return ai, nil
+		},
+		control.CmdStats: func(s *Server, _ *control.Request, _ *conn) (any, error) {
+			return s.controlStats(), nil
+		},
+		control.CmdChannels: func(s *Server, _ *control.Request, _ *conn) (any, error) {
+			return s.Bus().ChannelNames(), nil
+		},
+	}
+}
 
 func (s *Server) controlOn() bool {
 	s.mu.Lock()
@@ -179,7 +137,7 @@ func (s *Server) unknownChannel(name string) error {
 // empty keeps the socket directory in force, which may have come from
 // ncserver's -socketdir flag or the environment of the server's start:
 // the sockets do not move because the client's reload named no directory.
-func (s *Server) controlReload(path string, from *conn) (*ControlReload, error) {
+func (s *Server) controlReload(path string, from *conn) (*control.ReloadResult, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("reloadconfig: path %q is not absolute; the server reads it, and its working directory is not yours", path)
 	}
@@ -196,7 +154,7 @@ func (s *Server) controlReload(path string, from *conn) (*ControlReload, error) 
 	}
 	after := s.Bus().ChannelNames()
 	old := before.ChannelNames()
-	res := &ControlReload{Source: path, Channels: after, Added: []string{}, Removed: []string{}}
+	res := &control.ReloadResult{Source: path, Channels: after, Added: []string{}, Removed: []string{}}
 	for _, n := range after {
 		if !slices.Contains(old, n) {
 			res.Added = append(res.Added, n)
@@ -218,14 +176,14 @@ func (s *Server) controlReload(path string, from *conn) (*ControlReload, error) 
 
 // controlStats returns the stats command's result: Stats without the
 // agent lists.
-func (s *Server) controlStats() *ControlStats {
+func (s *Server) controlStats() *control.Stats {
 	st := s.Stats()
-	out := &ControlStats{
+	out := &control.Stats{
 		NodeID:   st.NodeID,
 		Started:  s.startTime(),
 		Uptime:   st.Uptime,
 		Agents:   st.Agents,
-		Channels: make([]ControlChannelStats, 0, len(st.Channels)),
+		Channels: make([]control.ChannelStats, 0, len(st.Channels)),
 		Totals:   controlChannelStats(st.Totals, st.Agents),
 		Network:  st.Network,
 	}
@@ -235,6 +193,6 @@ func (s *Server) controlStats() *ControlStats {
 	return out
 }
 
-func controlChannelStats(ci ChannelInfo, agents int) ControlChannelStats {
-	return ControlChannelStats{Name: ci.Name, Agents: agents, ChannelCounters: ci.ChannelCounters}
+func controlChannelStats(ci ChannelInfo, agents int) control.ChannelStats {
+	return control.ChannelStats{Name: ci.Name, Agents: agents, ChannelCounters: ci.ChannelCounters}
 }

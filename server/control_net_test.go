@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/control"
 )
 
 // TestControlNetwork: with the network on, the stats command and the
@@ -25,11 +25,11 @@ func TestControlNetwork(t *testing.T) {
 	}
 	ntWait(t, "the message over the network", func() bool { return len(in.get()) == 1 })
 
-	rep := ctlAsk(t, ctlAgent(t, n2.dir, config.ControlChannel), `{"cmd":"stats"}`)
+	rep := ctlAsk(t, ctlControl(t, n2.dir), `{"cmd":"stats"}`)
 	if !rep.OK {
 		t.Fatal(rep.Error)
 	}
-	var st ControlStats
+	var st control.Stats
 	if err := json.Unmarshal(rep.Result, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestControlNetwork(t *testing.T) {
 
 	// Without the network, neither stats nor metrics mention it.
 	_, dir := ctlServer(t, "")
-	rep = ctlAsk(t, ctlAgent(t, dir, config.ControlChannel), `{"cmd":"stats"}`)
+	rep = ctlAsk(t, ctlControl(t, dir), `{"cmd":"stats"}`)
 	if strings.Contains(string(rep.Result), "network") {
 		t.Errorf("stats without network: %s", rep.Result)
 	}

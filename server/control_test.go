@@ -14,6 +14,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/control"
 	"github.com/netcluster/netcluster/internal/transport"
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -82,14 +83,26 @@ func ctlAgent(t testing.TB, dir, channel string, opts ...netcluster.Option) *net
 	return a
 }
 
-// ctlAsk sends a control request and decodes the reply.
-func ctlAsk(t testing.TB, a *netcluster.Agent, body string) ControlReply {
+// ctlControl connects a control client and closes it at the end of the
+// test.
+func ctlControl(t testing.TB, dir string) *control.Client {
 	t.Helper()
-	b, err := a.Request(ctlCtx(t), []byte(body))
+	c, err := control.Dial(ctlCtx(t), transport.SocketPath(dir, control.Channel), &control.Options{Dial: transport.Dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// ctlAsk sends a control request and decodes the reply.
+func ctlAsk(t testing.TB, c *control.Client, body string) control.Reply {
+	t.Helper()
+	b, err := c.RoundTrip(ctlCtx(t), []byte(body))
 	if err != nil {
 		t.Fatalf("request %s: %v", body, err)
 	}
-	var rep ControlReply
+	var rep control.Reply
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("reply %s: %v", b, err)
 	}
@@ -123,7 +136,7 @@ func TestControlCommands(t *testing.T) {
 	if err := a.Flush(ctlCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	ctl := ctlAgent(t, dir, config.ControlChannel)
+	ctl := ctlControl(t, dir)
 	bad := ctlWriteFile(t, ctlDir(t), "bad.jsonc", "{\n  \"channels\": {\n    \"A\": {\"propagatetochanels\": true},\n  },\n}\n")
 
 	for _, tc := range []struct {
@@ -192,8 +205,8 @@ func TestControlCommands(t *testing.T) {
 	if got := srv.Bus().ChannelNames(); strings.Join(got, ",") != "A,B,control" {
 		t.Errorf("channels after the errors: %v", got)
 	}
-	if ctl.State() != netcluster.Connected {
-		t.Errorf("control agent %v after error replies", ctl.State())
+	if !ctl.Connected() {
+		t.Error("control client disconnected after error replies")
 	}
 }
 
@@ -205,7 +218,7 @@ func itoa(n int) string {
 func TestControlReload(t *testing.T) {
 	t.Parallel()
 	srv, dir := ctlServer(t, `{"channels": {"A": {}, "B": {}}}`)
-	ctl := ctlAgent(t, dir, config.ControlChannel)
+	ctl := ctlControl(t, dir)
 	gone := make(chan error, 1)
 	b2, err := netcluster.Connect(ctlCtx(t), "B", netcluster.WithSocketDir(dir), netcluster.WithoutReconnect(),
 		netcluster.WithStateHandler(func(s netcluster.State, err error) {
@@ -224,7 +237,7 @@ func TestControlReload(t *testing.T) {
 	if !rep.OK {
 		t.Fatal(rep.Error)
 	}
-	var res ControlReload
+	var res control.ReloadResult
 	if err := json.Unmarshal(rep.Result, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -245,20 +258,20 @@ func TestControlReload(t *testing.T) {
 		t.Errorf("C listens at %q; want it in %s", got, dir)
 	}
 	ctlAgent(t, dir, "C") // the new channel accepts agents
-	if ctl.State() != netcluster.Connected {
-		t.Errorf("control agent %v after the reload", ctl.State())
+	if !ctl.Connected() {
+		t.Error("control client disconnected by the reload")
 	}
 }
 
 func TestControlOff(t *testing.T) {
 	t.Parallel()
 	_, dir := ctlServer(t, `{"startcontrol": false, "channels": {"A": {}}}`)
-	ctl := ctlAgent(t, dir, config.ControlChannel)
-	rep := ctlAsk(t, ctl, `{"cmd":"showconfig"}`)
+	rep := ctlAsk(t, ctlControl(t, dir), `{"cmd":"showconfig"}`)
 	if rep.OK || !strings.Contains(rep.Error, "control is off") {
 		t.Fatalf("reply %+v; want control is off", rep)
 	}
 	// The channel itself works.
+	ctl := ctlAgent(t, dir, config.ControlChannel)
 	got := make(chan string, 1)
 	if _, err := ctl.On("ping", func(m *netcluster.Message) { got <- string(m.Data) }); err != nil {
 		t.Fatal(err)
@@ -358,7 +371,7 @@ func TestControlSecurity(t *testing.T) {
 	}
 
 	// Another control client asks, and gets its replies.
-	asker := ctlAgent(t, dir, config.ControlChannel)
+	asker := ctlControl(t, dir)
 	for range 3 {
 		if rep := ctlAsk(t, asker, `{"cmd":"stats"}`); !rep.OK {
 			t.Fatal(rep.Error)
@@ -389,9 +402,10 @@ func TestControlSecurity(t *testing.T) {
 
 	// A Request frame outside the control channel is refused and closes
 	// that connection.
-	_, err := a.Request(ctlCtx(t), []byte(req))
-	if err == nil || !strings.Contains(err.Error(), "control requests are accepted only on the control channel") {
-		t.Errorf("request on A: %v; want it refused", err)
+	rawA := ctlDialRaw(t, dir, "A", "raw-a")
+	rawA.write(wire.AppendRequest(nil, wire.TypeRequest, wire.Request{ID: 1, Body: []byte(req)}))
+	if f := rawA.next(); f.Type != wire.TypeError || !strings.Contains(string(f.Payload), "control requests are accepted only on the control channel") {
+		t.Errorf("request on A answered with %s %q; want it refused", wire.TypeName(f.Type), f.Payload)
 	}
 	raw := ctlDialRaw(t, dir, "B", "raw-b")
 	raw.write(wire.AppendRequest(nil, wire.TypeRequest, wire.Request{ID: 7, Body: []byte(req)}))
@@ -402,5 +416,20 @@ func TestControlSecurity(t *testing.T) {
 	}
 	if got := strings.Join(srv.Bus().ChannelNames(), ","); got != "A,B,control" {
 		t.Errorf("a request outside control acted: channels now %s", got)
+	}
+}
+
+// TestControlHandlers: the server handles every command of the control
+// table, and no other.
+func TestControlHandlers(t *testing.T) {
+	t.Parallel()
+	names := control.Names()
+	for _, n := range names {
+		if controlHandlers[n] == nil {
+			t.Errorf("command %s has no handler", n)
+		}
+	}
+	if len(controlHandlers) != len(names) {
+		t.Errorf("%d handlers for the %d commands %v", len(controlHandlers), len(names), names)
 	}
 }

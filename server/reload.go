@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/control"
 	"github.com/netcluster/netcluster/internal/transport"
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -129,7 +130,7 @@ type moveTo struct {
 }
 
 func modeFor(bus *config.Config, channel string) os.FileMode {
-	if channel == config.ControlChannel {
+	if channel == control.Channel {
 		return bus.ControlSocketMode
 	}
 	return bus.SocketMode

@@ -5,49 +5,14 @@ import (
 	"time"
 )
 
-// AgentInfo describes one connected agent.
-type AgentInfo struct {
-	Channel   string    `json:"channel"`
-	ID        string    `json:"id"`
-	PID       int       `json:"pid"` // the peer process (SO_PEERCRED), else what its hello said; -1 unknown
-	UID       int       `json:"uid"` // the peer's user id (SO_PEERCRED); -1 unknown
-	Legacy    bool      `json:"legacy"`
-	Since     time.Time `json:"since"`
-	Patterns  []string  `json:"patterns"`
-	MsgsIn    uint64    `json:"msgs_in"`  // messages it emitted
-	MsgsOut   uint64    `json:"msgs_out"` // messages delivered to it
-	BytesOut  uint64    `json:"bytes_out"`
-	Dropped   uint64    `json:"dropped"`    // messages dropped because it read too slowly
-	Queued    int       `json:"queued"`     // bytes waiting in its outbox
-	BufferCap int       `json:"buffer_cap"` // the outbox bound (outbuffer)
-}
-
-// ChannelCounters are a channel's message counters.
-type ChannelCounters struct {
-	MsgsIn   uint64 `json:"msgs_in"`  // messages emitted on the channel
-	BytesIn  uint64 `json:"bytes_in"` // their data bytes
-	MsgsOut  uint64 `json:"msgs_out"` // deliveries to its agents
-	BytesOut uint64 `json:"bytes_out"`
-	Dropped  uint64 `json:"dropped"`        // deliveries dropped for slow consumers
-	Slow     uint64 `json:"slow_consumers"` // agents disconnected as slow consumers
-}
-
-// add adds o to c.
-func (c *ChannelCounters) add(o ChannelCounters) {
+// addCounters adds o to c.
+func addCounters(c *ChannelCounters, o ChannelCounters) {
 	c.MsgsIn += o.MsgsIn
 	c.BytesIn += o.BytesIn
 	c.MsgsOut += o.MsgsOut
 	c.BytesOut += o.BytesOut
 	c.Dropped += o.Dropped
 	c.Slow += o.Slow
-}
-
-// ChannelInfo describes one channel.
-type ChannelInfo struct {
-	Name   string      `json:"name"`
-	Path   string      `json:"path,omitempty"`
-	Agents []AgentInfo `json:"agents"`
-	ChannelCounters
 }
 
 // Stats is a snapshot of the server's counters.
@@ -154,7 +119,7 @@ func (s *Server) Stats() Stats {
 	for i, ch := range chans {
 		ci := ch.info(paths[i])
 		st.Agents += len(ci.Agents)
-		st.Totals.add(ci.ChannelCounters)
+		addCounters(&st.Totals.ChannelCounters, ci.ChannelCounters)
 		st.Channels = append(st.Channels, ci)
 	}
 	st.Network = s.netStats()

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/netcluster/netcluster"
 )
+
+// closeTimeout bounds closing an agent.
+const closeTimeout = 2 * time.Second
 
 // emit connects to a channel, emits one event, waits until the server has
 // it, and disconnects.

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/netcluster/netcluster/config"
-	"github.com/netcluster/netcluster/server"
+	"github.com/netcluster/netcluster/control"
 )
 
 // argKind says what an argument names, for checks and tab completion.
@@ -41,29 +41,9 @@ type command struct {
 	run     func(ctx context.Context, c *client, args []string) error
 }
 
-// commands is the list of commands, in the order help shows them.
-var commands = []*command{
-	{name: server.CmdShowConfig, repl: true,
-		help: "the configuration in force, secrets redacted",
-		run:  showConfig},
-	{name: server.CmdReloadConfig, aliases: []string{"reloaconfig"}, repl: true,
-		args: []arg{{name: "PATH", kind: kindPath}},
-		help: "have the server read and apply a config file: all of it, or on error none",
-		run:  reloadConfig},
-	{name: server.CmdShowChannel, repl: true,
-		args: []arg{{name: "CHANNEL", kind: kindChannel}},
-		help: "a channel's agents and counters",
-		run:  showChannel},
-	{name: server.CmdShowClient, repl: true,
-		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "ID", kind: kindAgent}},
-		help: "one agent of a channel",
-		run:  showClient},
-	{name: server.CmdStats, repl: true,
-		help: "counters per channel and in total, uptime",
-		run:  stats},
-	{name: server.CmdChannels, repl: true,
-		help: "the channel names",
-		run:  channels},
+// commands is the list of commands, in the order help shows them: the
+// control commands of control.Commands, then those of the bus.
+var commands = append(controlCommands(), []*command{
 	{name: "emit", repl: true,
 		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "EVENT"}, {name: "JSON", kind: kindJSON, optional: true}},
 		help: "emit one event; its data is JSON, null if absent",
@@ -72,6 +52,41 @@ var commands = []*command{
 		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "PATTERN", kind: kindPattern, optional: true}},
 		help: "print each message as one JSON object per line (not in the REPL)",
 		run:  listen},
+}...)
+
+// controlRuns are ncclient's side of each control command: how it asks
+// and prints. A test checks every control command has one.
+var controlRuns = map[string]func(ctx context.Context, c *client, args []string) error{
+	control.CmdShowConfig:   showConfig,
+	control.CmdReloadConfig: reloadConfig,
+	control.CmdShowChannel:  showChannel,
+	control.CmdShowClient:   showClient,
+	control.CmdStats:        stats,
+	control.CmdChannels:     channels,
+}
+
+// controlAliases are misspellings accepted for a command.
+var controlAliases = map[string][]string{control.CmdReloadConfig: {"reloaconfig"}}
+
+// controlArgs are the positional arguments that fill each request field.
+var controlArgs = map[control.Field]arg{
+	control.FieldPath:    {name: "PATH", kind: kindPath},
+	control.FieldChannel: {name: "CHANNEL", kind: kindChannel},
+	control.FieldID:      {name: "ID", kind: kindAgent},
+}
+
+// controlCommands makes a command of each control command: its arguments
+// are the request's fields, in the table's order.
+func controlCommands() []*command {
+	var out []*command
+	for _, cc := range control.Commands() {
+		cmd := &command{name: cc.Name, aliases: controlAliases[cc.Name], help: cc.Help, repl: true, run: controlRuns[cc.Name]}
+		for _, f := range cc.Fields {
+			cmd.args = append(cmd.args, controlArgs[f])
+		}
+		out = append(out, cmd)
+	}
+	return out
 }
 
 // lookup finds a command by name or alias; nil if there is none.
@@ -148,7 +163,7 @@ func (cmd *command) check(args []string) error {
 }
 
 func showConfig(ctx context.Context, c *client, _ []string) error {
-	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdShowConfig})
+	res, err := c.request(ctx, control.Request{Cmd: control.CmdShowConfig})
 	if err != nil {
 		return fmt.Errorf("showconfig: %w", err)
 	}
@@ -166,14 +181,14 @@ func reloadConfig(ctx context.Context, c *client, args []string) error {
 	if err != nil {
 		return fmt.Errorf("reloadconfig: argument PATH: %w", err)
 	}
-	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdReloadConfig, Path: path})
+	res, err := c.request(ctx, control.Request{Cmd: control.CmdReloadConfig, Path: path})
 	if err != nil {
 		return fmt.Errorf("reloadconfig: %w", err)
 	}
 	if c.o.json {
 		return printJSON(c.out, res)
 	}
-	var r server.ControlReload
+	var r control.ReloadResult
 	if err := json.Unmarshal(res, &r); err != nil {
 		return fmt.Errorf("reloadconfig: unreadable result: %w", err)
 	}
@@ -188,14 +203,14 @@ func reloadConfig(ctx context.Context, c *client, args []string) error {
 }
 
 func showChannel(ctx context.Context, c *client, args []string) error {
-	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdShowChannel, Channel: args[0]})
+	res, err := c.request(ctx, control.Request{Cmd: control.CmdShowChannel, Channel: args[0]})
 	if err != nil {
 		return fmt.Errorf("showchannel: %w", err)
 	}
 	if c.o.json {
 		return printJSON(c.out, res)
 	}
-	var ci server.ChannelInfo
+	var ci control.ChannelInfo
 	if err := json.Unmarshal(res, &ci); err != nil {
 		return fmt.Errorf("showchannel: unreadable result: %w", err)
 	}
@@ -203,14 +218,14 @@ func showChannel(ctx context.Context, c *client, args []string) error {
 }
 
 func showClient(ctx context.Context, c *client, args []string) error {
-	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdShowClient, Channel: args[0], ID: args[1]})
+	res, err := c.request(ctx, control.Request{Cmd: control.CmdShowClient, Channel: args[0], ID: args[1]})
 	if err != nil {
 		return fmt.Errorf("showclient: %w", err)
 	}
 	if c.o.json {
 		return printJSON(c.out, res)
 	}
-	var ai server.AgentInfo
+	var ai control.AgentInfo
 	if err := json.Unmarshal(res, &ai); err != nil {
 		return fmt.Errorf("showclient: unreadable result: %w", err)
 	}
@@ -218,14 +233,14 @@ func showClient(ctx context.Context, c *client, args []string) error {
 }
 
 func stats(ctx context.Context, c *client, _ []string) error {
-	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdStats})
+	res, err := c.request(ctx, control.Request{Cmd: control.CmdStats})
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
 	if c.o.json {
 		return printJSON(c.out, res)
 	}
-	var st server.ControlStats
+	var st control.Stats
 	if err := json.Unmarshal(res, &st); err != nil {
 		return fmt.Errorf("stats: unreadable result: %w", err)
 	}
@@ -249,7 +264,7 @@ func channels(ctx context.Context, c *client, _ []string) error {
 
 // channelNames asks the server for its channel names.
 func (c *client) channelNames(ctx context.Context) ([]string, error) {
-	res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdChannels})
+	res, err := c.request(ctx, control.Request{Cmd: control.CmdChannels})
 	if err != nil {
 		return nil, err
 	}

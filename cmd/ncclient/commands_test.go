@@ -11,7 +11,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
-	"github.com/netcluster/netcluster/server"
+	"github.com/netcluster/netcluster/control"
 )
 
 const secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // 32 bytes
@@ -66,7 +66,7 @@ func TestCommands(t *testing.T) {
 				`(?m)^ID +PID +UID +WIRE +SINCE +IN +OUT +DROPPED +PATTERNS$`,
 				`(?m)^watcher +` + pid + ` +\d+ +native +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +0 +0 +0 +log\|audit$`},
 			json: func(t *testing.T, out []byte) {
-				var ci server.ChannelInfo
+				var ci control.ChannelInfo
 				if err := json.Unmarshal(out, &ci); err != nil {
 					t.Fatal(err)
 				}
@@ -85,7 +85,7 @@ func TestCommands(t *testing.T) {
 				`(?m)^connected +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(\d+s ago\)$`, `(?m)^patterns +log\|audit$`,
 				`(?m)^buffer +0 of 8388608 bytes queued$`},
 			json: func(t *testing.T, out []byte) {
-				var ai server.AgentInfo
+				var ai control.AgentInfo
 				if err := json.Unmarshal(out, &ai); err != nil {
 					t.Fatal(err)
 				}
@@ -100,7 +100,7 @@ func TestCommands(t *testing.T) {
 				`(?m)^CHANNEL +AGENTS +MSGS IN +BYTES IN +MSGS OUT +BYTES OUT +DROPPED +SLOW$`,
 				`(?m)^A +1 +0 +0 +0 +0 +0 +0$`, `(?m)^control +[1-9]\d* +`, `(?m)^TOTAL +([2-9]|\d\d+) +`},
 			json: func(t *testing.T, out []byte) {
-				var st server.ControlStats
+				var st control.Stats
 				if err := json.Unmarshal(out, &st); err != nil {
 					t.Fatal(err)
 				}
@@ -265,3 +265,22 @@ func TestParseArgs(t *testing.T) {
 }
 
 func fmtSlice(s []string) string { return "[" + strings.Join(s, " ") + "]" }
+
+// TestControlCommandTable: every control command is an ncclient command
+// that runs, with one argument per request field.
+func TestControlCommandTable(t *testing.T) {
+	t.Parallel()
+	for _, cc := range control.Commands() {
+		cmd := lookup(cc.Name)
+		if cmd == nil || cmd.run == nil || !cmd.repl {
+			t.Errorf("control command %s: ncclient command %+v; want one that runs in the REPL", cc.Name, cmd)
+			continue
+		}
+		if len(cmd.args) != len(cc.Fields) || cmd.help != cc.Help {
+			t.Errorf("%s: args %v, help %q; want one per field of %v and %q", cc.Name, cmd.args, cmd.help, cc.Fields, cc.Help)
+		}
+	}
+	if len(controlRuns) != len(control.Commands()) {
+		t.Errorf("%d runs for %d control commands", len(controlRuns), len(control.Commands()))
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/netcluster/netcluster/server"
+	"github.com/netcluster/netcluster/control"
 )
 
 // separators end a word for completion: spaces, and the punctuation of
@@ -85,11 +85,11 @@ func (c *client) candidates(ctx context.Context, before, word string) ([]string,
 		names, _ := c.channelNames(ctx)
 		return names, kind
 	case kindAgent:
-		res, err := c.request(ctx, server.ControlRequest{Cmd: server.CmdShowChannel, Channel: toks[1]})
+		res, err := c.request(ctx, control.Request{Cmd: control.CmdShowChannel, Channel: toks[1]})
 		if err != nil {
 			return nil, kind
 		}
-		var ci server.ChannelInfo
+		var ci control.ChannelInfo
 		json.Unmarshal(res, &ci)
 		var ids []string
 		for _, a := range ci.Agents {

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/netcluster/netcluster/server"
+	"github.com/netcluster/netcluster/control"
 )
 
 // printJSON prints a JSON document indented, for -json.
@@ -143,7 +143,7 @@ func since(t time.Time) string {
 	return fmt.Sprintf("%s (%s ago)", t.Local().Format(time.DateTime), time.Since(t).Round(time.Second))
 }
 
-func printChannel(w io.Writer, ci *server.ChannelInfo) error {
+func printChannel(w io.Writer, ci *control.ChannelInfo) error {
 	fmt.Fprintf(w, "channel %s", ci.Name)
 	if ci.Path != "" {
 		fmt.Fprintf(w, " at %s", ci.Path)
@@ -163,7 +163,7 @@ func printChannel(w io.Writer, ci *server.ChannelInfo) error {
 	return tw.Flush()
 }
 
-func printAgent(w io.Writer, a *server.AgentInfo) error {
+func printAgent(w io.Writer, a *control.AgentInfo) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "agent\t%s\n", a.ID)
 	fmt.Fprintf(tw, "channel\t%s\n", a.Channel)
@@ -179,12 +179,12 @@ func printAgent(w io.Writer, a *server.AgentInfo) error {
 	return tw.Flush()
 }
 
-func printStats(w io.Writer, st *server.ControlStats) error {
+func printStats(w io.Writer, st *control.Stats) error {
 	fmt.Fprintf(w, "node %s, up %s (since %s), %d agents\n",
 		st.NodeID, st.Uptime.Round(time.Second), st.Started.Local().Format(time.DateTime), st.Agents)
 	tw := newTable(w)
 	fmt.Fprintln(tw, "CHANNEL\tAGENTS\tMSGS IN\tBYTES IN\tMSGS OUT\tBYTES OUT\tDROPPED\tSLOW")
-	row := func(c server.ControlChannelStats, name string) {
+	row := func(c control.ChannelStats, name string) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, c.Agents, c.MsgsIn, c.BytesIn, c.MsgsOut, c.BytesOut, c.Dropped, c.Slow)
 	}
 	for _, c := range st.Channels {
@@ -202,7 +202,7 @@ func printStats(w io.Writer, st *server.ControlStats) error {
 
 // printNetwork shows the network side of stats: this node's counters,
 // rejected datagrams by reason, and a table of peers.
-func printNetwork(w io.Writer, n *server.NetStats) error {
+func printNetwork(w io.Writer, n *control.NetStats) error {
 	sealed := "plaintext"
 	if n.Sealed {
 		sealed = "sealed"

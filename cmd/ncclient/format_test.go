@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcluster/netcluster/server"
+	"github.com/netcluster/netcluster/control"
 )
 
 // TestPrintNetwork: stats show the network side only when the server has
 // one, with the peers in a table.
 func TestPrintNetwork(t *testing.T) {
 	t.Parallel()
-	st := &server.ControlStats{NodeID: "n2", Started: time.Now(), Totals: server.ControlChannelStats{Name: "*"}}
+	st := &control.Stats{NodeID: "n2", Started: time.Now(), Totals: control.ChannelStats{Name: "*"}}
 	var b bytes.Buffer
 	if err := printStats(&b, st); err != nil {
 		t.Fatal(err)
@@ -21,11 +21,11 @@ func TestPrintNetwork(t *testing.T) {
 	if regexp.MustCompile(`network`).MatchString(b.String()) {
 		t.Errorf("no network, yet:\n%s", b.String())
 	}
-	st.Network = &server.NetStats{
+	st.Network = &control.NetStats{
 		Node: "n2", Name: "host2", Addr: "127.0.0.1:4454", Group: "239.255.1.1:4454", Sealed: true,
 		Sent: 5, Received: 7, Routed: 6, Refused: 1,
 		Rejected: map[string]uint64{"auth": 2, "replay": 1},
-		Peers: []server.NetPeerStats{{Node: "n1", Name: "host1", Addr: "127.0.0.1:4455", LastSeen: time.Now(),
+		Peers: []control.NetPeerStats{{Node: "n1", Name: "host1", Addr: "127.0.0.1:4455", LastSeen: time.Now(),
 			NextSeq: 9, Delivered: 7, Recovered: 2, LostDatagrams: 1, LostMessages: 1}},
 	}
 	b.Reset()

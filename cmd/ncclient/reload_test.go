@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/control"
 	"github.com/netcluster/netcluster/internal/wire"
-	"github.com/netcluster/netcluster/server"
 )
 
 // TestReload runs reloadconfig through ncclient: add a channel, change
@@ -81,7 +81,7 @@ func TestReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res server.ControlReload
+	var res control.ReloadResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Source != path || len(res.Added)+len(res.Removed) != 0 {
 		t.Errorf("-json result %q: %+v %v", out, res, err)
 	}

@@ -12,9 +12,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/netcluster/netcluster"
-	"github.com/netcluster/netcluster/config"
-	"github.com/netcluster/netcluster/internal/transport"
+	"github.com/netcluster/netcluster/control"
 )
 
 const (
@@ -26,33 +24,27 @@ const (
 // repl reads commands from stdin until it ends, exit or quit, or ctx ends.
 // When stdin is a terminal it edits lines (history, tab completion of
 // commands, channel names and agent ids); otherwise it reads plain lines
-// and, at the end, fails if any command failed. Its control agent
-// reconnects by itself and the REPL says when the connection drops and
+// and, at the end, fails if any command failed. Its control client
+// reconnects when a command needs it and the REPL says when the connection drops and
 // when it is back.
 //
 // stdin is read by a goroutine of the REPL's; if ctx ends while that
 // goroutine waits for input, it is left to end with the input.
 func (c *client) repl(ctx context.Context, stdin io.Reader) error {
 	notices := make(chan string, 16)
-	c.reconnects = true
-	c.ctlOpts = []netcluster.Option{
-		netcluster.WithReconnectWait(20*time.Millisecond, 500*time.Millisecond),
-		// Called from the agent's goroutine: hand over, never block.
-		netcluster.WithStateHandler(func(s netcluster.State, err error) {
-			var msg string
-			switch s {
-			case netcluster.Disconnected:
+	c.ctlOpts = control.Options{
+		Reconnect: true,
+		// Called from the client's goroutines: hand over, never block.
+		OnState: func(connected bool, err error) {
+			msg := "connection to the server is back"
+			if !connected {
 				msg = fmt.Sprintf("connection to the server lost (%v); reconnecting", err)
-			case netcluster.Connected:
-				msg = "connection to the server is back"
-			default:
-				return
 			}
 			select {
 			case notices <- msg:
 			default:
 			}
-		}),
+		},
 	}
 	// A REPL without a server is no use: fail now, naming the socket.
 	cctx, cancel := context.WithTimeout(ctx, c.o.timeout)
@@ -177,8 +169,7 @@ func (c *client) termREPL(ctx context.Context, f *os.File, fd int, notices <-cha
 	}
 	t.AutoCompleteCallback = c.completer(ctx, t)
 	c.out, c.errw = t, t
-	fmt.Fprintf(t, "netcluster control at %s\ntype help for the commands, exit to leave\n",
-		transport.SocketPath(c.dir, config.ControlChannel))
+	fmt.Fprintf(t, "netcluster control at %s\ntype help for the commands, exit to leave\n", c.controlPath())
 	feed := newLineFeed(func() (string, error) {
 		s, err := t.ReadLine()
 		if errors.Is(err, term.ErrPasteIndicator) {

@@ -1,0 +1,146 @@
+package control
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Channel is the name of the control channel, which every server
+// configuration has. Control requests are accepted only on its socket.
+const Channel = "control"
+
+// Request is the JSON body of a control request: a command and its
+// arguments. [Commands] says which fields each command takes; a field a
+// command does not take is an error.
+type Request struct {
+	Cmd     string `json:"cmd"`
+	Path    string `json:"path,omitempty"`    // reloadconfig: absolute path of the file the server reads
+	Channel string `json:"channel,omitempty"` // showchannel, showclient
+	ID      string `json:"id,omitempty"`      // showclient: the agent's id
+}
+
+// Reply is the JSON body of the reply to a control request: OK with the
+// command's Result, or not OK with an Error saying why.
+type Reply struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Stats is the result of the stats command.
+type Stats struct {
+	NodeID   string         `json:"node_id"`
+	Started  time.Time      `json:"started"`
+	Uptime   time.Duration  `json:"uptime_ns"`
+	Agents   int            `json:"agents"` // connected agents, all channels
+	Channels []ChannelStats `json:"channels"`
+	Totals   ChannelStats   `json:"totals"` // sums over the channels; Name "*"
+
+	// Network holds the network side's figures, per peer included. It is
+	// present only when the server is on the network (connecttonet), and
+	// absent otherwise: there are no zero placeholders.
+	Network *NetStats `json:"network,omitempty"`
+}
+
+// ChannelStats are one channel's counters in Stats.
+type ChannelStats struct {
+	Name   string `json:"name"`
+	Agents int    `json:"agents"`
+	ChannelCounters
+}
+
+// ReloadResult is the result of the reloadconfig command.
+type ReloadResult struct {
+	Source   string   `json:"source"`   // the file read
+	Channels []string `json:"channels"` // the channels now configured, sorted
+	Added    []string `json:"added"`    // channels that started listening
+	Removed  []string `json:"removed"`  // channels closed, their agents told why
+}
+
+// AgentInfo describes one connected agent: the result of showclient, and
+// the agents of a ChannelInfo.
+type AgentInfo struct {
+	Channel   string    `json:"channel"`
+	ID        string    `json:"id"`
+	PID       int       `json:"pid"` // the peer process (SO_PEERCRED), else what its hello said; -1 unknown
+	UID       int       `json:"uid"` // the peer's user id (SO_PEERCRED); -1 unknown
+	Legacy    bool      `json:"legacy"`
+	Since     time.Time `json:"since"`
+	Patterns  []string  `json:"patterns"`
+	MsgsIn    uint64    `json:"msgs_in"`  // messages it emitted
+	MsgsOut   uint64    `json:"msgs_out"` // messages delivered to it
+	BytesOut  uint64    `json:"bytes_out"`
+	Dropped   uint64    `json:"dropped"`    // messages dropped because it read too slowly
+	Queued    int       `json:"queued"`     // bytes waiting in its outbox
+	BufferCap int       `json:"buffer_cap"` // the outbox bound (outbuffer)
+}
+
+// ChannelCounters are a channel's message counters.
+type ChannelCounters struct {
+	MsgsIn   uint64 `json:"msgs_in"`  // messages emitted on the channel
+	BytesIn  uint64 `json:"bytes_in"` // their data bytes
+	MsgsOut  uint64 `json:"msgs_out"` // deliveries to its agents
+	BytesOut uint64 `json:"bytes_out"`
+	Dropped  uint64 `json:"dropped"`        // deliveries dropped for slow consumers
+	Slow     uint64 `json:"slow_consumers"` // agents disconnected as slow consumers
+}
+
+// ChannelInfo describes one channel: the result of showchannel.
+type ChannelInfo struct {
+	Name   string      `json:"name"`
+	Path   string      `json:"path,omitempty"`
+	Agents []AgentInfo `json:"agents"`
+	ChannelCounters
+}
+
+// NetStats describes the network side of a server (Stats.Network).
+type NetStats struct {
+	Node   string `json:"node"`   // this server's node id
+	Name   string `json:"name"`   // its node name
+	Addr   string `json:"addr"`   // the unicast address peers reply to
+	Group  string `json:"group"`  // "group:port", or "peers [...]" in unicast mode
+	Sealed bool   `json:"sealed"` // traffic is encrypted (keys configured)
+
+	Sent           uint64 `json:"sent"`            // messages handed to the network
+	SendDropped    uint64 `json:"send_dropped"`    // messages not sent: send queue full too long, too large, network closing
+	Received       uint64 `json:"received"`        // messages received from other nodes
+	Routed         uint64 `json:"routed"`          // of which routed to a local channel
+	UnknownChannel uint64 `json:"unknown_channel"` // dropped: no such channel here
+	Refused        uint64 `json:"refused"`         // dropped: the channel has acceptnet false
+	Malformed      uint64 `json:"malformed"`       // dropped: not a valid message frame
+
+	Datagrams   uint64 `json:"datagrams"`    // data datagrams sent (first transmissions)
+	Bytes       uint64 `json:"bytes"`        // their bytes
+	Retransmits uint64 `json:"retransmits"`  // datagrams sent again after a NAK
+	NaksIn      uint64 `json:"naks_in"`      // NAKs received for this node
+	Unavailable uint64 `json:"unavailable"`  // NAKed sequences no longer held
+	QueueFull   uint64 `json:"queue_full"`   // messages that found the send queue full (then waited up to 2 s), once each
+	WriteErrors uint64 `json:"write_errors"` // socket write errors
+	Echoes      uint64 `json:"echoes"`       // own datagrams heard back, ignored
+
+	// Rejected counts refused datagrams by reason: "auth" (forged,
+	// tampered or wrong key), "unknown-key", "plaintext", "no-keys",
+	// "replay", "duplicate", "truncated", "malformed", … Only non-zero
+	// reasons appear.
+	Rejected map[string]uint64 `json:"rejected"`
+	Peers    []NetPeerStats    `json:"peers"` // sorted by node id
+}
+
+// NetPeerStats describes another node as this server sees it.
+type NetPeerStats struct {
+	Node          string    `json:"node"`
+	Name          string    `json:"name"`
+	Addr          string    `json:"addr"`
+	LastSeen      time.Time `json:"last_seen"`
+	NextSeq       uint64    `json:"next_seq"`       // next datagram sequence to deliver
+	HighestSeq    uint64    `json:"highest_seq"`    // highest sequence received or announced
+	Delivered     uint64    `json:"delivered"`      // messages delivered from it
+	Datagrams     uint64    `json:"datagrams"`      // its data datagrams accepted
+	Reordered     uint64    `json:"reordered"`      // gaps filled before a NAK
+	Recovered     uint64    `json:"recovered"`      // gaps filled by a retransmission
+	LostDatagrams uint64    `json:"lost_datagrams"` // sequences given up
+	LostMessages  uint64    `json:"lost_messages"`  // messages never delivered (unrecovered loss)
+	Duplicates    uint64    `json:"duplicates"`
+	NaksSent      uint64    `json:"naks_sent"`
+	Restarts      uint64    `json:"restarts"` // new sessions seen (restarts, rebinds)
+}
