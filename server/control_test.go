@@ -47,7 +47,7 @@ func ctlServer(t testing.TB, src string) (*Server, string) {
 	}
 	dir := ctlDir(t)
 	bus.SocketDir = dir
-	s, err := New(Config{Bus: bus, Console: ctlDiscard{}})
+	s, err := New(Config{Bus: bus, Console: ctlDiscard{}, Metrics: ctlMetrics})
 	if err != nil {
 		t.Fatal(err)
 	}

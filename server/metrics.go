@@ -9,10 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metricsStopTimeout bounds how long stopping the endpoint waits for
@@ -20,10 +16,9 @@ import (
 const metricsStopTimeout = 2 * time.Second
 
 // metricsEndpoint is the optional HTTP listener of the config key
-// "metrics": Prometheus metrics at /metrics and a health check at
-// /healthz. Its zero value is an endpoint that is off. Its metrics live in
-// a registry of its own, and are read from the server's counters at scrape
-// time, so they cost nothing per message.
+// "metrics": a health check at /healthz, and the handler of
+// Config.Metrics (package metrics: Prometheus at /metrics) for the rest.
+// Its zero value is an endpoint that is off.
 //
 // start, prepare and stop are not safe to call concurrently with each
 // other: the server calls them under its lock or once closed.
@@ -62,6 +57,10 @@ func (m *metricsEndpoint) prepare(s *Server, addr string) (commit, abort func(),
 	m.mu.Unlock()
 	if same {
 		return func() {}, func() {}, nil
+	}
+	if addr != "" && s.cfg.Metrics == nil {
+		return nil, nil, fmt.Errorf("netcluster: metrics: the config key \"metrics\" is %q, but server.Config.Metrics is nil: "+
+			"an embedder that wants the endpoint sets it (to metrics.Handler, of package metrics); otherwise leave \"metrics\" empty", addr)
 	}
 	var ln net.Listener
 	if addr != "" {
@@ -146,18 +145,11 @@ func (m *metricsEndpoint) listenAddr() net.Addr {
 	return m.ln.Addr()
 }
 
-// metricsHandler serves /metrics from a registry of its own and /healthz.
+// metricsHandler serves /healthz itself and every other path with the
+// handler of Config.Metrics.
 func metricsHandler(s *Server) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		newStatsCollector(s),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}))
+	mux.Handle("/", s.cfg.Metrics(s))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !s.running() {
@@ -168,115 +160,4 @@ func metricsHandler(s *Server) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
-}
-
-// statsCollector reads the server's counters at scrape time.
-type statsCollector struct {
-	s *Server
-
-	info, start, agents                      *prometheus.Desc
-	msgsIn, bytesIn, msgsOut, bytesOut, drop *prometheus.Desc
-	slow                                     *prometheus.Desc
-
-	// The network side, collected only with connecttonet.
-	netSent, netSendDropped, netReceived, netRejected *prometheus.Desc
-	netRetransmits, peerDelivered, peerRecovered      *prometheus.Desc
-	peerLostDatagrams, peerLostMessages, peerLastSeen *prometheus.Desc
-}
-
-var _ prometheus.Collector = (*statsCollector)(nil)
-
-func newStatsCollector(s *Server) *statsCollector {
-	ch := []string{"channel"}
-	return &statsCollector{
-		s:        s,
-		info:     prometheus.NewDesc("netcluster_server_info", "The server's node id, as a label; always 1.", []string{"node_id"}, nil),
-		start:    prometheus.NewDesc("netcluster_server_start_time_seconds", "When the server started, in seconds since the Unix epoch.", nil, nil),
-		agents:   prometheus.NewDesc("netcluster_agents", "Agents connected to the channel.", ch, nil),
-		msgsIn:   prometheus.NewDesc("netcluster_messages_received_total", "Messages emitted by the channel's agents.", ch, nil),
-		bytesIn:  prometheus.NewDesc("netcluster_received_bytes_total", "Data bytes of the messages emitted by the channel's agents.", ch, nil),
-		msgsOut:  prometheus.NewDesc("netcluster_messages_delivered_total", "Messages queued for delivery to the channel's agents.", ch, nil),
-		bytesOut: prometheus.NewDesc("netcluster_delivered_bytes_total", "Frame bytes of the messages queued for the channel's agents.", ch, nil),
-		drop:     prometheus.NewDesc("netcluster_messages_dropped_total", "Messages dropped for the channel's agents because they read too slowly.", ch, nil),
-		slow:     prometheus.NewDesc("netcluster_slow_consumers_disconnected_total", "Agents of the channel disconnected as slow consumers.", ch, nil),
-
-		netSent:           prometheus.NewDesc("netcluster_net_messages_sent_total", "Messages handed to the network.", nil, nil),
-		netSendDropped:    prometheus.NewDesc("netcluster_net_messages_not_sent_total", "Messages not sent: send queue full too long, too large, or the network closing.", nil, nil),
-		netReceived:       prometheus.NewDesc("netcluster_net_messages_received_total", "Messages received from other nodes.", nil, nil),
-		netRejected:       prometheus.NewDesc("netcluster_net_datagrams_rejected_total", "Datagrams refused, by reason.", []string{"reason"}, nil),
-		netRetransmits:    prometheus.NewDesc("netcluster_net_retransmits_total", "Datagrams sent again after a NAK.", nil, nil),
-		peerDelivered:     prometheus.NewDesc("netcluster_net_peer_messages_delivered_total", "Messages delivered from the peer.", []string{"peer", "name"}, nil),
-		peerRecovered:     prometheus.NewDesc("netcluster_net_peer_datagrams_recovered_total", "Gaps in the peer's stream filled by a retransmission.", []string{"peer", "name"}, nil),
-		peerLostDatagrams: prometheus.NewDesc("netcluster_net_peer_datagrams_lost_total", "Sequences of the peer given up (unrecovered).", []string{"peer", "name"}, nil),
-		peerLostMessages:  prometheus.NewDesc("netcluster_net_peer_messages_lost_total", "Messages of the peer never delivered.", []string{"peer", "name"}, nil),
-		peerLastSeen:      prometheus.NewDesc("netcluster_net_peer_last_seen_seconds", "When a datagram of the peer was last accepted, in seconds since the Unix epoch.", []string{"peer", "name"}, nil),
-	}
-}
-
-// Describe implements prometheus.Collector.
-func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow,
-		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
-		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector. A channel removed by a reload
-// disappears; one added starts from zero.
-func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
-	s := c.s
-	s.mu.Lock()
-	chans := s.sortedChannelsLocked()
-	started := s.started
-	s.mu.Unlock()
-	out <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, s.nodeID)
-	if !started.IsZero() {
-		out <- prometheus.MustNewConstMetric(c.start, prometheus.GaugeValue, float64(started.UnixNano())/1e9)
-	}
-	counter := func(d *prometheus.Desc, v uint64, name string) {
-		out <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name)
-	}
-	for _, ch := range chans {
-		out <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(ch.memberCount()), ch.name)
-		counter(c.msgsIn, ch.stats.msgsIn.Load(), ch.name)
-		counter(c.bytesIn, ch.stats.bytesIn.Load(), ch.name)
-		counter(c.msgsOut, ch.stats.msgsOut.Load(), ch.name)
-		counter(c.bytesOut, ch.stats.bytesOut.Load(), ch.name)
-		counter(c.drop, ch.stats.dropped.Load(), ch.name)
-		counter(c.slow, ch.stats.slow.Load(), ch.name)
-	}
-	if n := s.netStats(); n != nil {
-		c.collectNet(out, n)
-	}
-}
-
-// collectNet reports the network side's counters.
-func (c *statsCollector) collectNet(out chan<- prometheus.Metric, n *NetStats) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		out <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	counter(c.netSent, n.Sent)
-	counter(c.netSendDropped, n.SendDropped)
-	counter(c.netReceived, n.Received)
-	counter(c.netRetransmits, n.Retransmits)
-	for reason, v := range n.Rejected {
-		counter(c.netRejected, v, reason)
-	}
-	for _, p := range n.Peers {
-		counter(c.peerDelivered, p.Delivered, p.Node, p.Name)
-		counter(c.peerRecovered, p.Recovered, p.Node, p.Name)
-		counter(c.peerLostDatagrams, p.LostDatagrams, p.Node, p.Name)
-		counter(c.peerLostMessages, p.LostMessages, p.Node, p.Name)
-		if !p.LastSeen.IsZero() {
-			out <- prometheus.MustNewConstMetric(c.peerLastSeen, prometheus.GaugeValue, float64(p.LastSeen.UnixNano())/1e9, p.Node, p.Name)
-		}
-	}
-}
-
-// memberCount returns the number of the channel's connections.
-func (ch *channel) memberCount() int {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	return len(ch.conns)
 }

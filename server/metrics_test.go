@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -8,51 +10,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcluster/netcluster"
-	"github.com/netcluster/netcluster/internal/wire"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/netcluster/netcluster/config"
 )
 
-// ctlScrape fetches and parses the metrics.
-func ctlScrape(t testing.TB, addr net.Addr) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + addr.String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s", resp.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mf, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mf
+// ctlMetrics is the metrics handler of the tests of this package (package
+// metrics, which has the real one, imports this one): it serves the
+// server's node id at /metrics.
+func ctlMetrics(s *Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "node %s\n", s.NodeID())
+	})
+	return mux
 }
 
-// ctlValue returns the value of the metric name with label channel.
-func ctlValue(t testing.TB, mf map[string]*dto.MetricFamily, name, channel string) float64 {
+// ctlScrape fetches /metrics and checks it is the handler's.
+func ctlScrape(t testing.TB, s *Server, addr net.Addr) {
 	t.Helper()
-	f := mf[name]
-	if f == nil {
-		t.Fatalf("no metric %s", name)
+	code, body := ctlGet(t, "http://"+addr.String()+"/metrics")
+	if code != http.StatusOK || body != "node "+s.NodeID()+"\n" {
+		t.Fatalf("GET /metrics: %d %q; want the handler's", code, body)
 	}
-	for _, m := range f.GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "channel" && l.GetValue() == channel {
-				if c := m.GetCounter(); c != nil {
-					return c.GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no metric %s{channel=%q}", name, channel)
-	return 0
 }
 
 func ctlGet(t testing.TB, url string) (int, string) {
@@ -64,96 +42,6 @@ func ctlGet(t testing.TB, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func TestMetrics(t *testing.T) {
-	t.Parallel()
-	srv, dir := ctlServer(t, `{
-		"outbuffer": 65536,
-		"channels": {"A": {"propagatetochannels": "B"}, "B": {}, "S": {}},
-	}`)
-	var m metricsEndpoint
-	if err := m.start(srv, "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer m.stop()
-	addr := m.listenAddr()
-
-	a := ctlAgent(t, dir, "A")
-	b := ctlAgent(t, dir, "B")
-	got := make(chan struct{}, 100)
-	if _, err := b.On("tick", func(*netcluster.Message) { got <- struct{}{} }); err != nil {
-		t.Fatal(err)
-	}
-	b.Flush(ctlCtx(t))
-	const n = 10
-	for range n {
-		if err := a.EmitRaw(ctlCtx(t), "tick", []byte("0123456789")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range n {
-		select {
-		case <-got:
-		case <-time.After(10 * time.Second):
-			t.Fatal("message lost")
-		}
-	}
-
-	// A consumer on S that never reads: the server drops for it.
-	stuck := ctlDialRaw(t, dir, "S", "stuck")
-	stuck.write(wire.AppendListen(nil, wire.TypeListen, ".*"))
-	stuck.sync(1)
-	s := ctlAgent(t, dir, "S")
-	big := make([]byte, 32<<10)
-	for range 200 {
-		if err := s.EmitRaw(ctlCtx(t), "big", big); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Flush(ctlCtx(t))
-
-	mf := ctlScrape(t, addr)
-	for _, c := range []struct {
-		name, channel string
-		want          float64
-	}{
-		{"netcluster_messages_received_total", "A", n},
-		{"netcluster_received_bytes_total", "A", 10 * n},
-		{"netcluster_messages_delivered_total", "B", n},
-		{"netcluster_messages_delivered_total", "A", 0},
-		{"netcluster_agents", "A", 1},
-		{"netcluster_agents", "B", 1},
-		{"netcluster_agents", "S", 2},
-		{"netcluster_agents", "control", 0},
-		{"netcluster_messages_received_total", "S", 200},
-		{"netcluster_slow_consumers_disconnected_total", "S", 0},
-	} {
-		if v := ctlValue(t, mf, c.name, c.channel); v != c.want {
-			t.Errorf("%s{channel=%q} = %v; want %v", c.name, c.channel, v, c.want)
-		}
-	}
-	if v := ctlValue(t, mf, "netcluster_delivered_bytes_total", "B"); v <= 10*n {
-		t.Errorf("delivered bytes to B = %v; want more than the data", v)
-	}
-	if v := ctlValue(t, mf, "netcluster_messages_dropped_total", "S"); v == 0 {
-		t.Error("no drops counted for the consumer that never reads")
-	}
-	info := mf["netcluster_server_info"]
-	if info == nil || info.GetMetric()[0].GetLabel()[0].GetValue() != srv.NodeID() {
-		t.Errorf("server info %v", info)
-	}
-	if mf["go_goroutines"] == nil || mf["netcluster_server_start_time_seconds"] == nil {
-		t.Error("go or start time metrics missing")
-	}
-
-	if code, body := ctlGet(t, "http://"+addr.String()+"/healthz"); code != http.StatusOK || body != "ok\n" {
-		t.Errorf("healthz %d %q", code, body)
-	}
-	srv.Close()
-	if code, body := ctlGet(t, "http://"+addr.String()+"/healthz"); code != http.StatusServiceUnavailable || body != "closed\n" {
-		t.Errorf("healthz after close %d %q", code, body)
-	}
 }
 
 func TestMetricsReloadAddress(t *testing.T) {
@@ -219,9 +107,73 @@ func TestMetricsReloadAddress(t *testing.T) {
 			t.Fatal("the old address still accepts")
 		}
 	}
-	ctlScrape(t, m.listenAddr())
+	ctlScrape(t, srv, m.listenAddr())
 	m.stop()
 	if m.listenAddr() != nil {
 		t.Error("listening after stop")
+	}
+}
+
+// TestMetricsHealthz: /healthz is the server's own, whatever the handler.
+func TestMetricsHealthz(t *testing.T) {
+	t.Parallel()
+	srv, _ := ctlServer(t, `{"channels": {"A": {}}}`)
+	var m metricsEndpoint
+	if err := m.start(srv, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.stop()
+	addr := m.listenAddr().String()
+	ctlScrape(t, srv, m.listenAddr())
+	if code, body := ctlGet(t, "http://"+addr+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("healthz %d %q", code, body)
+	}
+	srv.Close()
+	if code, body := ctlGet(t, "http://"+addr+"/healthz"); code != http.StatusServiceUnavailable || body != "closed\n" {
+		t.Errorf("healthz after close %d %q", code, body)
+	}
+}
+
+// TestMetricsWithoutHandler: a config with "metrics" on a server whose
+// Config has no Metrics fails Start and Reload, naming the key; without
+// the key the server runs.
+func TestMetricsWithoutHandler(t *testing.T) {
+	t.Parallel()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	want := `netcluster: metrics: the config key "metrics" is "` + addr + `", but server.Config.Metrics is nil`
+	bus, err := config.Parse([]byte(`{"metrics": "`+addr+`", "channels": {"A": {}}}`), t.Name()+".jsonc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.SocketDir = ctlDir(t)
+	s, err := New(Config{Bus: bus, Console: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start(context.Background()); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Start: %v; want %s", err, want)
+	}
+
+	bus.Metrics = ""
+	s2, err := New(Config{Bus: bus, Console: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bus.Metrics = addr
+	if err := s2.Reload(bus); err == nil || !strings.HasPrefix(err.Error(), "netcluster: reload: "+want) {
+		t.Fatalf("Reload: %v; want %s", err, want)
+	}
+	if s2.MetricsAddr() != nil || s2.Bus().Metrics != "" {
+		t.Error("the failed reload changed the metrics")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sort"
 	"sync"
@@ -45,6 +46,15 @@ type Config struct {
 	// NoListen makes the server listen on no socket: only agents in the
 	// same process reach it, through Dial.
 	NoListen bool
+
+	// Metrics makes the handler of the HTTP endpoint that the config key
+	// "metrics" opens: it gets every path but /healthz, which the server
+	// answers itself. Package metrics has one (metrics.Handler: Prometheus
+	// at /metrics), which ncserver sets; this package does not link
+	// Prometheus. Nil: a configuration that sets "metrics" fails Start and
+	// Reload with an error naming the key. It is called each time the
+	// endpoint opens a listener.
+	Metrics func(*Server) http.Handler
 }
 
 // Errors returned by a Server.

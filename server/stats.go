@@ -18,6 +18,7 @@ func addCounters(c *ChannelCounters, o ChannelCounters) {
 // Stats is a snapshot of the server's counters.
 type Stats struct {
 	NodeID   string        `json:"node_id"`
+	Started  time.Time     `json:"started"` // when Start ran; zero before
 	Uptime   time.Duration `json:"uptime_ns"`
 	Channels []ChannelInfo `json:"channels"`
 	Totals   ChannelInfo   `json:"totals"` // sums over the channels; Name "*", no agents
@@ -112,7 +113,7 @@ func (s *Server) Stats() Stats {
 	}
 	started := s.started
 	s.mu.Unlock()
-	st := Stats{NodeID: s.nodeID, Totals: ChannelInfo{Name: "*"}}
+	st := Stats{NodeID: s.nodeID, Started: started, Totals: ChannelInfo{Name: "*"}}
 	if !started.IsZero() {
 		st.Uptime = time.Since(started)
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/metrics"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -141,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	log := newLogger(o, stderr)
-	srv, err := server.New(server.Config{Bus: bus, Logger: log, Console: stdout})
+	srv, err := server.New(server.Config{Bus: bus, Logger: log, Console: stdout, Metrics: metrics.HandlerWithLogger(log)})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,100 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netcluster/netcluster/server"
+)
+
+// statsCollector reads the server's counters at scrape time.
+type statsCollector struct {
+	s *server.Server
+
+	info, start, agents                      *prometheus.Desc
+	msgsIn, bytesIn, msgsOut, bytesOut, drop *prometheus.Desc
+	slow                                     *prometheus.Desc
+
+	// The network side, collected only with connecttonet.
+	netSent, netSendDropped, netReceived, netRejected *prometheus.Desc
+	netRetransmits, peerDelivered, peerRecovered      *prometheus.Desc
+	peerLostDatagrams, peerLostMessages, peerLastSeen *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*statsCollector)(nil)
+
+func newStatsCollector(s *server.Server) *statsCollector {
+	ch := []string{"channel"}
+	peer := []string{"peer", "name"}
+	return &statsCollector{
+		s:        s,
+		info:     prometheus.NewDesc("netcluster_server_info", "The server's node id, as a label; always 1.", []string{"node_id"}, nil),
+		start:    prometheus.NewDesc("netcluster_server_start_time_seconds", "When the server started, in seconds since the Unix epoch.", nil, nil),
+		agents:   prometheus.NewDesc("netcluster_agents", "Agents connected to the channel.", ch, nil),
+		msgsIn:   prometheus.NewDesc("netcluster_messages_received_total", "Messages emitted by the channel's agents.", ch, nil),
+		bytesIn:  prometheus.NewDesc("netcluster_received_bytes_total", "Data bytes of the messages emitted by the channel's agents.", ch, nil),
+		msgsOut:  prometheus.NewDesc("netcluster_messages_delivered_total", "Messages queued for delivery to the channel's agents.", ch, nil),
+		bytesOut: prometheus.NewDesc("netcluster_delivered_bytes_total", "Frame bytes of the messages queued for the channel's agents.", ch, nil),
+		drop:     prometheus.NewDesc("netcluster_messages_dropped_total", "Messages dropped for the channel's agents because they read too slowly.", ch, nil),
+		slow:     prometheus.NewDesc("netcluster_slow_consumers_disconnected_total", "Agents of the channel disconnected as slow consumers.", ch, nil),
+
+		netSent:           prometheus.NewDesc("netcluster_net_messages_sent_total", "Messages handed to the network.", nil, nil),
+		netSendDropped:    prometheus.NewDesc("netcluster_net_messages_not_sent_total", "Messages not sent: send queue full too long, too large, or the network closing.", nil, nil),
+		netReceived:       prometheus.NewDesc("netcluster_net_messages_received_total", "Messages received from other nodes.", nil, nil),
+		netRejected:       prometheus.NewDesc("netcluster_net_datagrams_rejected_total", "Datagrams refused, by reason.", []string{"reason"}, nil),
+		netRetransmits:    prometheus.NewDesc("netcluster_net_retransmits_total", "Datagrams sent again after a NAK.", nil, nil),
+		peerDelivered:     prometheus.NewDesc("netcluster_net_peer_messages_delivered_total", "Messages delivered from the peer.", peer, nil),
+		peerRecovered:     prometheus.NewDesc("netcluster_net_peer_datagrams_recovered_total", "Gaps in the peer's stream filled by a retransmission.", peer, nil),
+		peerLostDatagrams: prometheus.NewDesc("netcluster_net_peer_datagrams_lost_total", "Sequences of the peer given up (unrecovered).", peer, nil),
+		peerLostMessages:  prometheus.NewDesc("netcluster_net_peer_messages_lost_total", "Messages of the peer never delivered.", peer, nil),
+		peerLastSeen:      prometheus.NewDesc("netcluster_net_peer_last_seen_seconds", "When a datagram of the peer was last accepted, in seconds since the Unix epoch.", peer, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow,
+		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
+		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector, from one Server.Stats. A
+// channel removed by a reload disappears; one added starts from zero.
+func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	out <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, st.NodeID)
+	if !st.Started.IsZero() {
+		out <- prometheus.MustNewConstMetric(c.start, prometheus.GaugeValue, float64(st.Started.UnixNano())/1e9)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		out <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, ch := range st.Channels {
+		out <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(len(ch.Agents)), ch.Name)
+		counter(c.msgsIn, ch.MsgsIn, ch.Name)
+		counter(c.bytesIn, ch.BytesIn, ch.Name)
+		counter(c.msgsOut, ch.MsgsOut, ch.Name)
+		counter(c.bytesOut, ch.BytesOut, ch.Name)
+		counter(c.drop, ch.Dropped, ch.Name)
+		counter(c.slow, ch.Slow, ch.Name)
+	}
+	if n := st.Network; n != nil {
+		counter(c.netSent, n.Sent)
+		counter(c.netSendDropped, n.SendDropped)
+		counter(c.netReceived, n.Received)
+		counter(c.netRetransmits, n.Retransmits)
+		for reason, v := range n.Rejected {
+			counter(c.netRejected, v, reason)
+		}
+		for _, p := range n.Peers {
+			counter(c.peerDelivered, p.Delivered, p.Node, p.Name)
+			counter(c.peerRecovered, p.Recovered, p.Node, p.Name)
+			counter(c.peerLostDatagrams, p.LostDatagrams, p.Node, p.Name)
+			counter(c.peerLostMessages, p.LostMessages, p.Node, p.Name)
+			if !p.LastSeen.IsZero() {
+				out <- prometheus.MustNewConstMetric(c.peerLastSeen, prometheus.GaugeValue, float64(p.LastSeen.UnixNano())/1e9, p.Node, p.Name)
+			}
+		}
+	}
+}
