@@ -1,0 +1,116 @@
+package server
+
+// The handshake: which wire an agent speaks, its Hello, joining the channel.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+const (
+	handshakeTimeout = 10 * time.Second
+	legacyWait       = 2 * time.Second // silence that marks a listening legacy agent
+)
+
+var agentIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// handshake tells the two wires apart by the first byte and, for the
+// native one, reads the preamble and Hello and answers with Welcome.
+func (c *conn) handshake(br *bufio.Reader) error {
+	defer c.nc.SetReadDeadline(time.Time{})
+	// A native agent writes its preamble at once; an agent of the Node
+	// original writes nothing until it emits. One silent for legacyWait
+	// is taken for a legacy agent that only listens.
+	c.nc.SetReadDeadline(time.Now().Add(legacyWait))
+	first, err := br.Peek(1)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return c.joinLegacy()
+	}
+	if err != nil {
+		return err
+	}
+	if wire.IsLegacyStart(first[0]) {
+		return c.joinLegacy()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	pre, err := br.Peek(len(wire.Preamble))
+	if err != nil {
+		return err
+	}
+	if string(pre) != wire.Preamble {
+		// Neither wire: say so in plain text, which any client can show.
+		c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout))
+		fmt.Fprintf(c.nc, "netcluster: unknown protocol (first bytes %q); expected the native preamble or a legacy JSON envelope\n", pre)
+		return fmt.Errorf("unknown protocol, first bytes %q", pre)
+	}
+	br.Discard(len(wire.Preamble))
+	c.rd = wire.NewReader(br, c.srv.limits.Load().maxFrame)
+	f, err := c.rd.Next()
+	if err != nil {
+		return c.refuse(frameErr(err))
+	}
+	if f.Type != wire.TypeHello {
+		return c.refuse(perr(wire.CodeProtocol, "expected hello, got %s", wire.TypeName(f.Type)))
+	}
+	h, err := wire.ParseHello(f.Payload)
+	switch {
+	case err != nil:
+		return c.refuse(perr(wire.CodeMalformed, "%v", err))
+	case h.Version != wire.Version:
+		return c.refuse(perr(wire.CodeVersion, "protocol version %d is not supported; this server speaks %d", h.Version, wire.Version))
+	case h.Channel != c.ch.name:
+		return c.refuse(perr(wire.CodeBadHello, "this socket serves channel %q, hello names %q", c.ch.name, h.Channel))
+	case !agentIDRE.MatchString(h.AgentID):
+		return c.refuse(perr(wire.CodeBadHello, "invalid agent id %q: want 1 to 64 letters, digits, '.', '_' or '-'", h.AgentID))
+	}
+	c.id, c.idb, c.hellopid = h.AgentID, []byte(h.AgentID), int(h.PID)
+	if c.pid < 0 {
+		c.pid = c.hellopid
+	}
+	c.obuf = wire.AppendWelcome(c.obuf, wire.Welcome{
+		Version:  wire.Version,
+		MaxFrame: uint32(c.srv.limits.Load().maxFrame),
+		ServerID: c.srv.nodeID,
+	})
+	return c.join()
+}
+
+func (c *conn) joinLegacy() error {
+	c.legacy = true
+	c.id = fmt.Sprintf("legacy-%d", c.srv.nextID.Add(1))
+	c.idb = []byte(c.id)
+	// A legacy agent cannot say what it listens to: it gets everything
+	// routed to its channel, as in the original.
+	c.ch.index.Add(c, ".*")
+	return c.join()
+}
+
+func (c *conn) join() error {
+	replaced, ok := c.ch.join(c)
+	if !ok {
+		c.ch.index.RemoveAll(c)
+		return c.refuse(perr(wire.CodeChannelGone, "channel %q is closing", c.ch.name))
+	}
+	if replaced != nil {
+		c.srv.log.Info("agent reconnected; closing its old connection", "channel", c.ch.name, "agent", c.id)
+		replaced.close()
+	}
+	c.srv.log.Debug("agent connected", "channel", c.ch.name, "agent", c.id, "legacy", c.legacy, "pid", c.pid)
+	return nil
+}
+
+// refuse writes an error to an agent that never joined, then fails.
+func (c *conn) refuse(err error) error {
+	var pe *protoError
+	if errors.As(err, &pe) {
+		c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout))
+		c.nc.Write(wire.AppendError(nil, wire.Error{Code: pe.code, Text: pe.text}))
+	}
+	return err
+}

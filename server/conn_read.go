@@ -1,0 +1,148 @@
+package server
+
+// Reading: an agent's frames, native or legacy, acted on in order.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// frameErr turns a frame reader error into what the agent is told.
+func frameErr(err error) error {
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		return perr(wire.CodeTooLarge, "%v", err)
+	case errors.Is(err, wire.ErrEmpty):
+		return perr(wire.CodeMalformed, "%v", err)
+	}
+	return err
+}
+
+// readNative reads and acts on native frames until the connection ends.
+func (c *conn) readNative() error {
+	for {
+		f, err := c.rd.Next()
+		if err != nil {
+			return c.fail(frameErr(err))
+		}
+		if err := c.onFrame(f); err != nil {
+			return c.fail(err)
+		}
+	}
+}
+
+// onFrame acts on one native frame. An error ends the connection; a
+// *protoError is reported to the agent first (see fail).
+func (c *conn) onFrame(f wire.Frame) error {
+	switch f.Type {
+	case wire.TypeMsg:
+		return c.onMsg(f)
+	case wire.TypeListen:
+		return c.onListen(f.Payload)
+	case wire.TypeUnlisten:
+		p, err := wire.ParseListen(f.Payload)
+		if err != nil {
+			return perr(wire.CodeMalformed, "%v", err)
+		}
+		if c.ch.index.Remove(c, p) {
+			c.patterns--
+		}
+	case wire.TypePing:
+		tok, err := wire.ParseU64(f.Payload)
+		if err != nil {
+			return perr(wire.CodeMalformed, "%v", err)
+		}
+		c.sendControl(wire.AppendU64(nil, wire.TypePong, tok))
+	case wire.TypePong:
+	case wire.TypeRequest:
+		r, err := wire.ParseRequest(f.Payload)
+		if err != nil {
+			return perr(wire.CodeMalformed, "%v", err)
+		}
+		return c.srv.handleRequest(c, r)
+	case wire.TypeError:
+		e, _ := wire.ParseError(f.Payload)
+		return fmt.Errorf("agent reported error %d: %s", e.Code, e.Text)
+	default:
+		return perr(wire.CodeProtocol, "unexpected %s frame from an agent", wire.TypeName(f.Type))
+	}
+	return nil
+}
+
+// onMsg routes a message the agent emitted, once it has checked that the
+// message claims this connection's channel and agent.
+func (c *conn) onMsg(f wire.Frame) error {
+	v, err := wire.ParseMsg(f.Payload)
+	switch {
+	case err != nil:
+		return perr(wire.CodeMalformed, "%v", err)
+	case !bytes.Equal(v.Channel, []byte(c.ch.name)) || !bytes.Equal(v.Agent, c.idb) || len(v.Node) != 0:
+		return perr(wire.CodeOrigin, "msg origin %q/%q/%q does not match this connection (channel %q, agent %q)",
+			v.Node, v.Channel, v.Agent, c.ch.name, c.id)
+	case len(v.Event) == 0:
+		return perr(wire.CodeMalformed, "msg: empty event name")
+	}
+	c.msgsIn.Add(1)
+	c.ch.route(c, f.Raw, &v)
+	return nil
+}
+
+// onListen adds a listener pattern, up to maxPatterns of them.
+func (c *conn) onListen(payload []byte) error {
+	p, err := wire.ParseListen(payload)
+	if err != nil {
+		return perr(wire.CodeMalformed, "%v", err)
+	}
+	if c.patterns >= maxPatterns {
+		return perr(wire.CodeForbidden, "too many listener patterns (limit %d)", maxPatterns)
+	}
+	if err := c.ch.index.Add(c, p); err != nil {
+		return perr(wire.CodeBadPattern, "%v", err)
+	}
+	c.patterns++
+	return nil
+}
+
+// readLegacy reads NUL-terminated JSON envelopes, turns each into a native
+// Msg frame, and routes it.
+func (c *conn) readLegacy(br *bufio.Reader) error {
+	var scratch, frame []byte
+	for {
+		b, err := wire.ReadLegacy(br, c.srv.limits.Load().maxFrame, &scratch)
+		if err != nil {
+			if errors.Is(err, wire.ErrLegacyTooLarge) {
+				return c.fail(perr(wire.CodeTooLarge, "%v", err))
+			}
+			return err
+		}
+		env, err := wire.ParseLegacy(b)
+		if err != nil {
+			return c.fail(perr(wire.CodeMalformed, "%v", err))
+		}
+		frame = wire.AppendMsg(frame[:0], &wire.Msg{
+			Flags:   wire.FlagJSON,
+			Channel: c.ch.name,
+			Agent:   c.id,
+			Event:   env.Event,
+			Data:    env.Data,
+		})
+		f, _, _ := wire.Split(frame)
+		v, _ := wire.ParseMsg(f.Payload)
+		c.msgsIn.Add(1)
+		c.ch.route(c, frame, &v)
+	}
+}
+
+// fail queues an error frame for a protocol error, and returns err.
+func (c *conn) fail(err error) error {
+	var pe *protoError
+	if errors.As(err, &pe) {
+		c.closeWithError(pe)
+		c.srv.log.Warn("closing agent connection", "channel", c.ch.name, "agent", c.id, "err", pe.text)
+	}
+	return err
+}
