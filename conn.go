@@ -10,14 +10,16 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/netcluster/netcluster/internal/batchwriter"
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
 const (
 	readBufSize      = 64 << 10
 	handshakeTimeout = 10 * time.Second
-	idleKeptBuf      = 64 << 10        // a writer idle for idleRelease keeps no larger buffer
-	idleRelease      = 1 * time.Second // see idleKeptBuf
+	// keptBuf is the largest empty send buffer an idle writer keeps
+	// (see batchwriter.IdleRelease).
+	keptBuf = 64 << 10
 )
 
 // connect dials and performs the handshake: preamble and Hello out,
@@ -190,71 +192,60 @@ func (a *Agent) reconnect() (net.Conn, *wire.Reader, wire.Welcome) {
 // session serves one connection until it fails or the agent closes: a
 // reader goroutine and this one, writing.
 func (a *Agent) session(nc net.Conn, rd *wire.Reader) error {
-	readErr := make(chan error, 1)
+	var readErr error
+	readDone := make(chan struct{})
 	go func() {
-		err := a.readLoop(rd)
+		readErr = a.readLoop(rd)
 		nc.Close() // a writer blocked on a dead connection returns
-		readErr <- err
+		close(readDone)
 	}()
-	err := a.writeLoop(nc, readErr)
+	// The writer writes what is queued, batching whatever accumulated
+	// while the previous write ran, until a write fails or the reader
+	// ends. Its buffers are kept while messages flow.
+	err := batchwriter.Run(nc, sendQueue{a}, a.wake, readDone)
 	nc.Close()
-	if rerr := <-readErr; err == nil {
-		err = rerr
+	<-readDone
+	if err == nil {
+		err = readErr
 	}
 	return err
 }
 
-// writeLoop writes queued frames, batching whatever accumulated while the
-// previous write ran, until a write fails or the reader ends.
-//
-// Its two buffers are kept while messages flow, and given back once the
-// writer has been idle for idleRelease.
-func (a *Agent) writeLoop(nc net.Conn, readErr chan error) error {
-	var spare []byte
-	idle := time.NewTimer(idleRelease)
-	defer idle.Stop()
-	for {
-		a.mu.Lock()
-		batch := a.out
-		if len(batch) > 0 {
-			a.out = spare[:0]
-			a.writing = true
-			a.changed.broadcast()
-		}
-		a.mu.Unlock()
-		if len(batch) == 0 {
-			idle.Reset(idleRelease)
-			select {
-			case <-a.wake:
-				continue
-			case <-idle.C:
-				spare = nil
-				a.mu.Lock()
-				if len(a.out) == 0 && cap(a.out) > idleKeptBuf {
-					a.out = nil
-				}
-				a.mu.Unlock()
-				continue
-			case err := <-readErr:
-				readErr <- err // session reads it again
-				return nil
-			}
-		}
-		n, err := nc.Write(batch)
-		a.mu.Lock()
-		a.writing = false
-		if err != nil {
-			// What did not reach the kernel goes out again on the next
-			// connection, from the first frame not wholly written.
-			a.out = append(unwritten(batch, n), a.out...)
-		}
+// sendQueue is the agent's side of its writer: the frames in out.
+type sendQueue struct{ a *Agent }
+
+var _ batchwriter.Queue = sendQueue{}
+
+func (q sendQueue) Take(spare []byte) ([]byte, bool) {
+	a := q.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	batch := a.out
+	if len(batch) > 0 {
+		a.out = spare
+		a.writing = true
 		a.changed.broadcast()
-		a.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		spare = batch
 	}
+	return batch, false
+}
+
+func (q sendQueue) Wrote(batch []byte, n int, err error) {
+	a := q.a
+	a.mu.Lock()
+	a.writing = false
+	if err != nil {
+		// What did not reach the kernel goes out again on the next
+		// connection, from the first frame not wholly written.
+		a.out = append(unwritten(batch, n), a.out...)
+	}
+	a.changed.broadcast()
+	a.mu.Unlock()
+}
+
+func (q sendQueue) Idle() {
+	q.a.mu.Lock()
+	q.a.out = batchwriter.Trim(q.a.out, keptBuf)
+	q.a.mu.Unlock()
 }
 
 // unwritten returns the frames of batch from the first one not wholly

@@ -5,6 +5,7 @@ package server
 import (
 	"time"
 
+	"github.com/netcluster/netcluster/internal/batchwriter"
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
@@ -12,71 +13,56 @@ import (
 // what is queued, a last error frame say.
 const lingerTimeout = time.Second
 
-const (
-	idleKeptBuf = 16 << 10        // a writer idle for idleRelease keeps no larger buffer
-	idleRelease = 1 * time.Second // see idleKeptBuf
-)
+// keptBuf is the largest empty outbox buffer an idle writer keeps (see
+// batchwriter.IdleRelease): less than an agent keeps, as the server holds
+// one per agent.
+const keptBuf = 16 << 10
 
 // writeLoop writes queued frames, many per system call, until the
 // connection closes or, when closing, until the outbox is empty.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	var spare []byte
-	idle := time.NewTimer(idleRelease)
-	defer idle.Stop()
-	for {
-		for {
-			c.omu.Lock()
-			if len(c.obuf) == 0 && c.pending > 0 && !c.legacy {
-				// The agent caught up: tell it what it missed.
-				c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
-				c.pending = 0
-			}
-			batch := c.obuf
-			closing := c.closing
-			if len(batch) == 0 {
-				c.omu.Unlock()
-				if closing {
-					c.close()
-					return
-				}
-				break
-			}
-			c.obuf = spare[:0]
-			c.obig = 0
-			c.stalled, c.stalls = false, 0
-			if c.room != nil {
-				close(c.room)
-				c.room = nil
-			}
-			c.omu.Unlock()
-			if _, err := c.nc.Write(batch); err != nil {
-				c.close()
-				return
-			}
-			spare = batch
-		}
-		idle.Reset(idleRelease)
-		select {
-		case <-c.wake:
-		case <-idle.C:
-			// Idle: give back large buffers; they are kept while
-			// messages flow.
-			spare = nil
-			c.omu.Lock()
-			if len(c.obuf) == 0 && cap(c.obuf) > idleKeptBuf {
-				c.obuf = nil
-			}
-			c.omu.Unlock()
-			select {
-			case <-c.wake:
-			case <-c.done:
-				return
-			}
-		case <-c.done:
-			return
-		}
+	batchwriter.Run(c.nc, outboxQueue{c}, c.wake, c.done)
+	c.close()
+}
+
+// outboxQueue is the connection's side of its writer: the outbox.
+type outboxQueue struct{ c *conn }
+
+var _ batchwriter.Queue = outboxQueue{}
+
+// Take hands the outbox to the writer, which lets stalled senders go on.
+func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
+	c := q.c
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	if len(c.obuf) == 0 && c.pending > 0 && !c.legacy {
+		// The agent caught up: tell it what it missed.
+		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
+		c.pending = 0
 	}
+	batch := c.obuf
+	if len(batch) == 0 {
+		return nil, c.closing
+	}
+	c.obuf = spare
+	c.obig = 0
+	c.stalled, c.stalls = false, 0
+	if c.room != nil {
+		close(c.room)
+		c.room = nil
+	}
+	return batch, false
+}
+
+// Wrote has nothing to do: a failed write ends the writer, which closes
+// the connection.
+func (outboxQueue) Wrote([]byte, int, error) {}
+
+func (q outboxQueue) Idle() {
+	q.c.omu.Lock()
+	q.c.obuf = batchwriter.Trim(q.c.obuf, keptBuf)
+	q.c.omu.Unlock()
 }
 
 // linger lets the writer send what is queued (an error frame, say) for a

@@ -1,0 +1,89 @@
+// Package batchwriter is the write half that the agent and the server
+// share: frames that any goroutine queues, under its owner's lock, in one
+// byte buffer, written by one goroutine many per system call.
+//
+// The writer and the owner swap two buffers: the writer takes the queued
+// bytes as its batch and leaves its spare buffer, emptied, as the new
+// queue. Both are kept while frames flow, so a busy stream allocates
+// nothing; once the writer has had nothing to write for IdleRelease it
+// drops its spare and asks the owner to trim the queue's buffer (Trim).
+package batchwriter
+
+import (
+	"io"
+	"time"
+)
+
+// IdleRelease is how long a writer with nothing to write keeps its
+// buffers before giving them back.
+const IdleRelease = time.Second
+
+// Queue is the owner's side of a writer. Its methods are called by the
+// writer's goroutine only, one at a time; each takes the owner's lock.
+type Queue interface {
+	// Take hands the queued frames to the writer as batch and keeps
+	// spare (empty; its capacity is there to be reused) as the new
+	// queue. It returns an empty batch when nothing is queued, and
+	// stop to end the writer (Run returns nil) instead of writing.
+	Take(spare []byte) (batch []byte, stop bool)
+	// Wrote tells how writing batch went: n bytes written, and the
+	// write's error. After an error Run returns it.
+	Wrote(batch []byte, n int, err error)
+	// Idle is called once the writer has had nothing to write for
+	// IdleRelease: the queue gives back a large empty buffer (see Trim).
+	Idle()
+}
+
+// Run writes what q queues to w, one batch per Write, until q's Take says
+// stop or stop is closed while nothing is queued (both return nil), or a
+// write fails (its error). wake must be signalled, without blocking (a
+// channel with a buffer of one), whenever the queue stops being empty.
+// Run waits on nothing else, so it returns only when told to or when a
+// write fails: closing w ends a blocked write.
+func Run(w io.Writer, q Queue, wake, stop <-chan struct{}) error {
+	return run(w, q, wake, stop, IdleRelease)
+}
+
+func run(w io.Writer, q Queue, wake, stop <-chan struct{}, idleAfter time.Duration) error {
+	var spare []byte
+	idle := time.NewTimer(idleAfter)
+	defer idle.Stop()
+	for {
+		batch, done := q.Take(spare[:0])
+		if done {
+			return nil
+		}
+		if len(batch) == 0 {
+			idle.Reset(idleAfter)
+			select {
+			case <-wake:
+			case <-idle.C:
+				spare = nil
+				q.Idle()
+				select { // idle and trimmed: nothing more to time
+				case <-wake:
+				case <-stop:
+					return nil
+				}
+			case <-stop:
+				return nil
+			}
+			continue
+		}
+		n, err := w.Write(batch)
+		q.Wrote(batch, n, err)
+		if err != nil {
+			return err
+		}
+		spare = batch
+	}
+}
+
+// Trim returns buf, or nil if buf is empty and its capacity is above
+// keep: what a Queue's Idle does with its buffer.
+func Trim(buf []byte, keep int) []byte {
+	if len(buf) == 0 && cap(buf) > keep {
+		return nil
+	}
+	return buf
+}
