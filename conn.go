@@ -296,57 +296,82 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		if f.Type != wire.TypeMsg && f.Type != wire.TypePong && f.Type != wire.TypePing && !flush() {
 			return ErrClosed
 		}
-		switch f.Type {
-		case wire.TypeMsg:
-			v, err := wire.ParseMsg(f.Payload)
-			if err != nil {
-				return fmt.Errorf("netcluster: from server: %w", err)
+		if f.Type != wire.TypeMsg {
+			if err := a.onFrame(f); err != nil {
+				return err
 			}
-			m := alloc.message()
-			*m = Message{
-				Event:   alloc.name(v.Event),
-				Data:    alloc.bytes(v.Data),
-				JSON:    v.Flags&wire.FlagJSON != 0,
-				Channel: alloc.name(v.Channel),
-				Agent:   alloc.name(v.Agent),
-				Node:    alloc.name(v.Node),
-			}
-			batch = append(batch, item{msg: m})
-		case wire.TypePong:
-			tok, err := wire.ParseU64(f.Payload)
-			if err != nil {
-				return fmt.Errorf("netcluster: from server: %w", err)
-			}
-			a.mu.Lock()
-			if ch := a.pings[tok]; ch != nil {
-				ch <- nil
-				delete(a.pings, tok)
-			}
-			a.mu.Unlock()
-		case wire.TypePing:
-			tok, err := wire.ParseU64(f.Payload)
-			if err != nil {
-				return fmt.Errorf("netcluster: from server: %w", err)
-			}
-			a.mu.Lock()
-			a.queueFrame(wire.AppendU64(a.out, wire.TypePong, tok))
-			a.mu.Unlock()
-		case wire.TypeDropped:
-			n, err := wire.ParseU64(f.Payload)
-			if err != nil {
-				return fmt.Errorf("netcluster: from server: %w", err)
-			}
-			a.q.push(false, item{err: &DroppedError{Count: n}})
-		case wire.TypeError:
-			e, err := wire.ParseError(f.Payload)
-			if err != nil {
-				return fmt.Errorf("netcluster: from server: %w", err)
-			}
-			return &ServerError{Code: e.Code, Text: e.Text}
-		default:
-			return fmt.Errorf("netcluster: unexpected %s frame from the server", wire.TypeName(f.Type))
+			continue
 		}
+		m, err := alloc.received(f.Payload)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, item{msg: m})
 	}
+}
+
+// received decodes a Msg payload into a Message from the slabs.
+func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
+	v, err := wire.ParseMsg(payload)
+	if err != nil {
+		return nil, fromServer(err)
+	}
+	m := alloc.message()
+	*m = Message{
+		Event:   alloc.name(v.Event),
+		Data:    alloc.bytes(v.Data),
+		JSON:    v.Flags&wire.FlagJSON != 0,
+		Channel: alloc.name(v.Channel),
+		Agent:   alloc.name(v.Agent),
+		Node:    alloc.name(v.Node),
+	}
+	return m, nil
+}
+
+// onFrame acts on a frame from the server other than a Msg. An error ends
+// the connection.
+func (a *Agent) onFrame(f wire.Frame) error {
+	switch f.Type {
+	case wire.TypePong:
+		tok, err := wire.ParseU64(f.Payload)
+		if err != nil {
+			return fromServer(err)
+		}
+		a.mu.Lock()
+		if ch := a.pings[tok]; ch != nil {
+			ch <- nil
+			delete(a.pings, tok)
+		}
+		a.mu.Unlock()
+	case wire.TypePing:
+		tok, err := wire.ParseU64(f.Payload)
+		if err != nil {
+			return fromServer(err)
+		}
+		a.mu.Lock()
+		a.queueFrame(wire.AppendU64(a.out, wire.TypePong, tok))
+		a.mu.Unlock()
+	case wire.TypeDropped:
+		n, err := wire.ParseU64(f.Payload)
+		if err != nil {
+			return fromServer(err)
+		}
+		a.q.push(false, item{err: &DroppedError{Count: n}})
+	case wire.TypeError:
+		e, err := wire.ParseError(f.Payload)
+		if err != nil {
+			return fromServer(err)
+		}
+		return &ServerError{Code: e.Code, Text: e.Text}
+	default:
+		return fmt.Errorf("netcluster: unexpected %s frame from the server", wire.TypeName(f.Type))
+	}
+	return nil
+}
+
+// fromServer wraps an error decoding what the server sent.
+func fromServer(err error) error {
+	return fmt.Errorf("netcluster: from server: %w", err)
 }
 
 // dispatch runs handlers, one message at a time, until the agent closes.
