@@ -1,0 +1,69 @@
+package netcluster
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+func TestOnlyMsgs(t *testing.T) {
+	t.Parallel()
+	m1 := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "a", Event: "e1", Data: []byte("one")})
+	m2 := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "a", Event: "e2"})
+	listen := wire.AppendListen(nil, wire.TypeListen, "e.*")
+	ping := wire.AppendU64(nil, wire.TypePing, 3)
+	cat := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+	for _, tt := range []struct {
+		name    string
+		in, out []byte
+	}{
+		{"empty", nil, nil},
+		{"only msgs", cat(m1, m2), cat(m1, m2)},
+		{"none", cat(listen, ping), nil},
+		{"mixed", cat(listen, m1, ping, listen, m2, ping), cat(m1, m2)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := bytes.Clone(tt.in)
+			got := onlyMsgs(in)
+			if !bytes.Equal(got, tt.out) {
+				t.Fatalf("onlyMsgs = %x, want %x", got, tt.out)
+			}
+			if len(got) > 0 && &got[0] != &in[0] {
+				t.Fatal("onlyMsgs did not work in place")
+			}
+		})
+	}
+}
+
+func TestUnwritten(t *testing.T) {
+	t.Parallel()
+	var batch []byte
+	var ends []int // where each frame ends
+	for i, size := range []int{20, 33, 17} {
+		m := wire.Msg{Event: "e", Data: bytes.Repeat([]byte{byte(i)}, size)}
+		batch = wire.AppendMsg(batch, &m)
+		ends = append(ends, len(batch))
+	}
+	for _, tt := range []struct {
+		n    int
+		from int // the first byte of batch that goes out again
+	}{
+		{0, 0},
+		{1, 0},
+		{ends[0] - 1, 0},
+		{ends[0], ends[0]},
+		{ends[1] - 1, ends[0]},
+		{ends[1], ends[1]},
+		{ends[2] - 1, ends[1]},
+		{ends[2], ends[2]},
+	} {
+		got := unwritten(batch, tt.n)
+		if !bytes.Equal(got, batch[tt.from:]) {
+			t.Errorf("unwritten(%d of %d bytes) keeps %d bytes, want the %d from byte %d", tt.n, len(batch), len(got), len(batch)-tt.from, tt.from)
+		}
+		if len(got) > 0 && &got[0] == &batch[tt.from] {
+			t.Errorf("unwritten(%d) aliases the batch; the writer reuses it", tt.n)
+		}
+	}
+}
