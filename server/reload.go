@@ -33,82 +33,26 @@ func (s *Server) Reload(bus *config.Config) error {
 		return ErrServerClosed
 	}
 
-	// First everything that can fail: new listeners.
-	opened := make(map[string]*channel)
-	moved := make(map[string]moveTo)
-	undo := func() {
-		for _, ch := range opened {
-			ch.closeListener()
-		}
-		for _, m := range moved {
-			m.ln.Close()
-		}
-	}
-	dir := bus.ResolveSocketDir()
-	for _, name := range bus.ChannelNames() {
-		ch := s.channels[name]
-		if ch == nil {
-			nch, err := s.openChannel(bus, name)
-			if err != nil {
-				undo()
-				return fmt.Errorf("netcluster: reload: %w", err)
-			}
-			opened[name] = nch
-			continue
-		}
-		if s.cfg.NoListen || ch.path == transport.SocketPath(dir, name) && sameMode(s.bus, bus, name) {
-			continue
-		}
-		path := transport.SocketPath(dir, name)
-		if path == ch.path {
-			continue // mode change only: applied below with chmod
-		}
-		ln, err := transport.Listen(path, transport.ListenConfig{Mode: modeFor(bus, name)})
-		if err != nil {
-			undo()
-			return fmt.Errorf("netcluster: reload: channel %s: %w", name, err)
-		}
-		moved[name] = moveTo{ln: ln, path: path}
-	}
-	// Metrics before the network, which has no undo.
-	metricsCommit, metricsAbort, err := s.metrics.prepare(s, bus.Metrics)
+	// First everything that can fail: new listeners, then metrics, then
+	// the network, which has no undo (it may rebind, see prepareNetLocked).
+	socks, err := s.openSockets(bus)
 	if err != nil {
-		undo()
 		return fmt.Errorf("netcluster: reload: %w", err)
 	}
-	// The network last: it may rebind (see prepareNetLocked).
+	metricsCommit, metricsAbort, err := s.metrics.prepare(s, bus.Metrics)
+	if err != nil {
+		socks.undo()
+		return fmt.Errorf("netcluster: reload: %w", err)
+	}
 	netCommit, err := s.prepareNetLocked(bus)
 	if err != nil {
 		metricsAbort()
-		undo()
+		socks.undo()
 		return fmt.Errorf("netcluster: reload: %w", err)
 	}
 
 	// Then what cannot fail.
-	var removed []*channel
-	for name, ch := range s.channels {
-		if _, ok := bus.Channels[name]; !ok {
-			// Its agents are being closed: they propagate nowhere.
-			ch.settings.Store(&settings{Channel: ch.settings.Load().Channel})
-			removed = append(removed, ch)
-			delete(s.channels, name)
-			continue
-		}
-		if m, ok := moved[name]; ok {
-			old := ch.ln
-			ch.ln, ch.path = m.ln, m.path
-			old.Close()
-			s.startAccepting(ch)
-		} else if ch.path != "" && !sameMode(s.bus, bus, name) {
-			if err := chmodSocket(ch.path, modeFor(bus, name)); err != nil {
-				s.log.Warn("reload: could not change socket mode", "channel", name, "err", err)
-			}
-		}
-	}
-	for name, ch := range opened {
-		s.channels[name] = ch
-		s.startAccepting(ch)
-	}
+	removed := s.applyChannels(bus, socks)
 	s.bus = bus
 	s.limits.Store(limitsOf(bus))
 	s.relinkLocked(bus)
@@ -122,6 +66,86 @@ func (s *Server) Reload(bus *config.Config) error {
 		s.log.Info("channel removed", "channel", ch.name)
 	}
 	return nil
+}
+
+// reloadSockets are the listeners a reload opens before it commits.
+type reloadSockets struct {
+	opened map[string]*channel // channels the new configuration adds
+	moved  map[string]moveTo   // channels whose socket path changes
+}
+
+// undo closes what openSockets opened.
+func (r *reloadSockets) undo() {
+	for _, ch := range r.opened {
+		ch.closeListener()
+	}
+	for _, m := range r.moved {
+		m.ln.Close()
+	}
+}
+
+// openSockets opens the channels bus adds and the new sockets of channels
+// whose path changes; on error it closes them again. Call with s.mu held.
+func (s *Server) openSockets(bus *config.Config) (*reloadSockets, error) {
+	r := &reloadSockets{opened: make(map[string]*channel), moved: make(map[string]moveTo)}
+	dir := bus.ResolveSocketDir()
+	for _, name := range bus.ChannelNames() {
+		ch := s.channels[name]
+		if ch == nil {
+			nch, err := s.openChannel(bus, name)
+			if err != nil {
+				r.undo()
+				return nil, err
+			}
+			r.opened[name] = nch
+			continue
+		}
+		if s.cfg.NoListen || ch.path == transport.SocketPath(dir, name) && sameMode(s.bus, bus, name) {
+			continue
+		}
+		path := transport.SocketPath(dir, name)
+		if path == ch.path {
+			continue // mode change only: applied by applyChannels with chmod
+		}
+		ln, err := transport.Listen(path, transport.ListenConfig{Mode: modeFor(bus, name)})
+		if err != nil {
+			r.undo()
+			return nil, fmt.Errorf("channel %s: %w", name, err)
+		}
+		r.moved[name] = moveTo{ln: ln, path: path}
+	}
+	return r, nil
+}
+
+// applyChannels makes the server's channels those of bus: it drops the
+// removed ones (returned, to be closed once the reload is committed),
+// moves sockets to their new paths, changes socket modes and starts the
+// added channels. Call with s.mu held, before s.bus becomes bus.
+func (s *Server) applyChannels(bus *config.Config, r *reloadSockets) (removed []*channel) {
+	for name, ch := range s.channels {
+		if _, ok := bus.Channels[name]; !ok {
+			// Its agents are being closed: they propagate nowhere.
+			ch.settings.Store(&settings{Channel: ch.settings.Load().Channel})
+			removed = append(removed, ch)
+			delete(s.channels, name)
+			continue
+		}
+		if m, ok := r.moved[name]; ok {
+			old := ch.ln
+			ch.ln, ch.path = m.ln, m.path
+			old.Close()
+			s.startAccepting(ch)
+		} else if ch.path != "" && !sameMode(s.bus, bus, name) {
+			if err := chmodSocket(ch.path, modeFor(bus, name)); err != nil {
+				s.log.Warn("reload: could not change socket mode", "channel", name, "err", err)
+			}
+		}
+	}
+	for name, ch := range r.opened {
+		s.channels[name] = ch
+		s.startAccepting(ch)
+	}
+	return removed
 }
 
 type moveTo struct {
