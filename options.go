@@ -37,8 +37,12 @@ func defaultOptions() options {
 
 // WithSocketDir sets the directory of the channel sockets. The default is
 // the environment variable NETCLUSTER_SOCKETDIR, else /var/run for root,
-// else $XDG_RUNTIME_DIR, else the temporary directory: the same rule as
-// ncserver's.
+// else $XDG_RUNTIME_DIR, else the private directory <temp
+// dir>/netcluster-<uid>: the same rule as ncserver's (see
+// config.Config.ResolveSocketDir). Connect refuses that private directory
+// if another user owns it or its mode lets others in, and, in a directory
+// that group or others may write to, a server that runs as neither this
+// user, root, nor the directory's owner.
 func WithSocketDir(dir string) Option { return func(o *options) { o.socketDir = dir } }
 
 // WithSocketPath sets the full path of the channel's socket, overriding

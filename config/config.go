@@ -268,25 +268,3 @@ func (c *Config) Backbone() bool {
 func (c *Config) ChannelNames() []string {
 	return slices.Sorted(maps.Keys(c.Channels))
 }
-
-// ResolveSocketDir returns the directory for the local sockets: SocketDir if
-// set; else the environment variable NETCLUSTER_SOCKETDIR ([EnvSocketDir])
-// if set, read at each call; else /var/run when running as root; else
-// $XDG_RUNTIME_DIR if set; else [os.TempDir].
-func (c *Config) ResolveSocketDir() string {
-	return resolveSocketDir(c.SocketDir, os.Getenv, os.Geteuid())
-}
-
-func resolveSocketDir(dir string, getenv func(string) string, euid int) string {
-	switch {
-	case dir != "":
-		return dir
-	case getenv(EnvSocketDir) != "":
-		return getenv(EnvSocketDir)
-	case euid == 0:
-		return "/var/run"
-	case getenv("XDG_RUNTIME_DIR") != "":
-		return getenv("XDG_RUNTIME_DIR")
-	}
-	return os.TempDir()
-}

@@ -12,8 +12,12 @@
 // refuses to take over a socket that a live server answers on ([ErrInUse]),
 // removes a stale one left by a crash, never deletes anything that is not a
 // socket ([ErrNotSocket]), and reports paths longer than the kernel accepts
-// ([ErrPathTooLong]) before the kernel does. Closing the listener removes the
-// socket file.
+// ([ErrPathTooLong]) before the kernel does. It sets the socket's mode
+// before it listens, never touching the process umask. Closing the listener
+// removes the socket file. Dial refuses the per-user [PrivateDir] if another
+// user could have prepared it ([ErrUnsafeDir]) and, in a directory others
+// may write to, a server of an untrusted user ([ErrImpostor]); a socket
+// whose mode leaves the user out is [ErrRefused], not [ErrNoServer].
 //
 // On Windows the endpoint is the named pipe \\.\pipe\netcluster-<channel>,
 // in byte mode, guarded by a security descriptor that lets in the user the

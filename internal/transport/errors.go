@@ -3,8 +3,10 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"strconv"
 )
 
 // Errors returned by Listen and Dial, wrapped with the path concerned. Test
@@ -20,6 +22,15 @@ var (
 	ErrPathTooLong = errors.New("netcluster: socket path too long")
 	// ErrNoServer means Dial found nothing listening on the path.
 	ErrNoServer = errors.New("netcluster: no server")
+	// ErrRefused means a socket is there but does not let this user
+	// connect: its mode or group leaves this user out.
+	ErrRefused = errors.New("netcluster: the server's socket refuses this user")
+	// ErrUnsafeDir means the private socket directory exists with another
+	// owner or a mode that lets others in; see PrivateDir.
+	ErrUnsafeDir = errors.New("netcluster: unsafe socket directory")
+	// ErrImpostor means a socket in a directory others may write to is
+	// served by a user the agent does not trust; see Dial.
+	ErrImpostor = errors.New("netcluster: socket served by an untrusted user")
 	// ErrNotSupported means the platform has neither Unix sockets nor
 	// named pipes.
 	ErrNotSupported = errors.New("netcluster: local sockets are not supported on this platform")
@@ -34,8 +45,23 @@ func inUse(path string) error {
 // The message keeps only the innermost cause (the net package's own prefix
 // repeats the path), while errors.Is still sees the whole chain, including
 // context.Canceled and context.DeadlineExceeded.
+//
+// A permission error is not "no server": it becomes ErrRefused, saying
+// that the socket is there and which user it refuses.
 func noServer(path string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%w: %s is there, but its mode or group does not let you (%s) connect: %w",
+			ErrRefused, path, whoAmI(), shortCause{err})
+	}
 	return fmt.Errorf("%w on %s: %w", ErrNoServer, path, shortCause{err})
+}
+
+// whoAmI names the user this process runs as, for errors.
+func whoAmI() string {
+	if uid := os.Geteuid(); uid >= 0 {
+		return "uid " + strconv.Itoa(uid)
+	}
+	return "this user"
 }
 
 // shortCause prints the innermost system error of err and unwraps to err.

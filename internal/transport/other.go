@@ -5,7 +5,9 @@ package transport
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // SocketPath returns where channel would listen: dir/netcluster-<channel>.
@@ -21,4 +23,10 @@ func Listen(path string, cfg ListenConfig) (net.Listener, error) {
 // Dial returns ErrNotSupported: this platform has no local sockets.
 func Dial(ctx context.Context, path string) (net.Conn, error) {
 	return nil, ErrNotSupported
+}
+
+// PrivateDir returns the per-user socket directory of the socket-directory
+// rule, <temp dir>/netcluster-<euid>. This platform has no local sockets.
+func PrivateDir() string {
+	return filepath.Join(os.TempDir(), "netcluster-"+strconv.Itoa(os.Geteuid()))
 }

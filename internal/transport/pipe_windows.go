@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +25,13 @@ const probeTimeout = time.Second
 // \\.\pipe\netcluster-<channel>. dir is ignored on Windows.
 func SocketPath(dir, channel string) string {
 	return `\\.\pipe\netcluster-` + channel
+}
+
+// PrivateDir returns the per-user socket directory of the socket-directory
+// rule, <temp dir>\netcluster. Named pipes have no directory, so on
+// Windows it names nothing that is used.
+func PrivateDir() string {
+	return filepath.Join(os.TempDir(), "netcluster")
 }
 
 // Listen listens on the named pipe path in byte mode with 64 KiB buffers,

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -33,14 +32,17 @@ func SocketPath(dir, channel string) string {
 //
 // A missing parent directory is created with mode 0755 (socket directories
 // such as /run/netcluster live on tmpfs and vanish at reboot); access is
-// controlled by the socket's own mode. If path is a socket a live server
+// controlled by the socket's own mode. The per-user directory [PrivateDir]
+// is the exception: it is created with mode 0700, and refused if it exists
+// with another owner or a wider mode. If path is a socket a live server
 // answers on, Listen returns an error wrapping ErrInUse; if it is a stale
 // socket it is removed; if it is anything else Listen returns an error
 // wrapping ErrNotSocket and leaves it alone.
 //
-// The socket is created while the process umask also masks group and other
-// bits, so that nobody but the owner can connect before its group and mode
-// are set; see setUmask. Closing the listener removes the socket file.
+// The socket's group and mode are set between bind and listen, while
+// connecting to it is still refused, so nobody can connect under the mode
+// the process umask gave the file; the umask is never changed. Closing the
+// listener removes the socket file.
 func Listen(path string, cfg ListenConfig) (net.Listener, error) {
 	mode := cfg.Mode
 	if mode == 0 {
@@ -59,17 +61,13 @@ func Listen(path string, cfg ListenConfig) (net.Listener, error) {
 			return nil, fmt.Errorf("netcluster: listen on %s: %w", path, err)
 		}
 	}
-	umaskMu.Lock() // not while another Listen has the umask tightened
-	err := os.MkdirAll(filepath.Dir(path), 0o755)
-	umaskMu.Unlock()
-	if err != nil {
+	if err := prepareDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("netcluster: listen on %s: %w", path, err)
 	}
 	if err := clearStale(path); err != nil {
 		return nil, err
 	}
-
-	ln, err := listenPrivate(path)
+	ln, err := listenMode(path, mode, gid)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		// Another process bound the path between clearStale and here.
 		return nil, inUse(path)
@@ -77,17 +75,62 @@ func Listen(path string, cfg ListenConfig) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netcluster: listen on %s: %w", path, err)
 	}
+	return ln, nil
+}
+
+// prepareDir creates the socket directory dir if missing: with mode 0700
+// and checked as private if it is [PrivateDir], else with mode 0755.
+func prepareDir(dir string) error {
+	if dir != PrivateDir() {
+		return os.MkdirAll(dir, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return checkPrivateDir(dir)
+}
+
+// listenMode binds a Unix socket to path, gives the file group gid (if not
+// -1) and mode, and only then listens. Between bind and listen the kernel
+// refuses every connection to the socket, so the mode bind left (the
+// process umask's) never lets anyone in; no umask change is needed, which
+// would race with the other goroutines of the process.
+func listenMode(path string, mode fs.FileMode, gid int) (_ net.Listener, err error) {
+	fd, err := unixSocket()
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close() // net.FileListener keeps a duplicate
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return nil, os.NewSyscallError("bind", err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
 	if gid >= 0 {
 		if err := os.Lchown(path, -1, gid); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("netcluster: listen on %s: set group %s: %w", path, cfg.Group, err)
+			return nil, fmt.Errorf("set group %d: %w", gid, err)
 		}
 	}
 	if err := os.Chmod(path, mode); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("netcluster: listen on %s: %w", path, err)
+		return nil, err
 	}
-	return ln, nil
+	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+		return nil, os.NewSyscallError("listen", err)
+	}
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(true)
+	return ul, nil
 }
 
 // clearStale makes path free to bind, or explains why it is not.
@@ -129,38 +172,32 @@ func clearStale(path string) error {
 	}
 }
 
-// umaskMu serializes Listen's umask changes within the process.
-var umaskMu sync.Mutex
-
-// listenPrivate binds path with group and other bits masked out.
-//
-// The umask is process-wide, so for the instant of the bind any file another
-// goroutine creates also gets no group or other bits. We accept that: it errs
-// on the restrictive side, and the alternative (bind, then chmod) leaves a
-// window in which the process's usual umask, e.g. 002, lets others connect.
-// fchmod on the socket descriptor before bind does not set the socket file's
-// mode on Linux or BSD, so it is no alternative.
-func listenPrivate(path string) (*net.UnixListener, error) {
-	umaskMu.Lock()
-	defer umaskMu.Unlock()
-	old := unix.Umask(0o077)
-	unix.Umask(old | 0o077)
-	defer unix.Umask(old)
-	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-}
-
 // Dial connects to the Unix socket at path. ctx bounds the connection
 // attempt only; cancelling it later does not affect the returned connection.
 // A failure wraps ErrNoServer and the system error, e.g. fs.ErrNotExist or
-// syscall.ECONNREFUSED, or ctx's error.
+// syscall.ECONNREFUSED, or ctx's error; a socket the server's mode or group
+// does not let this user connect to wraps ErrRefused and fs.ErrPermission.
+//
+// Dial checks who it reaches: in [PrivateDir] it refuses a directory of
+// another owner or a wider mode (ErrUnsafeDir), and in a directory that
+// group or others may write to it refuses, with an error wrapping
+// ErrImpostor, a server whose peer credentials show a user other than this
+// process's effective user, root or the directory's owner.
 func Dial(ctx context.Context, path string) (net.Conn, error) {
 	if err := checkPathLen(path); err != nil {
+		return nil, err
+	}
+	if err := dirError(path); err != nil {
 		return nil, err
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, noServer(path, err)
+	}
+	if err := checkServer(c, path); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
