@@ -4,51 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/tailscale/hujson"
 )
-
-// MaxFileSize bounds the size of a configuration file Load reads.
-const MaxFileSize = 1 << 20
-
-// Load reads the configuration file at path; see [Parse]. The result's
-// Source is path. It refuses anything but a regular file of at most
-// MaxFileSize bytes, so a control request naming a FIFO or a device can
-// neither hang the server nor exhaust its memory.
-func Load(path string) (*Config, error) {
-	// Stat before opening: opening a FIFO blocks until a writer comes.
-	fi, err := os.Stat(path)
-	if err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("config: %s: not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	switch {
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("config: %s: not a regular file", path)
-	case fi.Size() > MaxFileSize:
-		return nil, fmt.Errorf("config: %s: %d bytes; a config file may have at most %d", path, fi.Size(), MaxFileSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("config: %s: larger than %d bytes", path, MaxFileSize)
-	}
-	return Parse(data, path)
-}
 
 // Parse reads a configuration from data, a JWCC (HuJSON) document; name,
 // usually the file's path, is used in errors and stored in Source.
