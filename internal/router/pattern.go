@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -63,10 +64,10 @@ type template struct {
 // reads `netcluster: invalid listener pattern "a(": <reason>`.
 func Compile(src string) (*Pattern, error) {
 	if src == "" {
-		return nil, patternError(src, errEmptyPattern)
+		return nil, newPatternError(src, errEmptyPattern)
 	}
 	if !utf8.ValidString(src) {
-		return nil, patternError(src, errInvalidUTF8)
+		return nil, newPatternError(src, errInvalidUTF8)
 	}
 	// The Pattern outlives src, which may be part of a larger buffer.
 	src = strings.Clone(src)
@@ -75,7 +76,7 @@ func Compile(src string) (*Pattern, error) {
 	}
 	tree, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
-		return nil, patternError(src, err)
+		return nil, newPatternError(src, err)
 	}
 	if p := classify(src, tree); p != nil {
 		return p, nil
@@ -88,14 +89,58 @@ func Compile(src string) (*Pattern, error) {
 	if err != nil {
 		re, err = regexp.Compile(`^(?:` + src + `\E)$`)
 		if err != nil {
-			return nil, patternError(src, err)
+			return nil, newPatternError(src, err)
 		}
 	}
 	return &Pattern{src: src, kind: kindRegexp, re: re}, nil
 }
 
-func patternError(src string, err error) error {
-	return fmt.Errorf("netcluster: invalid listener pattern %q: %w", src, err)
+// maxQuoted bounds the bytes of a pattern an error quotes, so that the
+// reason after it survives any cut of the message (an error frame, a log
+// line): a 64 KiB pattern is not repeated in full, twice.
+const maxQuoted = 64
+
+// patternError is the error of an invalid pattern: its source cut to
+// maxQuoted bytes, then the reason, whose own quote of the expression is
+// cut the same way. Unwrap gives the full error.
+type patternError struct {
+	src string
+	err error
+}
+
+func (e *patternError) Error() string {
+	reason := e.err.Error()
+	var se *syntax.Error
+	if errors.As(e.err, &se) {
+		reason = "error parsing regexp: " + se.Code.String() + ": `" + prefix(se.Expr)
+		if len(se.Expr) > maxQuoted {
+			reason += "…"
+		}
+		reason += "`"
+	}
+	quoted := strconv.Quote(prefix(e.src))
+	if len(e.src) > maxQuoted {
+		quoted += fmt.Sprintf("… (%d bytes)", len(e.src))
+	}
+	return "netcluster: invalid listener pattern " + quoted + ": " + reason
+}
+
+func (e *patternError) Unwrap() error { return e.err }
+
+// prefix returns s cut to at most maxQuoted bytes, on a rune boundary.
+func prefix(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	n := maxQuoted
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func newPatternError(src string, err error) error {
+	return &patternError{src: src, err: err}
 }
 
 // classify returns the Pattern for a parsed source that can be matched

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -83,6 +84,9 @@ func ReadLegacy(br *bufio.Reader, max int, scratch *[]byte) ([]byte, error) {
 func ParseLegacy(b []byte) (LegacyEnvelope, error) {
 	var env LegacyEnvelope
 	if !json.Valid(b) {
+		if err := json.Unmarshal(b, new(json.RawMessage)); err != nil && strings.Contains(err.Error(), "exceeded max depth") {
+			return env, errors.New("legacy message: JSON nested too deep (more than 10000 levels)")
+		}
 		return env, errors.New("legacy message: not valid JSON")
 	}
 	if err := json.Unmarshal(b, &env); err != nil {
