@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/netcluster/netcluster"
 )
@@ -48,19 +50,26 @@ type listenLine struct {
 	Data    json.RawMessage `json:"data"`
 	Agent   string          `json:"agent"`
 	Node    string          `json:"node"`
-	Raw     bool            `json:"raw,omitempty"` // data was sent as bytes, shown as a string
+	Raw     bool            `json:"raw,omitempty"`    // data was sent as bytes, shown as a string
+	Base64  bool            `json:"base64,omitempty"` // data (bytes or JSON text) is not UTF-8: the string is its standard base64
 }
 
 // lineOf returns the JSON line for m, data compacted so that it stays on
-// one line.
+// one line. The line is always valid UTF-8: data that is not (JSON or
+// bytes) is shown in base64, names that are not have their bad bytes
+// replaced by U+FFFD.
 func lineOf(m *netcluster.Message) []byte {
 	l := listenLine{Event: m.Event, Channel: m.Channel, Agent: m.Agent, Node: m.Node}
 	var buf bytes.Buffer
-	if m.JSON && json.Compact(&buf, m.Data) == nil {
+	switch {
+	case m.JSON && utf8.Valid(m.Data) && json.Compact(&buf, m.Data) == nil:
 		l.Data = buf.Bytes()
-	} else {
+	case utf8.Valid(m.Data):
 		l.Data, _ = json.Marshal(string(m.Data))
 		l.Raw = true
+	default:
+		l.Data, _ = json.Marshal(base64.StdEncoding.EncodeToString(m.Data))
+		l.Raw, l.Base64 = !m.JSON, true
 	}
 	b, _ := json.Marshal(l)
 	return append(b, '\n')
