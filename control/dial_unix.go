@@ -5,10 +5,13 @@ package control
 import (
 	"context"
 	"net"
+
+	"github.com/netcluster/netcluster/internal/transport"
 )
 
-// dialSocket dials the Unix socket at path.
+// dialSocket dials the Unix socket at path with the agents' checks: the
+// private socket directory, and the server's uid in a shared directory
+// (see transport.Dial).
 func dialSocket(ctx context.Context, path string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, "unix", path)
+	return transport.Dial(ctx, path)
 }

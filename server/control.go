@@ -141,7 +141,17 @@ func (s *Server) controlReload(path string, from *conn) (*control.ReloadResult, 
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("reloadconfig: path %q is not absolute; the server reads it, and its working directory is not yours", path)
 	}
-	bus, err := config.Load(path)
+	// The server reads for a requester only what they could read
+	// themselves. Without peer credentials (in-process agents, Windows
+	// pipes, whose ACL admits the server's user and administrators) the
+	// requester is taken to be the server's own user.
+	var bus *config.Config
+	var err error
+	if from != nil && from.uid >= 0 {
+		bus, err = config.LoadAs(path, from.uid)
+	} else {
+		bus, err = config.Load(path)
+	}
 	if err != nil {
 		return nil, err
 	}
