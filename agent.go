@@ -58,7 +58,9 @@ var errConnLost = errors.New("netcluster: connection lost")
 
 // Connect joins channel on the server and returns the connected Agent. It
 // fails, naming the socket it tried, if no server answers: it does not
-// retry the first connection. ctx bounds the connection attempt only.
+// retry the first connection. An option whose value cannot work fails it
+// before it dials, with an error naming the option that matches
+// ErrInvalidOption. ctx bounds the connection attempt only.
 func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error) {
 	if err := config.ValidChannelName(channel); err != nil {
 		return nil, fmt.Errorf("netcluster: connect: %w", err)
@@ -73,7 +75,14 @@ func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error
 	}
 	a.ctx, a.stop = context.WithCancel(context.Background())
 	for _, o := range opts {
+		if o == nil {
+			a.opts.invalid("a nil Option")
+			continue
+		}
 		o(&a.opts)
+	}
+	if err := errors.Join(a.opts.errs...); err != nil {
+		return nil, fmt.Errorf("netcluster: connect: %w", err)
 	}
 	a.log = a.opts.logger
 	if a.log == nil {
@@ -84,9 +93,6 @@ func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error
 		var b [8]byte
 		rand.Read(b[:])
 		a.id = hex.EncodeToString(b[:])
-	}
-	if len(a.id) > 64 {
-		return nil, fmt.Errorf("netcluster: connect: agent id longer than 64 bytes")
 	}
 	switch {
 	case a.opts.dialer != nil:

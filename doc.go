@@ -39,4 +39,15 @@
 // listeners again, and keeps emitted messages in a bounded buffer
 // meanwhile; past that bound Emit returns [ErrBufferFull]. [WithStateHandler]
 // observes the connection's state.
+//
+// # Errors
+//
+// When the server closes the connection it says why with a [ServerError],
+// which matches the error of its code with errors.Is: [ErrSlowConsumer],
+// [ErrShutdown], [ErrChannelGone], [ErrTooLarge], ... Errors of the
+// agent's own are [ErrClosed], [ErrBufferFull], [ErrNotConnected] and
+// [ErrInvalidOption].
+//
+// Control requests to a server (stats, showchannel, reloadconfig, ...)
+// are not an Agent's job: package control has their client.
 package netcluster

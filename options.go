@@ -2,12 +2,14 @@ package netcluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
 )
 
-// Option configures an Agent.
+// Option configures an Agent. An option given a value that cannot work
+// makes Connect fail with ErrInvalidOption, naming the option.
 type Option func(*options)
 
 type options struct {
@@ -23,6 +25,38 @@ type options struct {
 	reconnect  bool
 	bufferSize int
 	queueSize  int
+
+	errs []error // the invalid options, for Connect
+}
+
+// invalid records that an option's value cannot work.
+func (o *options) invalid(format string, args ...any) {
+	o.errs = append(o.errs, optionError("invalid option "+fmt.Sprintf(format, args...)))
+}
+
+// optionError says which option is invalid and why; it is an
+// ErrInvalidOption.
+type optionError string
+
+func (e optionError) Error() string        { return string(e) }
+func (e optionError) Is(target error) bool { return target == ErrInvalidOption }
+
+// maxAgentID is the longest agent id, in bytes.
+const maxAgentID = 64
+
+// validAgentID reports whether id is 1 to 64 letters, digits, '.', '_' or
+// '-': the ids the server accepts.
+func validAgentID(id string) bool {
+	if len(id) == 0 || len(id) > maxAgentID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func defaultOptions() options {
@@ -50,14 +84,27 @@ func WithSocketDir(dir string) Option { return func(o *options) { o.socketDir = 
 func WithSocketPath(path string) Option { return func(o *options) { o.socketPath = path } }
 
 // WithDialer makes the agent connect with dial instead of a socket. Pass
-// the Dial method of an embedded server.Server to connect in memory.
+// the Dial method of an embedded server.Server to connect in memory. A
+// nil dial is invalid.
 func WithDialer(dial func(ctx context.Context, channel string) (net.Conn, error)) Option {
-	return func(o *options) { o.dialer = dial }
+	return func(o *options) {
+		if dial == nil {
+			o.invalid("WithDialer: nil dial function")
+		}
+		o.dialer = dial
+	}
 }
 
 // WithAgentID sets the agent's id: 1 to 64 letters, digits, '.', '_' or
-// '-'. The default is random.
-func WithAgentID(id string) Option { return func(o *options) { o.id = id } }
+// '-'; any other id is invalid. The default is random.
+func WithAgentID(id string) Option {
+	return func(o *options) {
+		if !validAgentID(id) {
+			o.invalid("WithAgentID(%q): want 1 to %d letters, digits, '.', '_' or '-'", id, maxAgentID)
+		}
+		o.id = id
+	}
+}
 
 // WithLogger sets the agent's logger. The default discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -74,9 +121,18 @@ func WithStateHandler(f func(State, error)) Option { return func(o *options) { o
 func WithErrorHandler(f func(error)) Option { return func(o *options) { o.onError = f } }
 
 // WithReconnectWait sets the backoff between reconnection attempts: it
-// starts at min and doubles up to max. The defaults are 10ms and 2s.
+// starts at min and doubles up to max. The defaults are 10ms and 2s. min
+// must be positive and max at least min.
 func WithReconnectWait(min, max time.Duration) Option {
-	return func(o *options) { o.minWait, o.maxWait = min, max }
+	return func(o *options) {
+		switch {
+		case min <= 0:
+			o.invalid("WithReconnectWait(%v, %v): the minimum must be positive", min, max)
+		case max < min:
+			o.invalid("WithReconnectWait(%v, %v): the minimum is above the maximum", min, max)
+		}
+		o.minWait, o.maxWait = min, max
+	}
 }
 
 // WithoutReconnect makes the agent give up when its connection ends,
@@ -88,8 +144,15 @@ func WithoutReconnect() Option { return func(o *options) { o.reconnect = false }
 // written to the server. When it is full, Emit waits while connected and
 // fails with ErrBufferFull while disconnected. The default is 8 MiB. A
 // single message larger than the bound is accepted when the buffer is
-// empty.
-func WithBufferSize(n int) Option { return func(o *options) { o.bufferSize = n } }
+// empty, so 0 sends one message at a time. A negative n is invalid.
+func WithBufferSize(n int) Option {
+	return func(o *options) {
+		if n < 0 {
+			o.invalid("WithBufferSize(%d): the size is negative", n)
+		}
+		o.bufferSize = n
+	}
+}
 
 // WithQueueSize bounds the received messages waiting for handlers, in
 // bytes: their data plus 64 per message. When it is full the agent stops
@@ -97,5 +160,12 @@ func WithBufferSize(n int) Option { return func(o *options) { o.bufferSize = n }
 // than the bound is accepted when the queue is empty. The agent's own
 // messages, delivered in memory by Emit, never wait for room (a handler
 // may emit to its own listeners), so an Emit loop much faster than its
-// own handlers grows the queue past the bound.
-func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+// own handlers grows the queue past the bound. A negative n is invalid.
+func WithQueueSize(n int) Option {
+	return func(o *options) {
+		if n < 0 {
+			o.invalid("WithQueueSize(%d): the size is negative", n)
+		}
+		o.queueSize = n
+	}
+}
