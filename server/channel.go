@@ -18,6 +18,8 @@ type channel struct {
 	name string
 	path string       // socket path, "" with NoListen
 	ln   net.Listener // nil with NoListen
+	// passed: ln came from Config.Listeners; reloads leave it alone.
+	passed bool
 
 	// settings holds the channel's flags and propagation targets; a reload
 	// replaces it, and routing reads it without locking.

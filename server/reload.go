@@ -100,7 +100,7 @@ func (s *Server) openSockets(bus *config.Config) (*reloadSockets, error) {
 			r.opened[name] = nch
 			continue
 		}
-		if s.cfg.NoListen || ch.path == transport.SocketPath(dir, name) && sameMode(s.bus, bus, name) {
+		if s.cfg.NoListen || ch.passed || ch.path == transport.SocketPath(dir, name) && sameMode(s.bus, bus, name) {
 			continue
 		}
 		path := transport.SocketPath(dir, name)
@@ -135,7 +135,7 @@ func (s *Server) applyChannels(bus *config.Config, r *reloadSockets) (removed []
 			ch.ln, ch.path = m.ln, m.path
 			old.Close()
 			s.startAccepting(ch)
-		} else if ch.path != "" && !sameMode(s.bus, bus, name) {
+		} else if ch.path != "" && !ch.passed && !sameMode(s.bus, bus, name) {
 			if err := chmodSocket(ch.path, modeFor(bus, name)); err != nil {
 				s.log.Warn("reload: could not change socket mode", "channel", name, "err", err)
 			}

@@ -55,6 +55,16 @@ type Config struct {
 	// Reload with an error naming the key. It is called each time the
 	// endpoint opens a listener.
 	Metrics func(*Server) http.Handler
+
+	// Listeners are listening sockets opened by someone else, by channel
+	// name (ncserver passes those of systemd's socket activation). The
+	// server accepts a channel's agents on its listener instead of opening
+	// the channel's socket, never moves or chmods it on a reload, and
+	// closes it when the channel closes, without removing the socket file
+	// (a net.FileListener's Close does not). Each is used once: a channel
+	// removed by a reload and added again opens a socket of its own. New
+	// refuses a name that is not a channel of Bus.
+	Listeners map[string]net.Listener
 }
 
 // Errors returned by a Server.
@@ -79,7 +89,8 @@ type Server struct {
 	mu       sync.Mutex
 	bus      *config.Config
 	channels map[string]*channel
-	state    int // stateNew, stateRunning, stateClosed
+	state    int                     // stateNew, stateRunning, stateClosed
+	passed   map[string]net.Listener // Config.Listeners not yet used
 
 	limits atomic.Pointer[limits]
 	net    atomic.Pointer[netNode] // nil without connecttonet
@@ -111,6 +122,13 @@ func New(cfg Config) (*Server, error) {
 	if err := bus.Validate(); err != nil {
 		return nil, err
 	}
+	passed := make(map[string]net.Listener, len(cfg.Listeners))
+	for name, ln := range cfg.Listeners {
+		if bus.Channels[name] == nil || ln == nil || cfg.NoListen {
+			return nil, fmt.Errorf("netcluster: Config.Listeners: channel %q: not a channel of the configuration, a nil listener, or NoListen set", name)
+		}
+		passed[name] = ln
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 		nodeID:   hex.EncodeToString(id[:]),
 		bus:      bus,
 		channels: make(map[string]*channel),
+		passed:   passed,
 		live:     make(map[*conn]struct{}),
 	}
 	s.limits.Store(limitsOf(bus))
@@ -197,6 +216,12 @@ func (s *Server) openChannel(bus *config.Config, name string) (*channel, error) 
 	ch := newChannel(s, name)
 	ch.settings.Store(&settings{Channel: *bus.Channels[name]})
 	if s.cfg.NoListen {
+		return ch, nil
+	}
+	if ln := s.passed[name]; ln != nil {
+		delete(s.passed, name)
+		ch.ln, ch.path, ch.passed = ln, ln.Addr().String(), true
+		s.log.Info("channel listening", "channel", name, "path", ch.path, "passed", true)
 		return ch, nil
 	}
 	path := transport.SocketPath(bus.ResolveSocketDir(), name)
@@ -377,6 +402,10 @@ func (s *Server) beginClose() (conns []*conn, ok bool) {
 	}
 	s.state = stateClosed
 	chans := s.channels
+	for name, ln := range s.passed {
+		ln.Close()
+		delete(s.passed, name)
+	}
 	s.mu.Unlock()
 	for _, ch := range chans {
 		ch.closeListener()
