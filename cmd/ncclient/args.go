@@ -18,6 +18,7 @@ type options struct {
 	timeout   time.Duration
 	count     int // listen -n
 	help      bool
+	version   bool
 	cmd       string
 	args      []string
 }
@@ -53,6 +54,8 @@ func parseArgs(args []string) (*options, error) {
 		switch name {
 		case "h", "help":
 			o.help = true
+		case "version":
+			o.version = true
 		case "json":
 			if !hasVal {
 				o.json = true

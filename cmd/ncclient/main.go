@@ -23,6 +23,7 @@
 //	                 else the server's default rule
 //	-json            machine-readable output
 //	-timeout D       bound on connecting and on each request (default 5s)
+//	-version         print the version (module version, commit, Go) and exit
 //
 // With no command, ncclient reads commands from its input: with line
 // editing, history and tab completion when the input is a terminal. It
@@ -40,6 +41,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/netcluster/netcluster/internal/version"
 )
 
 func main() {
@@ -60,6 +63,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if o.help {
 		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "ncclient", version.Get())
 		return nil
 	}
 	c := newClient(o, stdout, stderr)
@@ -100,6 +107,7 @@ flags:
                    else the server's default rule
   -json            machine-readable output
   -timeout D       bound on connecting and on each request (default 5s)
+  -version         print the version (module version, commit, Go) and exit
 `
 
 // usageError is a mistake in the command line: exit status 2.

@@ -19,13 +19,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"sort"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/netcluster/netcluster/config"
-	"github.com/netcluster/netcluster/metrics"
+	"github.com/netcluster/netcluster/internal/version"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -40,7 +38,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ncserver: %v (ncserver -h for help)\n", err)
 		os.Exit(2)
 	default:
-		fmt.Fprintln(os.Stderr, "ncserver:", err)
+		fmt.Fprintln(os.Stderr, "ncserver:", errorText(err))
 		os.Exit(1)
 	}
 }
@@ -61,6 +59,10 @@ type options struct {
 	logFormat string
 	logLevel  slog.Level
 	socketDir string
+	version   bool
+	// configFrom says where config came from when not the command line:
+	// "registry" (the Windows service's HKLM\Software\Netcluster).
+	configFrom string
 }
 
 func parseArgs(args []string, stderr io.Writer) (*options, error) {
@@ -75,6 +77,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	fs.StringVar(&o.config, "config", "", "config `file` (JSON with comments); also accepted as the only argument")
 	fs.BoolVar(&o.check, "check", false, "validate the config and exit")
+	fs.BoolVar(&o.version, "version", false, "print the version (module version, commit, Go) and exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.StringVar(&o.socketDir, "socketdir", "", "socket `directory`, overriding the config's socketdir")
@@ -126,9 +129,20 @@ func newLogger(o *options, w io.Writer) *slog.Logger {
 
 // run is ncserver: it returns when the server stops.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runFrom(ctx, args, "", stdout, stderr)
+}
+
+// runFrom is run for a config path that came from elsewhere than the
+// command line (from: "registry"), to say so in the log.
+func runFrom(ctx context.Context, args []string, from string, stdout, stderr io.Writer) error {
 	o, err := parseArgs(args, stderr)
 	if err != nil {
 		return err
+	}
+	o.configFrom = from
+	if o.version {
+		fmt.Fprintln(stdout, "ncserver", version.Get())
+		return nil
 	}
 	bus, err := loadConfig(o)
 	if err != nil {
@@ -141,54 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: ok (%d channels)\n", describeSource(o.config), len(bus.Channels))
 		return nil
 	}
-	log := newLogger(o, stderr)
-	srv, err := server.New(server.Config{Bus: bus, Logger: log, Console: stdout, Metrics: metrics.HandlerWithLogger(log)})
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	addrs := srv.Addrs()
-	names := make([]string, 0, len(addrs))
-	for name := range addrs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(stdout, "ncserver: %s, node %s\n", describeSource(o.config), srv.NodeID())
-	for _, name := range names {
-		fmt.Fprintf(stdout, "ncserver: channel %-12s listening on %s\n", name, addrs[name])
-	}
-	if ns := srv.Stats().Network; ns != nil {
-		fmt.Fprintf(stdout, "ncserver: network %s, node %s name %q, unicast %s, sealed %v\n", ns.Group, ns.Node, ns.Name, ns.Addr, ns.Sealed)
-		if !ns.Sealed {
-			fmt.Fprint(stderr, plaintextWarning)
-		}
-	}
-	if a := srv.MetricsAddr(); a != nil {
-		fmt.Fprintf(stdout, "ncserver: metrics on http://%s/metrics\n", a)
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-hup:
-			reload(srv, o, log)
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown cut short", "err", err)
-	}
-	return nil
+	return serve(ctx, o, bus, stdout, stderr)
 }
 
 // reload applies the config file ncserver was started with again.
@@ -224,4 +191,12 @@ func describeSource(path string) string {
 		return "embedded default config"
 	}
 	return "config " + path
+}
+
+// errorText is err's message for a line that starts "ncserver:": the
+// "netcluster: " prefixes that each wrapping package adds say nothing more
+// there, so "netcluster: channel A: netcluster: listen on …" reads
+// "channel A: listen on …".
+func errorText(err error) string {
+	return strings.ReplaceAll(err.Error(), "netcluster: ", "")
 }

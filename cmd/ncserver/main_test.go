@@ -4,26 +4,36 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/netcluster/netcluster/internal/testutil"
+	"github.com/netcluster/netcluster/internal/version"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+		os.Exit(code)
+	}))
 }
 
 type syncBuffer = testutil.SyncBuffer
 
 func shortDir(t *testing.T) string { return testutil.ShortDir(t) }
 
-// The embedded default: says where each channel listens, and removes the
-// sockets when stopped.
+// The embedded default, not on a terminal: the log says where each channel
+// listens (and no banner repeats it on stdout), and the sockets are removed
+// when the server stops.
 func TestRunDefaultConfig(t *testing.T) {
 	dir := shortDir(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -31,20 +41,26 @@ func TestRunDefaultConfig(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- dispatch(ctx, []string{"-socketdir", dir}, &out, &errs) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "netcluster-control") {
+	for !strings.Contains(errs.String(), "ncserver ready") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no listening lines; stdout %q stderr %q", out.String(), errs.String())
+			t.Fatalf("not ready; stdout %q stderr %q", out.String(), errs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, ch := range []string{"control", "A", "B"} {
 		path := filepath.Join(dir, "netcluster-"+ch)
-		if !strings.Contains(out.String(), path) {
-			t.Errorf("stdout does not say channel %s listens on %s:\n%s", ch, path, out.String())
+		if !strings.Contains(errs.String(), "msg=\"channel listening\" channel="+ch+" path="+path) {
+			t.Errorf("the log does not say channel %s listens on %s:\n%s", ch, path, errs.String())
 		}
 		if _, err := os.Stat(path); err != nil {
 			t.Errorf("socket %s: %v", path, err)
 		}
+	}
+	if want := fmt.Sprintf(`pid=%d config="embedded default config"`, os.Getpid()); !strings.Contains(errs.String(), want) {
+		t.Errorf("the start-up log lacks %s:\n%s", want, errs.String())
+	}
+	if out.String() != "" {
+		t.Errorf("a banner on stdout that is not a terminal, beside the log:\n%s", out.String())
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -55,6 +71,55 @@ func TestRunDefaultConfig(t *testing.T) {
 			t.Errorf("socket of %s left behind: %v", ch, err)
 		}
 	}
+}
+
+// On a terminal, start-up is a banner, and the log holds its informational
+// start-up records back rather than saying the same again.
+func TestBannerOnTerminal(t *testing.T) {
+	dir := shortDir(t)
+	ptm, pts, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	defer pts.Close()
+	var screen syncBuffer
+	read := make(chan struct{})
+	go func() { io.Copy(&screen, ptm); close(read) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	var errs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- dispatch(ctx, []string{"-socketdir", dir}, pts, &errs) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(screen.String(), "Ctrl-C stops") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner on the terminal: %q; stderr %q", screen.String(), errs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range []string{
+		"ncserver " + version.Get().String(),
+		fmt.Sprintf("pid %d", os.Getpid()),
+		"embedded default config, node ",
+		"channel A            listening on " + filepath.Join(dir, "netcluster-A"),
+	} {
+		if !strings.Contains(screen.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, screen.String())
+		}
+	}
+	if strings.Contains(errs.String(), "channel listening") || strings.Contains(errs.String(), "ncserver starting") {
+		t.Errorf("start-up shown twice: banner and log\n%s", errs.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errs.String(), "shutting down") {
+		t.Errorf("records after the start are held back too: %q", errs.String())
+	}
+	pts.Close()
+	ptm.Close()
+	<-read
 }
 
 func TestArgs(t *testing.T) {
@@ -125,13 +190,13 @@ func TestUsageErrors(t *testing.T) {
 
 func TestServiceArgs(t *testing.T) {
 	reg := func() (string, error) { return `C:\nc\config.json`, nil }
-	if got := serviceArgs([]string{"-log-level", "debug"}, reg); strings.Join(got, " ") != `-config C:\nc\config.json -log-level debug` {
-		t.Errorf("registry path not added: %q", got)
+	if got, from := serviceArgs([]string{"-log-level", "debug"}, reg); strings.Join(got, " ") != `-config C:\nc\config.json -log-level debug` || from != "registry" {
+		t.Errorf("registry path not added: %q, from %q", got, from)
 	}
-	if got := serviceArgs([]string{"-config", "x.json"}, reg); strings.Join(got, " ") != "-config x.json" {
-		t.Errorf("flag should win over registry: %q", got)
+	if got, from := serviceArgs([]string{"-config", "x.json"}, reg); strings.Join(got, " ") != "-config x.json" || from != "" {
+		t.Errorf("flag should win over registry: %q, from %q", got, from)
 	}
-	if got := serviceArgs(nil, func() (string, error) { return "", nil }); len(got) != 0 {
+	if got, _ := serviceArgs(nil, func() (string, error) { return "", nil }); len(got) != 0 {
 		t.Errorf("no registry value: %q", got)
 	}
 }

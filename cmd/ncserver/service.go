@@ -31,18 +31,19 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return run(ctx, args, stdout, stderr)
 	}
 	return service.Run(service.DefaultName, func(ctx context.Context) error {
-		return run(ctx, serviceArgs(args, service.RegistryConfig), io.Discard, stderr)
+		args, from := serviceArgs(args, service.RegistryConfig)
+		return runFrom(ctx, args, from, io.Discard, stderr)
 	})
 }
 
 // serviceArgs returns the service's arguments, with -config from the
-// registry added when the arguments have none.
-func serviceArgs(args []string, registry func() (string, error)) []string {
+// registry added when the arguments have none; from is then "registry".
+func serviceArgs(args []string, registry func() (string, error)) (_ []string, from string) {
 	path, source, err := service.ConfigPath(args, registry)
 	if err != nil || source != service.SourceRegistry {
-		return args // run reports a bad -config itself
+		return args, "" // run reports a bad -config itself
 	}
-	return append([]string{"-config", path}, args...)
+	return append([]string{"-config", path}, args...), service.SourceRegistry
 }
 
 func manage(verb service.Verb, rest []string, stdout io.Writer) error {
