@@ -24,7 +24,6 @@ import (
 // user would.
 
 var (
-	binDir   string // removed by TestMain
 	binOnce  sync.Once
 	binPath  string
 	binError error

@@ -18,6 +18,10 @@ import (
 	"go.uber.org/goleak"
 )
 
+// binDir holds binaries the tests build (binary_test.go); TestMain
+// removes it.
+var binDir string
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		if binDir != "" {
