@@ -63,10 +63,7 @@ type Bus struct {
 	rejLogged [numReasons]uint64 // rejected as of the last report
 	rejLogAt  time.Time
 	echoes    uint64
-	pendTotal int
-	partTotal int
-	chans     map[string]string
-	out       []delivery
+	env       streamEnv // what the peers' streams share, and their deliveries
 	wout      []Packet
 	lastBeat  time.Time
 
@@ -84,12 +81,6 @@ type Bus struct {
 type sendCounters struct {
 	messages, fragmented, datagrams, bytes, queueFull         atomic.Uint64
 	retransmits, naksReceived, unavailable, beats, writeError atomic.Uint64
-}
-
-type delivery struct {
-	from  Peer
-	ch    string
-	frame []byte
 }
 
 const readBatch = 32 // datagrams per ReadBatch
@@ -127,13 +118,13 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		sendSig: make(chan struct{}, 1),
 		peers:   map[NodeID]*peer{},
 		gone:    map[NodeID]*goneSession{},
-		chans:   map[string]string{},
 		in:      make(chan *rbatch, 2),
 		free:    make(chan *rbatch, 4),
 		quitW:   make(chan struct{}),
 		quit:    make(chan struct{}),
 	}
 	b.keys.Store(kr)
+	b.env = streamEnv{cfg: &b.cfg, epoch: b.epoch, log: b.log, chans: map[string]string{}, all: b.streams}
 	if b.id == (NodeID{}) {
 		if _, err := rand.Read(b.id[:]); err != nil {
 			return nil, fmt.Errorf("netbus: node id: %w", err)
@@ -289,12 +280,13 @@ func (b *Bus) mainLoop() {
 // flushOut delivers collected messages and writes collected datagrams,
 // without holding mu. Only the loop goroutine calls it.
 func (b *Bus) flushOut() {
-	for i := range b.out {
-		d := &b.out[i]
+	out := b.env.out
+	for i := range out {
+		d := &out[i]
 		b.deliver(d.from, d.ch, d.frame)
 		*d = delivery{}
 	}
-	b.out = b.out[:0]
+	b.env.out = out[:0]
 	b.flushWrites()
 }
 
@@ -345,7 +337,10 @@ func (b *Bus) Stats() Stats {
 	for _, p := range b.peers {
 		ps := p.st
 		ps.Peer = p.pub
-		ps.Epoch, ps.LastSeen, ps.HighestSeq, ps.NextSeq, ps.Pending = p.epoch, p.lastSeen, p.top, p.next, p.pendBytes
+		ps.Epoch, ps.LastSeen, ps.HighestSeq, ps.NextSeq, ps.Pending = p.epoch, p.lastSeen, p.s.top, p.s.next, p.s.pendBytes
+		c := p.s.st
+		ps.Delivered, ps.Reordered, ps.Recovered, ps.Late = c.Delivered, c.Reordered, c.Recovered, c.Late
+		ps.LostDatagrams, ps.LostMessages = c.LostDatagrams, c.LostMessages
 		s.Peers = append(s.Peers, ps)
 	}
 	slices.SortFunc(s.Peers, func(x, y PeerStats) int { return slices.Compare(x.ID[:], y.ID[:]) })

@@ -1,0 +1,142 @@
+package netbus
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// The receive path of a Bus: handlePacket checks each datagram and hands
+// it to the stream of the peer it comes from (stream.go); peers.go keeps
+// the peer table and ticks it.
+
+// rejLogInterval is the least time between two reports of refused
+// datagrams: the first is logged at once, a flood adds a line per interval.
+const rejLogInterval = 5 * time.Second
+
+// handlePacket runs one received datagram through the checks, in this
+// order: header, own echo, AEAD, body, peer/epoch, replay window; then
+// hands it to the peer's stream (data, heartbeats) or the sender (NAKs).
+// mu is held.
+func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
+	h, err := decodeHeader(data)
+	if err != nil {
+		b.rejected[reasonOf(err)]++
+		return
+	}
+	if h.Node == b.id {
+		b.echoes++
+		return
+	}
+	_, body, err := b.keys.Load().openDatagram(data)
+	if err != nil {
+		b.rejected[reasonOf(err)]++
+		return
+	}
+	// Validate the body before it can touch any state.
+	nak, beat, err := decodeBody(h.Kind, body)
+	if err != nil {
+		b.rejected[ReasonMalformed]++
+		return
+	}
+	p := b.admit(h, src, now)
+	if p == nil || !b.fresh(p, h) {
+		return
+	}
+	p.lastSeen = now
+	if p.pub.Addr != src {
+		p.pub.Addr = src
+	}
+	switch h.Kind {
+	case kindData, kindFrag:
+		p.st.Datagrams++
+		p.s.onData(h, body, now)
+	case kindNak:
+		b.handleNak(src, &nak, now)
+	case kindHeartbeat:
+		if p.pub.Name != beat.Name {
+			p.pub.Name = beat.Name
+		}
+		p.s.onBeat(&beat, now)
+	}
+	p.s.tailAccount()
+}
+
+// decodeBody checks an opened body of the given kind; NAK and heartbeat
+// bodies are returned decoded.
+func decodeBody(kind uint8, body []byte) (nak nakBody, beat beatBody, err error) {
+	switch kind {
+	case kindData:
+		_, err = forEachRecord(body, nil)
+	case kindFrag:
+		_, err = decodeFrag(body)
+	case kindNak:
+		nak, err = decodeNak(body)
+	case kindHeartbeat:
+		beat, err = decodeBeat(body)
+	}
+	return nak, beat, err
+}
+
+// fresh checks h's sequence against p's replay window for its kind and
+// records it; a duplicate or a replay is refused (counted). mu is held.
+func (b *Bus) fresh(p *peer, h header) bool {
+	win, seq := &p.data, h.Seq
+	if !isDataKind(h.Kind) {
+		win, seq = &p.ctrl, h.Seq&^ctrlBit
+	}
+	switch win.check(seq) {
+	case replaySeen:
+		b.rejected[ReasonDuplicate]++
+		p.st.Duplicates++
+		return false
+	case replayOld:
+		b.rejected[ReasonReplay]++
+		return false
+	}
+	win.accept(seq)
+	return true
+}
+
+// reasonOf classifies an error from decodeHeader or openDatagram.
+func reasonOf(err error) Reason {
+	switch {
+	case errors.Is(err, errTruncated):
+		return ReasonTruncated
+	case errors.Is(err, errBadMagic):
+		return ReasonBadMagic
+	case errors.Is(err, errBadVersion):
+		return ReasonBadVersion
+	case errors.Is(err, errPlaintext):
+		return ReasonPlaintext
+	case errors.Is(err, errNoKeys):
+		return ReasonNoKeys
+	case errors.Is(err, errUnknownKey):
+		return ReasonUnknownKey
+	case errors.Is(err, errAuth):
+		return ReasonAuth
+	}
+	return ReasonMalformed
+}
+
+// reportRejected logs the datagrams refused since the last report, by
+// reason, with a hint for key problems. mu is held.
+func (b *Bus) reportRejected(now time.Time) {
+	args := make([]any, 0, 8)
+	keys := false
+	for r := range numReasons {
+		if d := b.rejected[r] - b.rejLogged[r]; d > 0 {
+			args = append(args, Reason(r).String(), d)
+			switch Reason(r) {
+			case ReasonAuth, ReasonUnknownKey, ReasonPlaintext, ReasonNoKeys:
+				keys = true
+			}
+		}
+	}
+	b.rejLogged, b.rejLogAt = b.rejected, now
+	msg := "netbus: datagrams refused"
+	if keys {
+		msg += " (key mismatch: check that every node shares a key)"
+	}
+	b.log.Warn(msg, args...)
+}
