@@ -1,0 +1,250 @@
+package backbone
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/netcluster/netcluster/config"
+)
+
+// Config configures a Backbone.
+type Config struct {
+	// NATS is the nats block of the server's configuration. Required.
+	NATS *config.NATS
+	// Durable holds the channels whose messages go through JetStream.
+	Durable map[string]config.Durable
+	// NodeID is the server's node id, carried by every message.
+	NodeID NodeID
+	// NodeName names the server; it names the durable consumers, so it
+	// must be stable across restarts and unique among the servers.
+	NodeName string
+	// MaxMessage is the largest frame sent or reassembled. Default 16 MiB.
+	MaxMessage int
+	// Logger receives the backbone's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// DeliverFunc receives a message from another server: node is the
+// origin server and frame a whole wire Msg frame as its agent sent it.
+// It is called from several goroutines (one per durable channel, one for
+// the rest), never concurrently for one channel's durable messages; the
+// frame is valid only during the call.
+type DeliverFunc func(node NodeID, frame []byte)
+
+// Backbone is a server's connection to NATS. Its methods are safe for
+// concurrent use.
+type Backbone struct {
+	cfg     Config
+	log     *slog.Logger
+	subj    subjects
+	deliver DeliverFunc
+	tls     *tls.Config
+	nc      *nats.Conn
+	js      jetstream.JetStream
+
+	pub publisher
+	in  interest
+
+	durables map[string]*durable
+
+	st counters
+
+	lastErr atomic.Pointer[string]
+	closed  atomic.Bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	warn warner
+}
+
+// Errors returned by Send.
+var (
+	// ErrTooLarge: the frame exceeds Config.MaxMessage.
+	ErrTooLarge = errors.New("backbone: message too large")
+	// ErrDropped: the outbound buffer is full (NATS unreachable) or the
+	// backbone is closed; the message is counted as dropped.
+	ErrDropped = errors.New("backbone: message dropped")
+)
+
+// New starts a Backbone. It checks cfg (see Check) and returns at once: the
+// connection is made in the background and retried forever; Stats and the
+// log report failures, naming the URL.
+func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
+	tlsCfg, err := Check(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = 16 << 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Backbone{
+		cfg:      cfg,
+		log:      log,
+		subj:     newSubjects(cfg.NATS.Prefix, cfg.NATS.Cluster),
+		deliver:  deliver,
+		tls:      tlsCfg,
+		durables: make(map[string]*durable),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.warn.log = log
+	b.pub.init(b)
+	b.in.init(b)
+	for name, d := range cfg.Durable {
+		b.durables[name] = newDurable(b, name, d)
+	}
+	opts, err := b.options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(strings.Join(cfg.NATS.URLs, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("backbone: nats %s: %w", redactedURLs(cfg.NATS.URLs), err)
+	}
+	b.nc = nc
+	if b.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("backbone: jetstream: %w", err)
+	}
+	b.wg.Add(1)
+	go b.in.receive()
+	for _, d := range b.durables {
+		d.start()
+	}
+	if nc.IsConnected() {
+		b.connected(nc)
+	}
+	return b, nil
+}
+
+// options are the nats.go options for b's connection.
+func (b *Backbone) options() ([]nats.Option, error) {
+	n := b.cfg.NATS
+	buf := n.OutBuffer
+	if buf == 0 {
+		buf = -1 // nats.go: no buffering while reconnecting
+	}
+	opts := []nats.Option{
+		nats.Name(n.ConnectName(b.cfg.NodeName)),
+		nats.NoEcho(),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(buf),
+		nats.RetryOnFailedConnect(true),
+		nats.IgnoreAuthErrorAbort(),
+		nats.Timeout(2 * time.Second),
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.ConnectHandler(func(nc *nats.Conn) { b.connected(nc) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.st.reconnects.Add(1)
+			b.connected(nc)
+		}),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil && !b.closed.Load() {
+				b.setErr(fmt.Errorf("disconnected from %s: %w", b.urlOf(nc), err))
+			}
+		}),
+		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
+			b.setErr(fmt.Errorf("cannot connect to %s: %w", b.urlOf(nc), err))
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				b.st.slow.Add(1)
+				b.warn.soon(&b.st)
+				return
+			}
+			b.setErr(fmt.Errorf("nats %s: %w", b.urlOf(nc), err))
+		}),
+	}
+	switch {
+	case n.Creds != "":
+		opts = append(opts, nats.UserCredentials(n.Creds))
+	case n.NKey != "":
+		o, err := nats.NkeyOptionFromSeed(n.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("backbone: nats.nkey %s: %w", n.NKey, err)
+		}
+		opts = append(opts, o)
+	case n.User != "":
+		opts = append(opts, nats.UserInfo(n.User, n.Password))
+	case n.Token != "":
+		opts = append(opts, nats.Token(n.Token))
+	}
+	if b.tls != nil {
+		opts = append(opts, nats.Secure(b.tls))
+	}
+	return opts, nil
+}
+
+// urlOf names the server nc talks to or tries, without secrets.
+func (b *Backbone) urlOf(nc *nats.Conn) string {
+	if u := nc.ConnectedUrlRedacted(); u != "" {
+		return u
+	}
+	return redactedURLs(b.cfg.NATS.URLs)
+}
+
+func redactedURLs(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = config.RedactURL(u)
+	}
+	return strings.Join(out, ",")
+}
+
+// setErr records and logs (rate-limited) a connection problem.
+func (b *Backbone) setErr(err error) {
+	s := err.Error()
+	b.lastErr.Store(&s)
+	b.warn.errorSoon(s)
+}
+
+// connected runs on every (re)connection: the durable streams and
+// consumers may need creating.
+func (b *Backbone) connected(nc *nats.Conn) {
+	if b.closed.Load() {
+		return
+	}
+	b.lastErr.Store(nil)
+	b.log.Info("nats: connected", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+	for _, d := range b.durables {
+		d.kick()
+	}
+}
+
+// Close stops the backbone: it flushes what is buffered (for at most a
+// second), closes the connection and waits for its goroutines. Calls
+// after the first do nothing.
+func (b *Backbone) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	for _, d := range b.durables {
+		d.stop()
+	}
+	b.cancel()
+	if b.nc.IsConnected() {
+		b.nc.FlushTimeout(time.Second)
+	}
+	b.nc.Close()
+	b.in.close()
+	b.wg.Wait()
+	b.warn.flush(&b.st)
+	return nil
+}

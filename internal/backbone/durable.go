@@ -1,0 +1,319 @@
+package backbone
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/netcluster/netcluster/config"
+)
+
+// Durable channels. Each has a JetStream stream, PREFIX=CLUSTER=CHANNEL
+// (dots written '~'), holding the channel's subjects, and on each server a
+// durable consumer named after the server's node name. Messages are
+// published one at a time, each acknowledged by JetStream before the next
+// (retried with the same Nats-Msg-Id, which JetStream deduplicates), so
+// they are stored in emit order; the consumer delivers them in stream
+// order and acknowledges each after local delivery.
+
+const (
+	// hdrOrigin names the consumer of the server that published a
+	// message, so that a restarted server skips its own earlier messages.
+	hdrOrigin = "Nc-Origin"
+
+	durableSendWait = 2 * time.Second // how long Send waits for room
+	minDurableQueue = 1 << 20
+	publishTimeout  = 5 * time.Second
+	retryWait       = 200 * time.Millisecond
+	dedupWindow     = 2 * time.Minute
+)
+
+type durable struct {
+	b        *Backbone
+	channel  string
+	cfg      config.Durable
+	stream   string
+	consumer string
+	subject  string // the channel's wildcard
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	queue []durItem
+	bytes int
+	limit int
+	seq   uint64
+	done  bool
+
+	kickc     chan struct{} // connected: (re)create stream and consumer
+	wantc     chan struct{} // closed at the first interest
+	wantOnce  sync.Once
+	consuming atomic.Bool
+	stopc     chan struct{}
+}
+
+type durItem struct {
+	subj  string
+	seq   uint64
+	frame []byte
+}
+
+func newDurable(b *Backbone, channel string, cfg config.Durable) *durable {
+	d := &durable{
+		b:        b,
+		channel:  channel,
+		cfg:      cfg,
+		stream:   StreamName(b.cfg.NATS.Prefix, b.cfg.NATS.Cluster, channel),
+		consumer: ConsumerName(b.cfg.NodeName),
+		subject:  b.subj.wildcard(channel),
+		limit:    max(b.cfg.NATS.OutBuffer, minDurableQueue),
+		kickc:    make(chan struct{}, 1),
+		wantc:    make(chan struct{}),
+		stopc:    make(chan struct{}),
+	}
+	d.cond = sync.NewCond(&d.mu)
+	return d
+}
+
+// StreamName returns the JetStream stream of a durable channel.
+func StreamName(prefix, cluster, channel string) string {
+	return strings.ReplaceAll(prefix, ".", "~") + "=" + cluster + "=" + strings.ReplaceAll(channel, ".", "~")
+}
+
+// ConsumerName returns the durable consumer of the server named node.
+func ConsumerName(node string) string {
+	if plainToken(node) {
+		return "nc-" + node
+	}
+	return "nc-x" + hex.EncodeToString([]byte(node))
+}
+
+func (d *durable) start() {
+	d.b.wg.Add(2)
+	go d.publishLoop()
+	go d.setupLoop()
+}
+
+func (d *durable) kick() {
+	select {
+	case d.kickc <- struct{}{}:
+	default:
+	}
+}
+
+func (d *durable) wantConsume() {
+	d.wantOnce.Do(func() { close(d.wantc) })
+}
+
+func (d *durable) stop() {
+	d.mu.Lock()
+	d.done = true
+	d.cond.Broadcast()
+	d.mu.Unlock()
+	close(d.stopc)
+}
+
+// send queues a frame for JetStream, waiting up to durableSendWait for
+// room.
+func (d *durable) send(event string, frame []byte) error {
+	it := durItem{subj: d.b.subj.event(d.channel, event), frame: append([]byte(nil), frame...)}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	deadline := time.Now().Add(durableSendWait)
+	for !d.done && d.bytes > 0 && d.bytes+len(frame) > d.limit {
+		if time.Now().After(deadline) {
+			d.b.st.dropped.Add(1)
+			d.b.warn.soon(&d.b.st)
+			return ErrDropped
+		}
+		d.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		d.mu.Lock()
+	}
+	if d.done {
+		d.b.st.dropped.Add(1)
+		return ErrDropped
+	}
+	d.seq++
+	it.seq = d.seq
+	d.queue = append(d.queue, it)
+	d.bytes += len(frame)
+	d.b.st.durableQueued.Add(int64(len(frame)))
+	d.cond.Signal()
+	return nil
+}
+
+// publishLoop stores the queued frames in order.
+func (d *durable) publishLoop() {
+	defer d.b.wg.Done()
+	var buf []byte
+	for {
+		d.mu.Lock()
+		for len(d.queue) == 0 && !d.done {
+			d.cond.Wait()
+		}
+		if d.done {
+			n := len(d.queue)
+			d.b.st.durableQueued.Add(-int64(d.bytes))
+			d.queue, d.bytes = nil, 0
+			d.mu.Unlock()
+			if n > 0 {
+				d.b.st.dropped.Add(uint64(n))
+				d.b.warn.soon(&d.b.st)
+			}
+			return
+		}
+		it := d.queue[0]
+		d.mu.Unlock()
+
+		err := publishFrame(&buf, d.b.cfg.NodeID, 1, it.seq, it.frame, int(d.b.nc.MaxPayload()), it.subj, func(subj string, data []byte) error {
+			return d.store(subj, it.seq, data)
+		})
+
+		d.mu.Lock()
+		d.queue = d.queue[1:]
+		d.bytes -= len(it.frame)
+		d.mu.Unlock()
+		d.b.st.durableQueued.Add(-int64(len(it.frame)))
+		if err != nil {
+			d.b.st.dropped.Add(1)
+			d.b.warn.soon(&d.b.st)
+			continue
+		}
+		d.b.st.msgsOut.Add(1)
+		d.b.st.bytesOut.Add(uint64(len(it.frame)))
+	}
+}
+
+// store publishes one envelope to JetStream, retrying until it is
+// acknowledged or the backbone closes.
+func (d *durable) store(subj string, seq uint64, data []byte) error {
+	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
+	// The piece's offset makes pieces of one message distinct.
+	id := hex.EncodeToString(d.b.cfg.NodeID[:]) + "-" + strconv.FormatUint(seq, 10) + "-" + strconv.Itoa(len(data)) + "-" + hex.EncodeToString(data[envHeaderLen:min(len(data), chunkHeaderLen)])
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Header.Set(hdrOrigin, d.consumer)
+	for {
+		ctx, cancel := context.WithTimeout(d.b.ctx, publishTimeout)
+		_, err := d.b.js.PublishMsg(ctx, m)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if d.b.ctx.Err() != nil {
+			return err
+		}
+		d.b.setErr(fmt.Errorf("durable channel %s: storing in stream %s: %w", d.channel, d.stream, err))
+		select {
+		case <-d.stopc:
+			return err
+		case <-time.After(retryWait):
+		}
+	}
+}
+
+// setupLoop creates the stream and the consumer on every connection, and
+// consumes from the first interest on.
+func (d *durable) setupLoop() {
+	defer d.b.wg.Done()
+	var cc jetstream.ConsumeContext
+	defer func() {
+		if cc != nil {
+			// No handler runs after Close returns.
+			cc.Stop()
+			select {
+			case <-cc.Closed():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}()
+	var cons jetstream.Consumer
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-d.stopc:
+			return
+		case <-d.kickc:
+		case <-retry.C:
+		case <-d.wantc:
+			d.wantc = nil // seen; a nil channel blocks
+		}
+		if c, err := d.setup(); err != nil {
+			d.b.setErr(err)
+			retry.Reset(time.Second)
+			continue
+		} else {
+			cons = c
+		}
+		if cc == nil && d.wantc == nil && cons != nil {
+			var err error
+			if cc, err = d.consume(cons); err != nil {
+				d.b.setErr(fmt.Errorf("durable channel %s: consuming %s: %w", d.channel, d.stream, err))
+				retry.Reset(time.Second)
+				continue
+			}
+			d.consuming.Store(true)
+		}
+	}
+}
+
+// setup creates or updates the stream and this server's consumer.
+func (d *durable) setup() (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(d.b.ctx, publishTimeout)
+	defer cancel()
+	_, err := d.b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       d.stream,
+		Subjects:   []string{d.subject},
+		Storage:    jetstream.FileStorage,
+		Replicas:   d.cfg.Replicas,
+		MaxAge:     d.cfg.MaxAge,
+		MaxBytes:   d.cfg.MaxBytes,
+		Discard:    jetstream.DiscardOld,
+		Duplicates: dedupWindow,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("durable channel %s: stream %s: %w", d.channel, d.stream, err)
+	}
+	c, err := d.b.js.CreateOrUpdateConsumer(ctx, d.stream, jetstream.ConsumerConfig{
+		Durable:       d.consumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		FilterSubject: d.subject,
+		MaxAckPending: 4096,
+		AckWait:       30 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("durable channel %s: consumer %s on %s: %w", d.channel, d.consumer, d.stream, err)
+	}
+	return c, nil
+}
+
+// consume delivers the consumer's messages in stream order, acknowledging
+// each after local delivery.
+func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	r := newReceiver(d.b)
+	var mu sync.Mutex // Consume calls the handler from one goroutine; the lock documents r's ownership
+	return c.Consume(func(m jetstream.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if m.Headers().Get(hdrOrigin) != d.consumer {
+			r.handle(m.Subject(), d.channel, m.Data())
+		}
+		if err := m.Ack(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			d.b.setErr(fmt.Errorf("durable channel %s: ack: %w", d.channel, err))
+		}
+	}, jetstream.PullMaxMessages(256), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !d.b.closed.Load() {
+			d.b.setErr(fmt.Errorf("durable channel %s: %w", d.channel, err))
+		}
+	}))
+}

@@ -1,0 +1,181 @@
+package backbone
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// Bounds of reassembly: what one receiver holds of unfinished large
+// messages, and how long a piece waits for the next.
+const (
+	maxReassembly   = 64 << 20
+	reassemblyLimit = 30 * time.Second
+	maxPeerKeys     = 1 << 16
+)
+
+// receiver turns envelopes into deliveries for one stream of NATS
+// messages (the plain subscriptions, or one durable consumer): it drops
+// duplicates, counts gaps, and reassembles pieces. It is used by one
+// goroutine at a time.
+type receiver struct {
+	b     *Backbone
+	peers map[NodeID]*peerState
+	held  int // bytes in partial messages
+}
+
+// peerState is what a receiver knows of one publishing server.
+type peerState struct {
+	epoch uint32
+	next  map[string]uint64 // sequence key → next expected seq
+	part  *partial          // the message being reassembled, if any
+}
+
+// partial is a large message in pieces.
+type partial struct {
+	key   string
+	seq   uint64
+	buf   []byte
+	since time.Time
+}
+
+func newReceiver(b *Backbone) *receiver {
+	return &receiver{b: b, peers: make(map[NodeID]*peerState)}
+}
+
+// handle takes one envelope that arrived under sequence key key and
+// delivers the frame it completes, if any. It returns false for a
+// malformed envelope.
+func (r *receiver) handle(subj, key string, data []byte) bool {
+	e, err := parseEnvelope(data)
+	if err != nil {
+		r.b.st.malformed.Add(1)
+		r.b.warn.soon(&r.b.st)
+		return false
+	}
+	if e.node == r.b.cfg.NodeID {
+		return true // our own publication (durable streams hold them)
+	}
+	ps := r.peers[e.node]
+	if ps == nil || ps.epoch != e.epoch {
+		if ps != nil && ps.part != nil {
+			r.dropPartial(ps)
+		}
+		ps = &peerState{epoch: e.epoch, next: make(map[string]uint64)}
+		r.peers[e.node] = ps
+	}
+	switch e.kind {
+	case kindMsg:
+		if !r.accept(ps, key, e.seq) {
+			return true
+		}
+		r.deliver(e.node, subj, e.body)
+	case kindChunk:
+		r.chunk(ps, subj, key, &e)
+	}
+	return true
+}
+
+// accept checks seq against what ps expects under key: a duplicate is
+// dropped, a gap counted as lost.
+func (r *receiver) accept(ps *peerState, key string, seq uint64) bool {
+	want, seen := ps.next[key]
+	switch {
+	case seen && seq < want:
+		r.b.st.duplicates.Add(1)
+		return false
+	case seen && seq > want:
+		r.b.st.lost.Add(seq - want)
+		r.b.warn.soon(&r.b.st)
+	}
+	if !seen && len(ps.next) >= maxPeerKeys {
+		clear(ps.next)
+	}
+	ps.next[key] = seq + 1
+	return true
+}
+
+// chunk adds a piece to ps's partial message.
+func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
+	p := ps.part
+	if p != nil && (p.key != key || p.seq != e.seq) {
+		// Pieces of one message come back to back: the other is lost.
+		r.dropPartial(ps)
+		p = nil
+	}
+	if p == nil {
+		if e.offset != 0 {
+			// The head of this message never came; count it once.
+			if want, seen := ps.next[key]; !seen || e.seq >= want {
+				r.b.st.lost.Add(1)
+				ps.next[key] = e.seq + 1
+			}
+			return
+		}
+		if !r.accept(ps, key, e.seq) {
+			return
+		}
+		if int(e.total) > r.b.cfg.MaxMessage || r.held+int(e.total) > maxReassembly {
+			r.b.st.tooLarge.Add(1)
+			r.b.warn.soon(&r.b.st)
+			return
+		}
+		p = &partial{key: key, seq: e.seq, buf: make([]byte, 0, e.total), since: time.Now()}
+		ps.part = p
+		r.held += int(e.total)
+	}
+	switch {
+	case int(e.offset) < len(p.buf):
+		return // a duplicate piece
+	case int(e.offset) > len(p.buf) || time.Since(p.since) > reassemblyLimit:
+		r.dropPartial(ps)
+		return
+	}
+	p.buf = append(p.buf, e.body...)
+	if len(p.buf) == cap(p.buf) {
+		ps.part = nil
+		r.held -= cap(p.buf)
+		r.deliver(e.node, subj, p.buf)
+	}
+}
+
+// dropPartial discards ps's unfinished message, counted as lost.
+func (r *receiver) dropPartial(ps *peerState) {
+	r.held -= cap(ps.part.buf)
+	ps.part = nil
+	r.b.st.lost.Add(1)
+	r.b.warn.soon(&r.b.st)
+}
+
+// deliver hands a frame to the server after checking it is one Msg frame
+// of the channel its subject names.
+func (r *receiver) deliver(node NodeID, subj string, frame []byte) {
+	if n, ok := wire.FrameLen(frame); !ok || n != len(frame) || len(frame) < wire.HeaderLen ||
+		frame[wire.HeaderLen-1] != wire.TypeMsg || !r.b.subj.sameChannel(subj, channelOf(frame)) {
+		r.b.st.malformed.Add(1)
+		r.b.warn.soon(&r.b.st)
+		return
+	}
+	r.b.st.msgsIn.Add(1)
+	r.b.st.bytesIn.Add(uint64(len(frame)))
+	r.b.deliver(node, frame)
+}
+
+// channelOf returns the channel a Msg frame names, or nil.
+func channelOf(frame []byte) []byte {
+	if len(frame) < wire.HeaderLen+2 {
+		return nil
+	}
+	n := int(frame[wire.HeaderLen+1])
+	if len(frame) < wire.HeaderLen+2+n {
+		return nil
+	}
+	return frame[wire.HeaderLen+2 : wire.HeaderLen+2+n]
+}
+
+// sameChannel reports whether subj is under channel's subjects.
+func (s subjects) sameChannel(subj string, channel []byte) bool {
+	want := s.channel(string(channel))
+	return len(subj) > len(want) && subj[len(want)] == '.' && bytes.Equal([]byte(subj[:len(want)]), []byte(want))
+}

@@ -1,0 +1,150 @@
+package backbone
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// counters count what the backbone did.
+type counters struct {
+	msgsOut, bytesOut atomic.Uint64 // published (plain) or stored (durable)
+	msgsIn, bytesIn   atomic.Uint64 // delivered to the server
+	dropped           atomic.Uint64 // not published: buffer full, too large, closed
+	lost              atomic.Uint64 // gaps seen in other servers' sequences
+	duplicates        atomic.Uint64 // dropped as already delivered
+	malformed         atomic.Uint64 // envelopes or frames that did not parse
+	tooLarge          atomic.Uint64 // large messages refused by reassembly bounds
+	slow              atomic.Uint64 // slow-consumer events reported by nats.go
+	reconnects        atomic.Uint64
+	durableQueued     atomic.Int64 // bytes waiting for JetStream
+}
+
+// Stats is a snapshot of a Backbone.
+type Stats struct {
+	State      string   // "connected", "reconnecting", "connecting", "closed"
+	URL        string   // the server connected to, password removed; "" if none
+	LastError  string   // the last connection problem, naming the URL; "" once connected
+	Reconnects uint64   // reconnections since New
+	MsgsOut    uint64   // messages published
+	BytesOut   uint64   // their frame bytes
+	MsgsIn     uint64   // messages received and delivered
+	BytesIn    uint64   // their frame bytes
+	Buffered   int      // bytes held by nats.go and the durable queues while NATS is unreachable or slow
+	Dropped    uint64   // messages not published (buffer full, too large, closed)
+	Lost       uint64   // messages of other servers known lost (sequence gaps, unfinished large messages)
+	Duplicates uint64   // messages received twice and dropped
+	Malformed  uint64   // envelopes that did not parse
+	TooLarge   uint64   // large messages past the reassembly bounds
+	Slow       uint64   // slow-consumer events (nats.go dropped messages for us)
+	Subjects   []string // plain subjects subscribed to
+	Durable    []string // durable channels consuming
+}
+
+// Stats returns b's figures.
+func (b *Backbone) Stats() Stats {
+	st := Stats{
+		State:      stateName(b.nc.Status()),
+		LastError:  "",
+		Reconnects: b.st.reconnects.Load(),
+		MsgsOut:    b.st.msgsOut.Load(),
+		BytesOut:   b.st.bytesOut.Load(),
+		MsgsIn:     b.st.msgsIn.Load(),
+		BytesIn:    b.st.bytesIn.Load(),
+		Dropped:    b.st.dropped.Load(),
+		Lost:       b.st.lost.Load(),
+		Duplicates: b.st.duplicates.Load(),
+		Malformed:  b.st.malformed.Load(),
+		TooLarge:   b.st.tooLarge.Load(),
+		Slow:       b.st.slow.Load(),
+		Subjects:   b.Subjects(),
+	}
+	if st.State == "connected" {
+		st.URL = b.nc.ConnectedUrlRedacted()
+	} else if e := b.lastErr.Load(); e != nil {
+		st.LastError = *e
+	}
+	if n, err := b.nc.Buffered(); err == nil {
+		st.Buffered = n
+	}
+	st.Buffered += int(b.st.durableQueued.Load())
+	for name, d := range b.durables {
+		if d.consuming.Load() {
+			st.Durable = append(st.Durable, name)
+		}
+	}
+	return st
+}
+
+func stateName(s nats.Status) string {
+	switch s {
+	case nats.CONNECTED:
+		return "connected"
+	case nats.RECONNECTING:
+		return "reconnecting"
+	case nats.CONNECTING:
+		return "connecting"
+	case nats.DRAINING_PUBS, nats.DRAINING_SUBS:
+		return "draining"
+	}
+	return "closed"
+}
+
+// warnInterval is the least time between two warnings of one kind.
+const warnInterval = 5 * time.Second
+
+// warner logs drops and connection errors, at most once per warnInterval
+// each, so a flood does not flood the log.
+type warner struct {
+	log      *slog.Logger
+	mu       sync.Mutex
+	lastDrop time.Time
+	lastErr  time.Time
+	errText  string
+	warned   [4]uint64 // dropped, lost, malformed, slow at the last warning
+}
+
+func (w *warner) soon(st *counters) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if time.Since(w.lastDrop) < warnInterval {
+		return
+	}
+	w.dropsLocked(st)
+}
+
+func (w *warner) dropsLocked(st *counters) {
+	cur := [4]uint64{st.dropped.Load(), st.lost.Load(), st.malformed.Load() + st.tooLarge.Load(), st.slow.Load()}
+	if cur == w.warned {
+		return
+	}
+	prev := w.warned
+	w.warned, w.lastDrop = cur, time.Now()
+	var args []any
+	for i, key := range []string{"dropped", "lost", "malformed", "slow_consumer"} {
+		if cur[i] > prev[i] {
+			args = append(args, key, cur[i]-prev[i])
+		}
+	}
+	w.log.Warn("nats: messages dropped", args...)
+}
+
+func (w *warner) errorSoon(text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if text == w.errText && time.Since(w.lastErr) < warnInterval {
+		return
+	}
+	w.errText, w.lastErr = text, time.Now()
+	w.log.Error("nats: " + text)
+}
+
+// flush logs what the last interval held back.
+func (w *warner) flush(st *counters) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dropsLocked(st)
+}

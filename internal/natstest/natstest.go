@@ -1,0 +1,193 @@
+// Package natstest starts NATS servers embedded in tests: one server, or a
+// cluster joined by routes, on 127.0.0.1 with JetStream in temporary
+// directories. It is for tests only.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Options tune a server; the zero value is a plain server with JetStream.
+type Options struct {
+	MaxPayload     int32 // max_payload; 0 means the server's default (1 MiB)
+	NoJetStream    bool  // leave JetStream off
+	User, Password string
+	Token          string
+	TLS            *server.Options // if set, its TLS fields are copied
+}
+
+// Server is one embedded NATS server.
+type Server struct {
+	*server.Server
+	opts *server.Options
+}
+
+// URL returns the server's client URL, nats://127.0.0.1:PORT.
+func (s *Server) URL() string { return s.ClientURL() }
+
+// Run starts a server and shuts it down at the end of the test.
+func Run(t testing.TB, o Options) *Server {
+	t.Helper()
+	return start(t, serverOptions(t, o, "n1", -1))
+}
+
+func serverOptions(t testing.TB, o Options, name string, port int) *server.Options {
+	opts := &server.Options{
+		ServerName:         name,
+		Host:               "127.0.0.1",
+		Port:               port,
+		NoLog:              true,
+		NoSigs:             true,
+		MaxPayload:         o.MaxPayload,
+		JetStream:          !o.NoJetStream,
+		StoreDir:           t.TempDir(),
+		Username:           o.User,
+		Password:           o.Password,
+		Authorization:      o.Token,
+		JetStreamMaxMemory: 64 << 20,
+		JetStreamMaxStore:  1 << 30,
+	}
+	if o.TLS != nil {
+		opts.TLS = o.TLS.TLS
+		opts.TLSConfig = o.TLS.TLSConfig
+		opts.TLSVerify = o.TLS.TLSVerify
+		opts.TLSTimeout = 2
+	}
+	return opts
+}
+
+func start(t testing.TB, opts *server.Options) *Server {
+	t.Helper()
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("nats server %s not ready", opts.ServerName)
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return &Server{Server: s, opts: opts}
+}
+
+// Cluster is n servers joined by routes.
+type Cluster struct {
+	Servers []*Server
+	ports   []int // client ports, kept across restarts
+	routes  []int
+	o       Options
+	t       testing.TB
+	dirs    []string
+}
+
+// RunCluster starts n servers joined by routes on 127.0.0.1, with
+// JetStream clustered, and waits until every route is up and JetStream
+// has a leader.
+func RunCluster(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
+	c := &Cluster{o: o, t: t}
+	for range n {
+		c.ports = append(c.ports, freePort(t))
+		c.routes = append(c.routes, freePort(t))
+		c.dirs = append(c.dirs, t.TempDir())
+	}
+	c.Servers = make([]*Server, n)
+	for i := range n {
+		c.Servers[i] = c.startNode(i)
+	}
+	c.WaitReady()
+	return c
+}
+
+func (c *Cluster) startNode(i int) *Server {
+	opts := serverOptions(c.t, c.o, fmt.Sprintf("n%d", i+1), c.ports[i])
+	opts.StoreDir = c.dirs[i]
+	opts.Cluster.Name = "nc-test"
+	opts.Cluster.Host = "127.0.0.1"
+	opts.Cluster.Port = c.routes[i]
+	for j, p := range c.routes {
+		if j != i {
+			opts.Routes = append(opts.Routes, server.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", p))...)
+		}
+	}
+	return start(c.t, opts)
+}
+
+// WaitReady waits until every running server has its routes and
+// JetStream has a meta leader.
+func (c *Cluster) WaitReady() {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ok, up := true, 0
+		for _, s := range c.Servers {
+			if s != nil && s.Running() {
+				up++
+			}
+		}
+		for _, s := range c.Servers {
+			if s == nil || !s.Running() {
+				continue
+			}
+			if s.NumRoutes() < up-1 || !s.JetStreamIsCurrent() {
+				ok = false
+			}
+		}
+		leader := false
+		for _, s := range c.Servers {
+			if s != nil && s.Running() && s.JetStreamIsLeader() {
+				leader = true
+			}
+		}
+		if ok && leader {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("nats cluster not ready")
+}
+
+// Kill shuts server i down.
+func (c *Cluster) Kill(i int) {
+	c.Servers[i].Shutdown()
+	c.Servers[i].WaitForShutdown()
+}
+
+// Restart starts server i again, on its ports and store.
+func (c *Cluster) Restart(i int) {
+	c.Servers[i] = c.startNode(i)
+}
+
+// URLs returns the client URLs of all servers, comma separated.
+func (c *Cluster) URLs() []string {
+	out := make([]string, len(c.ports))
+	for i, p := range c.ports {
+		out[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
+	}
+	return out
+}
+
+// URL returns server i's client URL.
+func (c *Cluster) URL(i int) string { return c.URLs()[i] }
+
+// String lists the cluster's URLs.
+func (c *Cluster) String() string { return strings.Join(c.URLs(), ",") }
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
