@@ -16,6 +16,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -152,7 +153,7 @@ func TestLegacyInterop(t *testing.T) {
 }
 
 func TestStaleSocketAndLiveRefusal(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	// A stale socket file: bound, then left behind as after a crash.
 	path := filepath.Join(dir, "netcluster-A")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
@@ -280,7 +281,7 @@ func TestSlowConsumer(t *testing.T) {
 // Kill the server and start another on the same sockets: agents
 // reconnect and listen again, with no handler lost.
 func TestReconnectAfterServerRestart(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	bus := config.Default()
 	bus.SocketDir = dir
 	start := func() *server.Server {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
-	"github.com/netcluster/netcluster/internal/testutil"
+	"github.com/netcluster/netcluster/internal/testutil/testserver"
 	"github.com/netcluster/netcluster/server"
 	"go.uber.org/goleak"
 )
@@ -17,15 +17,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func shortDir(t testing.TB) string { return testutil.ShortDir(t) }
-
-func busConfig(t testing.TB, src string) *config.Config { return testutil.ParseConfig(t, src) }
+func busConfig(t testing.TB, src string) *config.Config { return testserver.ParseConfig(t, src) }
 
 // startServer starts a server on bus (nil: the default) in a new socket
 // directory, and closes it at the end of the test.
 func startServer(t testing.TB, bus *config.Config) (*server.Server, string) {
 	t.Helper()
-	return testutil.StartServer(t, bus, "")
+	return testserver.StartServer(t, bus, "")
 }
 
 func ctxT(t testing.TB) context.Context {
@@ -98,16 +96,4 @@ func listen(t testing.TB, a *netcluster.Agent, pattern string) *recorder {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// settle makes sure every message emitted so far by the given agents has
-// been routed and handled: a round trip through the server per agent, and
-// then a marker event through each receiver's own queue.
-func settle(t testing.TB, agents ...*netcluster.Agent) {
-	t.Helper()
-	for _, a := range agents {
-		if err := a.Flush(ctxT(t)); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

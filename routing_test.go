@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 // The seed README's sample, network off: A and B propagate to ".*".
@@ -231,7 +232,7 @@ func TestEmitErrors(t *testing.T) {
 }
 
 func TestConnectNoServerNamesPath(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	_, err := netcluster.Connect(ctxT(t), "A", netcluster.WithSocketDir(dir))
 	if err == nil || !strings.Contains(err.Error(), dir+"/netcluster-A") {
 		t.Fatalf("got %v, want an error naming the socket path", err)

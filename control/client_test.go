@@ -14,6 +14,7 @@ import (
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/control"
 	"github.com/netcluster/netcluster/internal/testutil"
+	"github.com/netcluster/netcluster/internal/testutil/testserver"
 	"github.com/netcluster/netcluster/internal/transport"
 )
 
@@ -37,7 +38,7 @@ func dial(t testing.TB, dir string, o *control.Options) *control.Client {
 
 func TestClientCalls(t *testing.T) {
 	t.Parallel()
-	srv, dir := testutil.StartServer(t, testutil.ParseConfig(t, `{"channels": {"A": {}, "B": {}}}`), "")
+	srv, dir := testserver.StartServer(t, testserver.ParseConfig(t, `{"channels": {"A": {}, "B": {}}}`), "")
 	a, err := netcluster.Connect(testCtx(t), "A", netcluster.WithSocketDir(dir), netcluster.WithAgentID("agent-a"))
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ func TestDialNoServer(t *testing.T) {
 
 func TestDialRefused(t *testing.T) {
 	t.Parallel()
-	_, dir := testutil.StartServer(t, nil, "")
+	_, dir := testserver.StartServer(t, nil, "")
 	_, err := control.Dial(testCtx(t), transport.SocketPath(dir, control.Channel), &control.Options{AgentID: "has space"})
 	var se *control.ServerError
 	if !errors.As(err, &se) || se.Code == 0 {
@@ -138,7 +139,7 @@ func TestDialRefused(t *testing.T) {
 
 func TestClientLost(t *testing.T) {
 	t.Parallel()
-	srv, dir := testutil.StartServer(t, nil, "")
+	srv, dir := testserver.StartServer(t, nil, "")
 	lost := make(chan error, 1)
 	c := dial(t, dir, &control.Options{OnState: func(connected bool, err error) {
 		if !connected {
@@ -161,15 +162,15 @@ func TestClientLost(t *testing.T) {
 
 func TestClientReconnect(t *testing.T) {
 	t.Parallel()
-	bus := testutil.ParseConfig(t, `{"channels": {"A": {}}}`)
-	srv, dir := testutil.StartServer(t, bus.Clone(), "")
+	bus := testserver.ParseConfig(t, `{"channels": {"A": {}}}`)
+	srv, dir := testserver.StartServer(t, bus.Clone(), "")
 	states := make(chan bool, 4)
 	c := dial(t, dir, &control.Options{Reconnect: true, OnState: func(connected bool, err error) { states <- connected }})
 	srv.Close()
 	if got := <-states; got {
 		t.Fatal("first state change is connected; want lost")
 	}
-	srv2, _ := testutil.StartServer(t, bus.Clone(), dir)
+	srv2, _ := testserver.StartServer(t, bus.Clone(), dir)
 	st, err := c.Stats(testCtx(t))
 	if err != nil || st.NodeID != srv2.NodeID() {
 		t.Fatalf("Stats after the restart = %+v, %v; want node %s", st, err, srv2.NodeID())

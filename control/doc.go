@@ -8,6 +8,7 @@
 // dispatches from it, and ncclient builds its help and completion from it.
 // docs/CONTROL.md describes each request and reply.
 //
-// The package imports no other part of netcluster than its wire codec, so
-// a tool that only talks to the control channel does not link the server.
+// The package imports no other part of netcluster than its wire codec and
+// its socket transport, so a tool that only talks to the control channel
+// does not link the server.
 package control

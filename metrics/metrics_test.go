@@ -9,12 +9,12 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
-	"github.com/netcluster/netcluster/internal/testutil"
+	"github.com/netcluster/netcluster/internal/testutil/testserver"
 )
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	srv, dir := startServer(t, testutil.ParseConfig(t, `{
+	srv, dir := startServer(t, testserver.ParseConfig(t, `{
 		"outbuffer": 65536,
 		"channels": {"A": {"propagatetochannels": "B"}, "B": {}, "S": {}},
 	}`))
@@ -98,7 +98,7 @@ func TestMetrics(t *testing.T) {
 // and /metrics; a reload turns it off, and Close stops it.
 func TestMetricsFromConfig(t *testing.T) {
 	addr := freeAddr(t)
-	srv, _ := startServer(t, testutil.ParseConfig(t, `{"metrics": "`+addr+`", "channels": {"A": {}}}`))
+	srv, _ := startServer(t, testserver.ParseConfig(t, `{"metrics": "`+addr+`", "channels": {"A": {}}}`))
 	if a := srv.MetricsAddr(); a == nil || a.String() != addr {
 		t.Fatalf("MetricsAddr %v, want %s", a, addr)
 	}
@@ -137,7 +137,7 @@ func TestMetricsNetwork(t *testing.T) {
 	t.Parallel()
 	group, port := fmt.Sprintf("239.255.%d.%d", 1+rand.IntN(250), 1+rand.IntN(250)), 20000+rand.IntN(30000)
 	netConfig := func() *config.Config {
-		return testutil.ParseConfig(t, fmt.Sprintf(`{"connecttonet": true, "interface": "lo", "ttl": 0, "addr": %q, "port": %d,
+		return testserver.ParseConfig(t, fmt.Sprintf(`{"connecttonet": true, "interface": "lo", "ttl": 0, "addr": %q, "port": %d,
 			"channels": {"A": {"propagatetonet": true}}}`, group, port))
 	}
 	n1, dir1 := startServer(t, netConfig())

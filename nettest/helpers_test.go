@@ -19,6 +19,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/internal/netns"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 // Two 32-byte keys, and one the others lack.
@@ -38,18 +39,6 @@ func buildServer(t testing.TB) string {
 		t.Fatalf("go build ncserver: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// shortDir returns a new directory with a short path (socket paths are
-// limited to about 104 bytes).
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ncn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 // syncBuf is a bytes.Buffer safe for a process's output and the test.
@@ -86,7 +75,7 @@ type server struct {
 // has reported its network.
 func startServer(t testing.TB, bin string, h *netns.Host, cfg string) *server {
 	t.Helper()
-	s := &server{h: h, dir: shortDir(t), out: &syncBuf{}, done: make(chan struct{})}
+	s := &server{h: h, dir: testutil.ShortDir(t), out: &syncBuf{}, done: make(chan struct{})}
 	s.config = filepath.Join(s.dir, "ncserver.jsonc")
 	s.write(t, cfg)
 	s.cmd = h.Command(context.Background(), bin, "-config", s.config, "-log-level", "debug")

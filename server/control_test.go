@@ -15,24 +15,13 @@ import (
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/control"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/internal/transport"
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
 // The helpers of the control tests are prefixed ctl: other tests of this
 // package are written alongside.
-
-// ctlDir returns a new temporary directory with a short path, as socket
-// paths are limited to about 104 bytes.
-func ctlDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
 
 // ctlServer starts a server on the config src (JWCC; "" for the default)
 // in a new socket directory and closes it at the end of the test.
@@ -45,7 +34,7 @@ func ctlServer(t testing.TB, src string) (*Server, string) {
 			t.Fatal(err)
 		}
 	}
-	dir := ctlDir(t)
+	dir := testutil.ShortDir(t)
 	bus.SocketDir = dir
 	s, err := New(Config{Bus: bus, Console: ctlDiscard{}, Metrics: ctlMetrics})
 	if err != nil {
@@ -137,7 +126,7 @@ func TestControlCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl := ctlControl(t, dir)
-	bad := ctlWriteFile(t, ctlDir(t), "bad.jsonc", "{\n  \"channels\": {\n    \"A\": {\"propagatetochanels\": true},\n  },\n}\n")
+	bad := ctlWriteFile(t, testutil.ShortDir(t), "bad.jsonc", "{\n  \"channels\": {\n    \"A\": {\"propagatetochanels\": true},\n  },\n}\n")
 
 	for _, tc := range []struct {
 		name, body string
@@ -232,7 +221,7 @@ func TestControlReload(t *testing.T) {
 	defer b2.Close(context.Background())
 
 	// The file names no socketdir: the sockets stay where they are.
-	path := ctlWriteFile(t, ctlDir(t), "nc.jsonc", `{"channels": {"A": {}, "C": {"propagatetochannels": "A"}}}`)
+	path := ctlWriteFile(t, testutil.ShortDir(t), "nc.jsonc", `{"channels": {"A": {}, "C": {"propagatetochannels": "A"}}}`)
 	rep := ctlAsk(t, ctl, `{"cmd":"reloadconfig","path":"`+path+`"}`)
 	if !rep.OK {
 		t.Fatal(rep.Error)
@@ -350,7 +339,7 @@ func TestControlSecurity(t *testing.T) {
 	t.Parallel()
 	srv, dir := ctlServer(t, `{"channels": {"A": {"propagatetochannels": "control"}, "B": {}}}`)
 	// A file that would remove B, were any event to act as a command.
-	path := ctlWriteFile(t, ctlDir(t), "nc.jsonc", `{"channels": {"A": {}}}`)
+	path := ctlWriteFile(t, testutil.ShortDir(t), "nc.jsonc", `{"channels": {"A": {}}}`)
 
 	// observer is a control client that listens to everything and asks
 	// nothing: it must see the events from A, and never a reply.

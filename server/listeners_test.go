@@ -12,6 +12,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 // passedListener is a listening socket as systemd's socket activation
@@ -33,7 +34,7 @@ func passedListener(t *testing.T, path string) net.Listener {
 func TestConfigListeners(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	dir, other := ctlDir(t), ctlDir(t)
+	dir, other := testutil.ShortDir(t), testutil.ShortDir(t)
 	passedPath := filepath.Join(dir, "passed-A")
 	bus := config.Default()
 	bus.SocketDir = dir
@@ -102,7 +103,7 @@ func TestConfigListeners(t *testing.T) {
 }
 
 func TestConfigListenersErrors(t *testing.T) {
-	ln := passedListener(t, filepath.Join(ctlDir(t), "x"))
+	ln := passedListener(t, filepath.Join(testutil.ShortDir(t), "x"))
 	for _, tc := range []struct {
 		name string
 		cfg  Config

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 // ctlMetrics is the metrics handler of the tests of this package (package
@@ -150,7 +151,7 @@ func TestMetricsWithoutHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus.SocketDir = ctlDir(t)
+	bus.SocketDir = testutil.ShortDir(t)
 	s, err := New(Config{Bus: bus, Console: io.Discard})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 // The helpers of the network tests are prefixed nt: other tests of this
@@ -68,7 +69,7 @@ func ntConfig(t testing.TB, group string, port int, src string) *config.Config {
 // ntStart starts a server on bus in a new socket directory.
 func ntStart(t testing.TB, bus *config.Config) *ntNode {
 	t.Helper()
-	n := &ntNode{dir: ctlDir(t), console: &ntConsole{}}
+	n := &ntNode{dir: testutil.ShortDir(t), console: &ntConsole{}}
 	bus.SocketDir = n.dir
 	srv, err := New(Config{Bus: bus, Console: n.console})
 	if err != nil {
@@ -382,7 +383,7 @@ func TestNetStartErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bus.SocketDir = ctlDir(t)
+			bus.SocketDir = testutil.ShortDir(t)
 			srv, err := New(Config{Bus: bus, Console: ctlDiscard{}})
 			if err != nil {
 				t.Fatal(err)

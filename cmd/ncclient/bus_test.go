@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/server"
 )
 
 func TestEmit(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	startServer(t, nil, dir)
 	got := listenAll(t, agent(t, dir, "A"), ".*")
 	for _, tc := range []struct {
@@ -36,7 +37,7 @@ func TestEmit(t *testing.T) {
 
 func TestListen(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	srv := startServer(t, parseBus(t, `{"channels": {"A": {"propagatetochannels": "B"}, "B": {}}}`), dir)
 	var out, errout syncBuffer
 	done := make(chan error, 1)
@@ -90,7 +91,7 @@ func TestListen(t *testing.T) {
 // ends (SIGINT in ncclient), then exits cleanly.
 func TestListenUntilCancelled(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	srv := startServer(t, nil, dir)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var out syncBuffer

@@ -12,13 +12,14 @@ import (
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/control"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 const secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // 32 bytes
 
 func TestCommands(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	srv := startServer(t, parseBus(t, `{
 		"keys": [{"id": 7, "secret": "`+secret+`"}],
 		"channels": {"A": {"propagatetochannels": "B"}, "B": {"dumptoconsole": true}},
@@ -140,10 +141,10 @@ func TestCommands(t *testing.T) {
 
 func TestCommandErrors(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	startServer(t, nil, dir)
-	empty := shortDir(t)
-	bad := writeFile(t, shortDir(t), "bad.jsonc", "{\n  \"port\": \"4454\",\n  \"channelz\": {},\n}\n")
+	empty := testutil.ShortDir(t)
+	bad := writeFile(t, testutil.ShortDir(t), "bad.jsonc", "{\n  \"port\": \"4454\",\n  \"channelz\": {},\n}\n")
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -220,7 +221,7 @@ func TestHelp(t *testing.T) {
 // TestSocketDirFromEnvironment cannot run in parallel: it sets the
 // environment.
 func TestSocketDirFromEnvironment(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	startServer(t, nil, dir)
 	t.Setenv(config.EnvSocketDir, dir)
 	out, _, err := ncclient(t, "", "channels")
@@ -228,7 +229,7 @@ func TestSocketDirFromEnvironment(t *testing.T) {
 		t.Errorf("channels with %s set: %v %q", config.EnvSocketDir, err, out)
 	}
 	// The flag wins over the environment.
-	_, _, err = ncclient(t, "", "-socketdir", shortDir(t), "channels")
+	_, _, err = ncclient(t, "", "-socketdir", testutil.ShortDir(t), "channels")
 	if err == nil {
 		t.Error("-socketdir of an empty directory did not win over the environment")
 	}

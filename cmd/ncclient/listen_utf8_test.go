@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -13,7 +14,7 @@ import (
 // bytes sent.
 func TestListenInvalidUTF8(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	srv := startServer(t, nil, dir)
 	var out, errout syncBuffer
 	done := make(chan error, 1)

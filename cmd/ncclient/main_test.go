@@ -14,6 +14,7 @@ import (
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/internal/testutil"
+	"github.com/netcluster/netcluster/internal/testutil/testserver"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -21,15 +22,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func shortDir(t testing.TB) string { return testutil.ShortDir(t) }
-
-func parseBus(t testing.TB, src string) *config.Config { return testutil.ParseConfig(t, src) }
+func parseBus(t testing.TB, src string) *config.Config { return testserver.ParseConfig(t, src) }
 
 // startServer starts a server on bus (nil: the default) in dir, and
 // closes it at the end of the test.
 func startServer(t testing.TB, bus *config.Config, dir string) *server.Server {
 	t.Helper()
-	srv, _ := testutil.StartServer(t, bus, dir)
+	srv, _ := testserver.StartServer(t, bus, dir)
 	return srv
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/control"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
@@ -20,8 +21,8 @@ import (
 // channel no reload touches stay connected and keep receiving throughout.
 func TestReload(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
-	cfgDir := shortDir(t)
+	dir := testutil.ShortDir(t)
+	cfgDir := testutil.ShortDir(t)
 	srv := startServer(t, parseBus(t, `{"channels": {"A": {"propagatetochannels": "B"}, "B": {}, "C": {}}}`), dir)
 
 	// C's agents must never see their connection drop.

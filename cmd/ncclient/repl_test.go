@@ -10,16 +10,17 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 // TestREPLStdin drives the REPL through plain input, as a script would.
 func TestREPLStdin(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	srv := startServer(t, nil, dir)
 	agent(t, dir, "A", netcluster.WithAgentID("watcher"))
 	got := listenAll(t, agent(t, dir, "B"), "ev.*")
-	path := writeFile(t, shortDir(t), "nc.jsonc", `{"channels": {"A": {"propagatetochannels": ".*"}, "B": {}, "E": {}}}`)
+	path := writeFile(t, testutil.ShortDir(t), "nc.jsonc", `{"channels": {"A": {"propagatetochannels": ".*"}, "B": {}, "E": {}}}`)
 
 	input := strings.Join([]string{
 		"showconfig()",
@@ -90,7 +91,7 @@ func TestREPLStdin(t *testing.T) {
 // final newline.
 func TestREPLStdinEnd(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	startServer(t, nil, dir)
 	out, _, err := ncclient(t, "channels", "-socketdir", dir, "-json")
 	if err != nil || !strings.Contains(out, `"control"`) {
@@ -136,7 +137,7 @@ func (tm *terminal) expect(re string) {
 // agent ids, history, and a server restart.
 func TestREPLTerminal(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	bus := parseBus(t, `{"channels": {"A": {}, "Alpha": {}, "B": {}}}`)
 	srv := startServer(t, bus.Clone(), dir)
 	agent(t, dir, "A", netcluster.WithAgentID("watcher"))

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/internal/testutil"
 )
 
 // The tests in this file run the real ncserver binary, as systemd or a
@@ -100,7 +101,7 @@ type notifySocket struct {
 }
 
 func newNotifySocket(t *testing.T) *notifySocket {
-	path := filepath.Join(shortDir(t), "notify")
+	path := filepath.Join(testutil.ShortDir(t), "notify")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func (n *notifySocket) next() (msg string, pings int) {
 // watchdog pings at half WATCHDOG_USEC, RELOADING=1 and READY=1 around a
 // SIGHUP reload, STOPPING=1 on SIGTERM.
 func TestSystemdNotify(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	conf := filepath.Join(dir, "nc.json")
 	os.WriteFile(conf, []byte(`{"socketdir": "`+dir+`", "channels": {"A": {}}}`), 0o644)
 	n := newNotifySocket(t)
@@ -240,7 +241,7 @@ func stop(t *testing.T, cmd *exec.Cmd) {
 // server runs, and stays reachable across a restart, and the passed
 // sockets outlive the server, which removes only its own.
 func TestSocketActivation(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	pathA, pathB := filepath.Join(dir, "sock-A"), filepath.Join(dir, "netcluster-B")
 	files := []*os.File{passSocket(t, pathA), passSocket(t, pathB)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -317,7 +318,7 @@ func TestSocketActivation(t *testing.T) {
 // A passed socket that is for no channel stops the server with a message
 // saying how to name it.
 func TestSocketActivationUnknown(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	files := []*os.File{passSocket(t, filepath.Join(dir, "other"))}
 	cmd, stderr := activated(t, "web", files, "-socketdir", dir)
 	err := cmd.Wait()

@@ -33,13 +33,11 @@ func TestMain(m *testing.M) {
 
 type syncBuffer = testutil.SyncBuffer
 
-func shortDir(t *testing.T) string { return testutil.ShortDir(t) }
-
 // The embedded default, not on a terminal: the log says where each channel
 // listens (and no banner repeats it on stdout), and the sockets are removed
 // when the server stops.
 func TestRunDefaultConfig(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errs syncBuffer
 	done := make(chan error, 1)
@@ -80,7 +78,7 @@ func TestRunDefaultConfig(t *testing.T) {
 // On a terminal, start-up is a banner, and the log holds its informational
 // start-up records back rather than saying the same again.
 func TestBannerOnTerminal(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	ptm, pts, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)

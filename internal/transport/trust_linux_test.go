@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"io/fs"
 	"net"
 	"os"
@@ -52,7 +53,7 @@ func asUser(t *testing.T, uid int, f func()) {
 // /tmp.
 func sharedDir(t *testing.T) string {
 	t.Helper()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	if err := os.Chmod(dir, 0o1777); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestDialRefusesImpostor(t *testing.T) {
 // A socket whose mode leaves this user out is reported as a server that
 // refuses the user, not as no server.
 func TestDialPermissionDenied(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestDialPermissionDenied(t *testing.T) {
 
 // setTempDir points os.TempDir, and so PrivateDir, at a fresh directory.
 func setTempDir(t *testing.T) string {
-	tmp := shortDir(t)
+	tmp := testutil.ShortDir(t)
 	t.Setenv("TMPDIR", tmp)
 	if got, want := PrivateDir(), filepath.Join(tmp, "netcluster-"+strconv.Itoa(os.Geteuid())); got != want {
 		t.Fatalf("PrivateDir = %q, want %q", got, want)
@@ -251,7 +252,7 @@ func umaskNow(t *testing.T) string {
 // files that other goroutines of an embedding program create meanwhile.
 func TestListenLeavesUmask(t *testing.T) {
 	before := umaskNow(t)
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	stop := make(chan struct{})
 	seen := make(chan string, 1)
 	go func() {

@@ -16,20 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcluster/netcluster/internal/testutil"
 	"golang.org/x/sys/unix"
 )
-
-// shortDir returns a fresh directory with a short path: t.TempDir embeds the
-// test name, which can push socket paths past the ~104-byte limit on macOS.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
 
 func listen(t *testing.T, path string, cfg ListenConfig) net.Listener {
 	t.Helper()
@@ -50,7 +39,7 @@ func TestSocketPath(t *testing.T) {
 
 func TestListenDialRoundTrip(t *testing.T) {
 	t.Parallel()
-	path := SocketPath(shortDir(t), "A")
+	path := SocketPath(testutil.ShortDir(t), "A")
 	ln := listen(t, path, ListenConfig{})
 
 	done := make(chan error, 1)
@@ -102,7 +91,7 @@ func TestListenMode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := SocketPath(shortDir(t), "m")
+			path := SocketPath(testutil.ShortDir(t), "m")
 			listen(t, path, ListenConfig{Mode: tt.mode})
 			fi, err := os.Stat(path)
 			if err != nil {
@@ -120,7 +109,7 @@ func TestListenMode(t *testing.T) {
 
 func TestListenBadMode(t *testing.T) {
 	t.Parallel()
-	path := SocketPath(shortDir(t), "m")
+	path := SocketPath(testutil.ShortDir(t), "m")
 	_, err := Listen(path, ListenConfig{Mode: os.ModeSetuid | 0o660})
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Listen with setuid mode: err = %v, want an error naming %s", err, path)
@@ -130,7 +119,7 @@ func TestListenBadMode(t *testing.T) {
 func TestListenGroup(t *testing.T) {
 	t.Parallel()
 	gid := os.Getgid() // any process may give its files its own group
-	path := SocketPath(shortDir(t), "g")
+	path := SocketPath(testutil.ShortDir(t), "g")
 	listen(t, path, ListenConfig{Group: strconv.Itoa(gid)})
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -140,7 +129,7 @@ func TestListenGroup(t *testing.T) {
 		t.Errorf("gid = %d, want %d", got, gid)
 	}
 
-	_, err = Listen(SocketPath(shortDir(t), "g"), ListenConfig{Group: "no-such-group-netcluster"})
+	_, err = Listen(SocketPath(testutil.ShortDir(t), "g"), ListenConfig{Group: "no-such-group-netcluster"})
 	if err == nil || !strings.Contains(err.Error(), "no-such-group-netcluster") {
 		t.Errorf("unknown group: err = %v, want an error naming the group", err)
 	}
@@ -148,7 +137,7 @@ func TestListenGroup(t *testing.T) {
 
 func TestListenCreatesParent(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(shortDir(t), "sub")
+	dir := filepath.Join(testutil.ShortDir(t), "sub")
 	listen(t, SocketPath(dir, "A"), ListenConfig{})
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -161,7 +150,7 @@ func TestListenCreatesParent(t *testing.T) {
 
 func TestListenRemovesStaleSocket(t *testing.T) {
 	t.Parallel()
-	path := SocketPath(shortDir(t), "A")
+	path := SocketPath(testutil.ShortDir(t), "A")
 	// Leave a socket file nobody listens on, as a crash would.
 	old, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -186,7 +175,7 @@ func TestListenRemovesStaleSocket(t *testing.T) {
 
 func TestListenRefusesLiveServer(t *testing.T) {
 	t.Parallel()
-	path := SocketPath(shortDir(t), "A")
+	path := SocketPath(testutil.ShortDir(t), "A")
 	ln := listen(t, path, ListenConfig{})
 	// Accept (and drop) the probe, as a real server would.
 	accepted := make(chan struct{})
@@ -213,7 +202,7 @@ func TestListenRefusesLiveServer(t *testing.T) {
 
 func TestListenKeepsNonSocket(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	tests := []struct {
 		name   string
 		create func(path string) error
@@ -246,7 +235,7 @@ func TestListenKeepsNonSocket(t *testing.T) {
 
 func TestPathTooLong(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(shortDir(t), strings.Repeat("d", maxPathLen))
+	dir := filepath.Join(testutil.ShortDir(t), strings.Repeat("d", maxPathLen))
 	path := SocketPath(dir, "A")
 	_, err := Listen(path, ListenConfig{})
 	if !errors.Is(err, ErrPathTooLong) {
@@ -267,7 +256,7 @@ func TestPathTooLong(t *testing.T) {
 
 func TestPathAtLimit(t *testing.T) {
 	t.Parallel()
-	base := shortDir(t)
+	base := testutil.ShortDir(t)
 	// Pad the directory so that the socket path is exactly maxPathLen bytes.
 	pad := maxPathLen - len(SocketPath(base, "A")) - 1
 	if pad < 1 {
@@ -282,7 +271,7 @@ func TestPathAtLimit(t *testing.T) {
 
 func TestDialNoServer(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	t.Run("missing", func(t *testing.T) {
 		t.Parallel()
 		path := SocketPath(dir, "missing")
@@ -325,7 +314,7 @@ func TestDialNoServer(t *testing.T) {
 
 func TestPeerCred(t *testing.T) {
 	t.Parallel()
-	path := SocketPath(shortDir(t), "A")
+	path := SocketPath(testutil.ShortDir(t), "A")
 	ln := listen(t, path, ListenConfig{})
 	type result struct {
 		pid, uid int
@@ -370,7 +359,7 @@ func TestPeerCred(t *testing.T) {
 
 func TestCloseRemovesSocket(t *testing.T) {
 	t.Parallel()
-	path := SocketPath(shortDir(t), "A")
+	path := SocketPath(testutil.ShortDir(t), "A")
 	ln, err := Listen(path, ListenConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +381,7 @@ func TestListenRestoresUmask(t *testing.T) {
 	const mask = 0o027
 	old := unix.Umask(mask)
 	defer unix.Umask(old)
-	listen(t, SocketPath(shortDir(t), "u"), ListenConfig{Mode: 0o660}).Close()
+	listen(t, SocketPath(testutil.ShortDir(t), "u"), ListenConfig{Mode: 0o660}).Close()
 	if got := unix.Umask(mask); got != mask {
 		t.Errorf("umask after Listen = %#o, want %#o", got, mask)
 	}

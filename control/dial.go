@@ -1,5 +1,3 @@
-//go:build !windows
-
 package control
 
 import (
@@ -9,9 +7,9 @@ import (
 	"github.com/netcluster/netcluster/internal/transport"
 )
 
-// dialSocket dials the Unix socket at path with the agents' checks: the
-// private socket directory, and the server's uid in a shared directory
-// (see transport.Dial).
+// dialSocket dials the socket at path with the agents' checks: on Unix
+// the private socket directory, and the server's uid in a shared
+// directory; on Windows the named pipe (see transport.Dial).
 func dialSocket(ctx context.Context, path string) (net.Conn, error) {
 	return transport.Dial(ctx, path)
 }
