@@ -47,6 +47,11 @@ type Agent struct {
 	nextTok  uint64
 	pings    map[uint64]chan error
 	local    recvAlloc // messages delivered in memory by Emit
+	version  byte      // the protocol version of the connection; 0 before the first
+	calls    map[uint64]*pendingCall
+	nextCall uint64
+	nextSID  uint32
+	qls      atomic.Pointer[map[uint32]*Listener] // queue listeners by sid; copy on write under mu
 
 	ctx  context.Context // cancelled by Close: stops reconnecting
 	stop context.CancelFunc
@@ -72,6 +77,7 @@ func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error
 		wake:     make(chan struct{}, 1),
 		patterns: make(map[string]int),
 		pings:    make(map[uint64]chan error),
+		calls:    make(map[uint64]*pendingCall),
 	}
 	a.ctx, a.stop = context.WithCancel(context.Background())
 	for _, o := range opts {
@@ -183,6 +189,10 @@ func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, er
 func (a *Agent) removeListener(l *Listener) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if l.group != "" {
+		a.removeQueueListenerLocked(l)
+		return
+	}
 	a.listeners.Remove(l, l.pattern)
 	a.nlisteners.Add(-1)
 	a.patterns[l.pattern]--
@@ -364,6 +374,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 	}
 	a.state = Closed
+	a.failCallsLocked(ErrClosed)
 	nc := a.nc
 	a.mu.Unlock()
 	a.stop()

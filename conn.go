@@ -23,8 +23,18 @@ const (
 )
 
 // connect dials and performs the handshake: preamble and Hello out,
-// Welcome (or an Error) back.
+// Welcome (or an Error) back. It offers protocol version 2 and, if the
+// server refuses it as unknown, dials again with version 1.
 func (a *Agent) connect(ctx context.Context) (net.Conn, *wire.Reader, wire.Welcome, error) {
+	nc, rd, w, err := a.connectVersion(ctx, wire.VersionCalls)
+	var se *ServerError
+	if errors.As(err, &se) && se.Code == wire.CodeVersion {
+		return a.connectVersion(ctx, wire.Version)
+	}
+	return nc, rd, w, err
+}
+
+func (a *Agent) connectVersion(ctx context.Context, version byte) (net.Conn, *wire.Reader, wire.Welcome, error) {
 	var w wire.Welcome
 	nc, err := a.dial(ctx)
 	if err != nil {
@@ -38,7 +48,7 @@ func (a *Agent) connect(ctx context.Context) (net.Conn, *wire.Reader, wire.Welco
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	hello := append([]byte(wire.Preamble), wire.AppendHello(nil, wire.Hello{
-		Version: wire.Version, PID: uint32(os.Getpid()), AgentID: a.id, Channel: a.channel,
+		Version: version, PID: uint32(os.Getpid()), AgentID: a.id, Channel: a.channel,
 	})...)
 	rd := wire.NewReader(bufio.NewReaderSize(nc, readBufSize), wire.DefaultMaxFrame)
 	fail := func(err error) (net.Conn, *wire.Reader, wire.Welcome, error) {
@@ -83,7 +93,14 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	for p := range a.patterns {
 		resume = wire.AppendListen(resume, wire.TypeListen, p)
 	}
-	a.out = append(resume, onlyMsgs(a.out)...)
+	a.version = w.Version
+	calls := w.Version >= wire.VersionCalls
+	if calls {
+		resume = a.appendQueueListens(resume)
+	} else {
+		a.failCallsLocked(fmt.Errorf("%w (it speaks protocol version %d)", ErrUnsupported, w.Version))
+	}
+	a.out = append(resume, onlyMsgs(a.out, calls)...)
 	a.nc = nc
 	a.maxFrame = int(w.MaxFrame)
 	a.state = Connected
@@ -96,13 +113,15 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	}
 }
 
-// onlyMsgs keeps the Msg frames of buf, in place. Listen frames are
-// dropped because attach sends the whole listener set, and Ping frames
+// onlyMsgs keeps the Msg frames of buf, in place, and with calls the Call
+// and Answer frames too (their requesters wait for ctx, and answers are
+// addressed by agent id, so both survive a reconnection). Listen frames
+// are dropped because attach sends the whole listener set, and Ping frames
 // because their waiters have been failed.
-func onlyMsgs(buf []byte) []byte {
+func onlyMsgs(buf []byte, calls bool) []byte {
 	out := buf[:0]
 	for f := range wire.Frames(buf) {
-		if f.Type == wire.TypeMsg {
+		if f.Type == wire.TypeMsg || calls && (f.Type == wire.TypeCall || f.Type == wire.TypeAnswer) {
 			out = append(out, f.Raw...) // never past f: moves bytes back
 		}
 	}
@@ -127,6 +146,7 @@ func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
 		closing := a.closing
 		if !a.opts.reconnect {
 			a.gaveUp = true
+			a.failCallsLocked(fmt.Errorf("%w: %v", ErrNotConnected, err))
 		}
 		a.changed.broadcast()
 		a.mu.Unlock()
@@ -290,23 +310,28 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		if err != nil {
 			return err
 		}
-		// Answers to Flush are handled at once, not after the queued
-		// messages: a handler waiting for one must not wait for its own
-		// queue to drain. Other frames keep stream order.
-		if f.Type != wire.TypeMsg && f.Type != wire.TypePong && f.Type != wire.TypePing && !flush() {
+		// See immediate: answers are handled at once.
+		if !immediate(f.Type) && !flush() {
 			return ErrClosed
 		}
-		if f.Type != wire.TypeMsg {
+		switch f.Type {
+		case wire.TypeMsg:
+			m, err := alloc.received(f.Payload)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, item{msg: m})
+		case wire.TypeCall, wire.TypeQueueMsg:
+			m, sid, err := a.readCall(&alloc, f)
+			if err != nil {
+				return fromServer(err)
+			}
+			batch = append(batch, item{msg: m, sid: sid, queued: f.Type == wire.TypeQueueMsg})
+		default:
 			if err := a.onFrame(f); err != nil {
 				return err
 			}
-			continue
 		}
-		m, err := alloc.received(f.Payload)
-		if err != nil {
-			return err
-		}
-		batch = append(batch, item{msg: m})
 	}
 }
 
@@ -357,6 +382,10 @@ func (a *Agent) onFrame(f wire.Frame) error {
 			return fromServer(err)
 		}
 		a.q.push(false, item{err: &DroppedError{Count: n}})
+	case wire.TypeAnswer, wire.TypeNoResponders:
+		if err := a.readAnswer(f); err != nil {
+			return fromServer(err)
+		}
 	case wire.TypeError:
 		e, err := wire.ParseError(f.Payload)
 		if err != nil {
@@ -397,6 +426,10 @@ func (a *Agent) dispatch() {
 func (a *Agent) handle(it item) {
 	if it.err != nil {
 		a.asyncError(it.err)
+		return
+	}
+	if it.queued {
+		a.handleQueued(it)
 		return
 	}
 	for _, l := range a.listeners.Match(unsafeBytes(it.msg.Event)) {

@@ -13,19 +13,25 @@ func TestOnlyMsgs(t *testing.T) {
 	m2 := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "a", Event: "e2"})
 	listen := wire.AppendListen(nil, wire.TypeListen, "e.*")
 	ping := wire.AppendU64(nil, wire.TypePing, 3)
+	call := wire.AppendCall(nil, 1, &wire.Msg{Channel: "A", Agent: "a", Event: "q"})
+	answer := wire.AppendAnswer(nil, 2, &wire.Addr{Channel: "B", Agent: "b"}, &wire.Msg{Channel: "A", Agent: "a"})
+	ql := wire.AppendQueueListen(nil, wire.QueueListen{SID: 1, Group: "g", Pattern: "e"})
 	cat := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
 	for _, tt := range []struct {
 		name    string
+		calls   bool
 		in, out []byte
 	}{
-		{"empty", nil, nil},
-		{"only msgs", cat(m1, m2), cat(m1, m2)},
-		{"none", cat(listen, ping), nil},
-		{"mixed", cat(listen, m1, ping, listen, m2, ping), cat(m1, m2)},
+		{"empty", true, nil, nil},
+		{"only msgs", true, cat(m1, m2), cat(m1, m2)},
+		{"none", true, cat(listen, ping, ql), nil},
+		{"mixed", true, cat(listen, m1, ping, listen, m2, ping), cat(m1, m2)},
+		{"calls kept", true, cat(call, ql, m1, answer, ping), cat(call, m1, answer)},
+		{"calls dropped for a version 1 server", false, cat(call, m1, answer), m1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := bytes.Clone(tt.in)
-			got := onlyMsgs(in)
+			got := onlyMsgs(in, tt.calls)
 			if !bytes.Equal(got, tt.out) {
 				t.Fatalf("onlyMsgs = %x, want %x", got, tt.out)
 			}

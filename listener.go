@@ -12,6 +12,8 @@ type Listener struct {
 	handler Handler
 	once    bool
 	off     atomic.Bool
+	group   string // a queue listener's group (OnQueue), else ""
+	sid     uint32 // a queue listener's membership id
 }
 
 // Pattern returns the listener's pattern.

@@ -23,8 +23,14 @@ type Message struct {
 	// or "" for a message emitted on this server.
 	Node string
 	// Local reports whether the message was delivered in memory by this
-	// agent's own Emit.
+	// agent's own Emit or Request.
 	Local bool
+
+	// Set for a request (IsRequest): the agent that got it, to answer
+	// with, and the request's id.
+	agent *Agent
+	reqID uint64
+	req   bool
 }
 
 // Decode unmarshals the message's JSON data into v.

@@ -22,8 +22,10 @@ type queue struct {
 }
 
 type item struct {
-	msg *Message
-	err error // an asynchronous error for the error handler
+	msg    *Message
+	err    error  // an asynchronous error for the error handler
+	sid    uint32 // the queue listener msg was given to, if queued
+	queued bool
 }
 
 func newQueue(limit int) *queue {

@@ -73,6 +73,31 @@ type AgentInfo struct {
 	Dropped   uint64    `json:"dropped"`    // messages dropped because it read too slowly
 	Queued    int       `json:"queued"`     // bytes waiting in its outbox
 	BufferCap int       `json:"buffer_cap"` // the outbox bound (outbuffer)
+	Version   int       `json:"version"`    // the protocol version of its connection (2: requests and queue groups); 0 for legacy
+	QueueMsgs uint64    `json:"queue_msgs"` // queue group messages given to it
+	// Queues are its queue group memberships (OnQueue), by sid.
+	Queues []QueueMembership `json:"queues,omitempty"`
+}
+
+// QueueMembership is one queue listener of an agent.
+type QueueMembership struct {
+	SID     uint32 `json:"sid"`
+	Group   string `json:"group"`
+	Pattern string `json:"pattern"`
+}
+
+// GroupInfo describes one queue group of a channel: its members in the
+// order the server picks them.
+type GroupInfo struct {
+	Group   string        `json:"group"`
+	Pattern string        `json:"pattern"`
+	Members []GroupMember `json:"members"`
+}
+
+// GroupMember is one membership of a queue group.
+type GroupMember struct {
+	Agent string `json:"agent"`
+	SID   uint32 `json:"sid"`
 }
 
 // ChannelCounters are a channel's message counters.
@@ -83,6 +108,14 @@ type ChannelCounters struct {
 	BytesOut uint64 `json:"bytes_out"`
 	Dropped  uint64 `json:"dropped"`        // deliveries dropped for slow consumers
 	Slow     uint64 `json:"slow_consumers"` // agents disconnected as slow consumers
+
+	Requests       uint64 `json:"requests"`        // requests emitted on the channel (by its agents, or from the network)
+	Replies        uint64 `json:"replies"`         // answers its agents sent
+	RepliesDropped uint64 `json:"replies_dropped"` // answers dropped: the requester was gone (counted on the answering channel)
+	NoResponders   uint64 `json:"no_responders"`   // requests told at once that no one can answer
+	QueueMsgs      uint64 `json:"queue_msgs"`      // messages given to queue group members, redispatches included
+	Redispatched   uint64 `json:"redispatched"`    // queue group messages given to another member after theirs left
+	QueueLost      uint64 `json:"queue_lost"`      // queue group messages no member could take
 }
 
 // ChannelInfo describes one channel: the result of showchannel.
@@ -90,6 +123,7 @@ type ChannelInfo struct {
 	Name   string      `json:"name"`
 	Path   string      `json:"path,omitempty"`
 	Agents []AgentInfo `json:"agents"`
+	Groups []GroupInfo `json:"groups,omitempty"` // its queue groups, by group then pattern
 	ChannelCounters
 }
 

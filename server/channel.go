@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/qgroup"
 	"github.com/netcluster/netcluster/internal/router"
 )
 
@@ -27,10 +28,13 @@ type channel struct {
 
 	// index maps the channel's agents to their listener patterns.
 	index *router.Index[*conn]
+	// queues holds the channel's queue groups.
+	queues *qgroup.Set[*conn]
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
-	closed bool // no new members (removed by a reload, or server closing)
+	ids    map[string]*conn // the newest connection of each agent id
+	closed bool             // no new members (removed by a reload, or server closing)
 
 	stats channelStats
 }
@@ -49,14 +53,24 @@ type channelStats struct {
 	bytesOut atomic.Uint64
 	dropped  atomic.Uint64 // deliveries dropped for slow consumers
 	slow     atomic.Uint64 // slow consumers disconnected
+
+	requests       atomic.Uint64 // requests (Calls) emitted on this channel
+	replies        atomic.Uint64 // answers sent by this channel's agents
+	repliesDropped atomic.Uint64 // of those, dropped: the requester was gone
+	noResponders   atomic.Uint64 // requests answered with NoResponders
+	queueMsgs      atomic.Uint64 // messages given to queue group members
+	redispatched   atomic.Uint64 // queue group messages given to another member after one left
+	queueLost      atomic.Uint64 // queue group messages with no member left to take them
 }
 
 func newChannel(s *Server, name string) *channel {
 	return &channel{
-		srv:   s,
-		name:  name,
-		index: router.NewIndex[*conn](),
-		conns: make(map[*conn]struct{}),
+		srv:    s,
+		name:   name,
+		index:  router.NewIndex[*conn](),
+		queues: qgroup.New[*conn](),
+		conns:  make(map[*conn]struct{}),
+		ids:    make(map[string]*conn),
 	}
 }
 
@@ -114,6 +128,7 @@ func (ch *channel) join(c *conn) (replaced *conn, ok bool) {
 		}
 	}
 	ch.conns[c] = struct{}{}
+	ch.ids[c.id] = c
 	return replaced, true
 }
 
@@ -121,8 +136,12 @@ func (ch *channel) join(c *conn) (replaced *conn, ok bool) {
 func (ch *channel) leave(c *conn) {
 	ch.mu.Lock()
 	delete(ch.conns, c)
+	if ch.ids[c.id] == c {
+		delete(ch.ids, c.id)
+	}
 	ch.mu.Unlock()
 	ch.index.RemoveAll(c)
+	c.leaveQueues()
 }
 
 // members returns the channel's connections.
@@ -146,6 +165,14 @@ func (ch *channel) member(id string) *conn {
 		}
 	}
 	return nil
+}
+
+// agent returns the connection of the agent with the given id, nil if it
+// is not connected.
+func (ch *channel) agent(id string) *conn {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.ids[id]
 }
 
 // closeListener stops accepting (removing the socket file) and refuses new

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netcluster/netcluster/internal/qgroup"
 	"github.com/netcluster/netcluster/internal/transport"
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -23,7 +24,9 @@ const (
 // (conn_handshake.go, then conn_read.go) and writeLoop writes the outbox
 // (conn_write.go); any goroutine routing a message queues it in the outbox
 // (conn_outbox.go). Its lifetime: handshake, join, read until the agent
-// or the server ends it, leave, linger while the writer flushes, close.
+// or the server ends it, leave, linger while the writer flushes, close,
+// and give what it had queued for its queue groups to other members
+// (requeue, queues.go).
 type conn struct {
 	ch    *channel
 	srv   *Server
@@ -37,6 +40,7 @@ type conn struct {
 	idb      []byte
 	legacy   bool
 	hellopid int
+	version  byte         // the protocol version of the connection (Welcome's)
 	rd       *wire.Reader // native connections
 
 	// Owned by the reader (run's goroutine).
@@ -53,7 +57,10 @@ type conn struct {
 	stalls   time.Duration // stall time that ran out since the writer last took obuf
 	closing  bool          // no more deliveries; writeLoop flushes then closes
 	pending  uint64        // drops not yet reported to the agent
+	unsent   []byte        // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
 	wake     chan struct{}
+
+	qkeys map[uint32]qgroup.Key // the groups of its memberships, once it left them (for requeue)
 
 	done       chan struct{} // closed by close
 	closeOnce  sync.Once
@@ -63,6 +70,7 @@ type conn struct {
 	msgsOut  atomic.Uint64
 	bytesOut atomic.Uint64
 	dropped  atomic.Uint64
+	queuedIn atomic.Uint64 // QueueMsg frames put in its outbox
 }
 
 func newConn(ch *channel, nc net.Conn) *conn {
@@ -96,6 +104,7 @@ func (c *conn) run() {
 		}
 		c.ch.leave(c)
 		c.linger()
+		c.requeue()
 	} else {
 		c.close()
 	}

@@ -62,19 +62,20 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	switch {
 	case err != nil:
 		return c.refuse(perr(wire.CodeMalformed, "%v", err))
-	case h.Version != wire.Version:
-		return c.refuse(perr(wire.CodeVersion, "protocol version %d is not supported; this server speaks %d", h.Version, wire.Version))
+	case h.Version < wire.Version:
+		return c.refuse(perr(wire.CodeVersion, "protocol version %d is not supported; this server speaks %d to %d", h.Version, wire.Version, wire.VersionCalls))
 	case h.Channel != c.ch.name:
 		return c.refuse(perr(wire.CodeBadHello, "this socket serves channel %q, hello names %q", c.ch.name, h.Channel))
 	case !agentIDRE.MatchString(h.AgentID):
 		return c.refuse(perr(wire.CodeBadHello, "invalid agent id %q: want 1 to 64 letters, digits, '.', '_' or '-'", h.AgentID))
 	}
 	c.id, c.idb, c.hellopid = h.AgentID, []byte(h.AgentID), int(h.PID)
+	c.version = min(h.Version, wire.VersionCalls)
 	if c.pid < 0 {
 		c.pid = c.hellopid
 	}
 	c.obuf = wire.AppendWelcome(c.obuf, wire.Welcome{
-		Version:  wire.Version,
+		Version:  c.version,
 		MaxFrame: uint32(c.srv.limits.Load().maxFrame),
 		ServerID: c.srv.nodeID,
 	})

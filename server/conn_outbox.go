@@ -12,7 +12,8 @@ import (
 // deliver queues a message for the agent, or drops it (or disconnects the
 // agent) if the agent's outbox is full. It reports whether the outbox is
 // more than three quarters full and the sender should pause (see stall).
-func (c *conn) deliver(raw []byte, v *wire.MsgView) (nearlyFull bool) {
+func (c *conn) deliver(d *delivery) (nearlyFull bool) {
+	v := d.v
 	lim := c.srv.limits.Load()
 	c.omu.Lock()
 	if c.closing {
@@ -22,7 +23,7 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) (nearlyFull bool) {
 	// A frame larger than the bound is accepted into an empty outbox, and
 	// does not count against the bound for the frames after it.
 	n := len(c.obuf)
-	frame := raw
+	frame := d.frameFor(c)
 	if c.legacy {
 		c.lscratch = wire.AppendLegacy(c.lscratch[:0], v)
 		frame = c.lscratch
@@ -52,6 +53,9 @@ func (c *conn) deliver(raw []byte, v *wire.MsgView) (nearlyFull bool) {
 	}
 	nearlyFull = !c.stalled && len(c.obuf)-c.obig > lim.outBuffer/4*3
 	c.omu.Unlock()
+	if d.call && !c.legacy && c.version >= wire.VersionCalls {
+		d.answerers++
+	}
 	c.msgsOut.Add(1)
 	c.bytesOut.Add(uint64(len(frame)))
 	c.ch.stats.msgsOut.Add(1)
@@ -150,6 +154,10 @@ func (c *conn) closeWithError(pe *protoError) {
 	// writer gets lingerTimeout to send what is queued and the error.
 	c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout))
 	if pe.code == wire.CodeSlowConsumer {
+		// Queue group messages go to other members (requeue); the rest
+		// is discarded.
+		_, taken := takeQueued(c.obuf, nil, func(uint32) bool { return true })
+		c.unsent = append(c.unsent, taken...)
 		c.obuf = c.obuf[:0]
 	}
 	if c.legacy {

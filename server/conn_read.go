@@ -4,7 +4,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -64,6 +63,11 @@ func (c *conn) onFrame(f wire.Frame) error {
 			return perr(wire.CodeMalformed, "%v", err)
 		}
 		return c.srv.handleRequest(c, r)
+	case wire.TypeCall, wire.TypeAnswer, wire.TypeQueueListen, wire.TypeQueueUnlisten:
+		if c.version < wire.VersionCalls {
+			return perr(wire.CodeProtocol, "%s frame on a protocol version %d connection", wire.TypeName(f.Type), c.version)
+		}
+		return c.onCallFrame(f)
 	case wire.TypeError:
 		e, _ := wire.ParseError(f.Payload)
 		return fmt.Errorf("agent reported error %d: %s", e.Code, e.Text)
@@ -77,13 +81,13 @@ func (c *conn) onFrame(f wire.Frame) error {
 // message claims this connection's channel and agent.
 func (c *conn) onMsg(f wire.Frame) error {
 	v, err := wire.ParseMsg(f.Payload)
-	switch {
-	case err != nil:
+	if err != nil {
 		return perr(wire.CodeMalformed, "%v", err)
-	case !bytes.Equal(v.Channel, []byte(c.ch.name)) || !bytes.Equal(v.Agent, c.idb) || len(v.Node) != 0:
-		return perr(wire.CodeOrigin, "msg origin %q/%q/%q does not match this connection (channel %q, agent %q)",
-			v.Node, v.Channel, v.Agent, c.ch.name, c.id)
-	case len(v.Event) == 0:
+	}
+	if err := c.checkOrigin("msg", &v); err != nil {
+		return err
+	}
+	if len(v.Event) == 0 {
 		return perr(wire.CodeMalformed, "msg: empty event name")
 	}
 	c.msgsIn.Add(1)

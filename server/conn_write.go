@@ -55,9 +55,20 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 	return batch, false
 }
 
-// Wrote has nothing to do: a failed write ends the writer, which closes
-// the connection.
-func (outboxQueue) Wrote([]byte, int, error) {}
+// Wrote keeps, after a failed write, the queue group messages the write
+// did not hand to the connection, for other members (requeue). The failed
+// write ends the writer, which closes the connection.
+func (q outboxQueue) Wrote(batch []byte, n int, err error) {
+	if err == nil {
+		return
+	}
+	_, taken := takeQueued(nil, unwrittenFrames(batch, n), func(uint32) bool { return true })
+	if len(taken) > 0 {
+		q.c.omu.Lock()
+		q.c.unsent = append(q.c.unsent, taken...)
+		q.c.omu.Unlock()
+	}
+}
 
 func (q outboxQueue) Idle() {
 	q.c.omu.Lock()

@@ -90,6 +90,10 @@ func (n *netNode) putWait(w *sendWait) {
 // its Node field. Called from one goroutine at a time.
 func (n *netNode) deliver(from netbus.Peer, channel string, frame []byte) {
 	n.st.received.Add(1)
+	if f, rest, ok := wire.Split(frame); ok && len(rest) == 0 && (f.Type == wire.TypeCall || f.Type == wire.TypeAnswer) {
+		n.deliverCallFrame(from, channel, f)
+		return
+	}
 	v, ok := parseNetMsg(frame)
 	if !ok || string(v.Channel) != channel {
 		n.st.malformed.Add(1)

@@ -15,6 +15,17 @@ import (
 // raw is the whole Msg frame, forwarded as it is: routing decodes only the
 // header fields in v and allocates nothing.
 func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
+	d := delivery{raw: raw, v: v}
+	ch.routeDelivery(src, &d)
+}
+
+// routeDelivery routes a Msg or a Call: to plain listeners as route says,
+// and in ch and in each channel it propagates to, to one member of every
+// queue group whose pattern matches (the sender's own memberships
+// included). A Call that reached no agent able to answer, and did not go
+// to the network, gets NoResponders.
+func (ch *channel) routeDelivery(src *conn, d *delivery) {
+	v := d.v
 	st := ch.settings.Load()
 	ch.stats.msgsIn.Add(1)
 	ch.stats.bytesIn.Add(uint64(len(v.Data)))
@@ -23,19 +34,29 @@ func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 	}
 	var full *conn // a recipient whose outbox is nearly full
 	for _, c := range ch.index.Match(v.Event) {
-		if c != src && c.deliver(raw, v) {
+		if c != src && c.deliver(d) {
 			full = c
 		}
 	}
+	if f := ch.routeGroups(d); f != nil {
+		full = f
+	}
 	for _, t := range st.targets {
 		for _, c := range t.index.Match(v.Event) {
-			if c.deliver(raw, v) {
+			if c.deliver(d) {
 				full = c
 			}
 		}
+		if f := t.routeGroups(d); f != nil {
+			full = f
+		}
 	}
-	if src != nil && st.PropagateToNet {
-		ch.srv.sendNet(ch, raw)
+	toNet := src != nil && st.PropagateToNet && ch.srv.net.Load() != nil
+	if toNet {
+		ch.srv.sendNet(ch, d.raw)
+	}
+	if d.call {
+		ch.noResponders(src, d, toNet)
 	}
 	if full != nil && src != nil {
 		src.stall(full)

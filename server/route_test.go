@@ -127,7 +127,7 @@ func TestStall(t *testing.T) {
 		if i > 100 {
 			t.Fatal("outbox never nearly full")
 		}
-		full = dst.deliver(frame, &v)
+		full = dst.deliver(&delivery{raw: frame, v: &v})
 	}
 
 	start := time.Now()
@@ -139,7 +139,7 @@ func TestStall(t *testing.T) {
 	}
 	start = time.Now()
 	src.stall(dst)
-	if d := time.Since(start); d >= stallMax || dst.deliver(frame, &v) {
+	if d := time.Since(start); d >= stallMax || dst.deliver(&delivery{raw: frame, v: &v}) {
 		t.Fatalf("second stall for a stuck recipient took %v", d)
 	}
 
@@ -153,7 +153,7 @@ func TestStall(t *testing.T) {
 	}()
 	defer dst.close()
 	deadline := time.Now().Add(5 * time.Second)
-	for full = false; !full; full = dst.deliver(frame, &v) {
+	for full = false; !full; full = dst.deliver(&delivery{raw: frame, v: &v}) {
 		if time.Now().After(deadline) {
 			t.Fatal("outbox never nearly full again")
 		}

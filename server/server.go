@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -93,7 +94,8 @@ type Server struct {
 	passed   map[string]net.Listener // Config.Listeners not yet used
 
 	limits atomic.Pointer[limits]
-	net    atomic.Pointer[netNode] // nil without connecttonet
+	byName atomic.Pointer[map[string]*channel] // the channels, for answers; set with every relink
+	net    atomic.Pointer[netNode]             // nil without connecttonet
 
 	metrics metricsEndpoint // the "metrics" listener; off when not configured
 
@@ -241,6 +243,8 @@ func (s *Server) openChannel(bus *config.Config, name string) (*channel, error) 
 // store, so routing never sees a channel without its targets.
 func (s *Server) relinkLocked(bus *config.Config) {
 	sorted := s.sortedChannelsLocked()
+	byName := maps.Clone(s.channels)
+	s.byName.Store(&byName)
 	for _, ch := range s.channels {
 		st := &settings{Channel: *bus.Channels[ch.name]}
 		for _, t := range sorted {

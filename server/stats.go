@@ -13,6 +13,13 @@ func addCounters(c *ChannelCounters, o ChannelCounters) {
 	c.BytesOut += o.BytesOut
 	c.Dropped += o.Dropped
 	c.Slow += o.Slow
+	c.Requests += o.Requests
+	c.Replies += o.Replies
+	c.RepliesDropped += o.RepliesDropped
+	c.NoResponders += o.NoResponders
+	c.QueueMsgs += o.QueueMsgs
+	c.Redispatched += o.Redispatched
+	c.QueueLost += o.QueueLost
 }
 
 // Stats is a snapshot of the server's counters.
@@ -45,6 +52,9 @@ func (c *conn) info() AgentInfo {
 		Dropped:   c.dropped.Load(),
 		Queued:    queued,
 		BufferCap: c.srv.limits.Load().outBuffer,
+		Version:   int(c.version),
+		QueueMsgs: c.queuedIn.Load(),
+		Queues:    c.memberships(),
 	}
 }
 
@@ -62,7 +72,16 @@ func (ch *channel) info(path string) ChannelInfo {
 			BytesOut: ch.stats.bytesOut.Load(),
 			Dropped:  ch.stats.dropped.Load(),
 			Slow:     ch.stats.slow.Load(),
+
+			Requests:       ch.stats.requests.Load(),
+			Replies:        ch.stats.replies.Load(),
+			RepliesDropped: ch.stats.repliesDropped.Load(),
+			NoResponders:   ch.stats.noResponders.Load(),
+			QueueMsgs:      ch.stats.queueMsgs.Load(),
+			Redispatched:   ch.stats.redispatched.Load(),
+			QueueLost:      ch.stats.queueLost.Load(),
 		},
+		Groups: ch.groups(),
 	}
 	for _, c := range ch.members() {
 		ci.Agents = append(ci.Agents, c.info())

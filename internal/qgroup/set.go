@@ -25,18 +25,27 @@ var (
 const MaxNameLen = 64
 
 // ValidName reports whether name may name a group: 1 to 64 of
-// A-Z a-z 0-9 . _ -, the characters of agent ids.
+// A-Z a-z 0-9 . _ -, the characters of agent ids. The error wraps
+// ErrBadName and says what is wrong (NameProblem).
 func ValidName(name string) error {
+	if p := NameProblem(name); p != "" {
+		return fmt.Errorf("%w %q: %s", ErrBadName, name, p)
+	}
+	return nil
+}
+
+// NameProblem returns what makes name invalid as a group name, or "".
+func NameProblem(name string) string {
 	if len(name) == 0 || len(name) > MaxNameLen {
-		return fmt.Errorf("%w %q: want 1 to %d letters, digits, '.', '_' or '-'", ErrBadName, name, MaxNameLen)
+		return fmt.Sprintf("%d bytes; want 1 to %d letters, digits, '.', '_' or '-'", len(name), MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w %q: byte %q at %d; want letters, digits, '.', '_' or '-'", ErrBadName, name, c, i)
+			return fmt.Sprintf("byte %q at %d; want letters, digits, '.', '_' or '-'", c, i)
 		}
 	}
-	return nil
+	return ""
 }
 
 // Key identifies a group within a Set.

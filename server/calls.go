@@ -1,0 +1,177 @@
+package server
+
+// Request/reply: Calls are routed like messages and counted for
+// NoResponders; Answers go to the requesting agent by its address
+// (docs/PROTOCOL.md, section 11).
+
+import (
+	"bytes"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// delivery is one Msg or Call being routed.
+type delivery struct {
+	raw   []byte        // the frame as emitted: a Msg, or a Call when call is set
+	v     *wire.MsgView // its fields
+	call  bool
+	id    uint64 // the Call's request id
+	asMsg []byte // the Call as a Msg frame, for version 1 agents; made when first needed
+
+	// answerers counts the agents able to answer (version 2) that got
+	// the Call, as plain listeners or queue group members.
+	answerers int
+}
+
+// frameFor returns the frame c gets for d: the frame as emitted, or, for
+// a Call to an agent that cannot answer, the Msg of the same fields.
+// Legacy agents get their envelope, made by deliver.
+func (d *delivery) frameFor(c *conn) []byte {
+	if !d.call || c.version >= wire.VersionCalls {
+		return d.raw
+	}
+	if d.asMsg == nil {
+		d.asMsg = wire.AppendMsg(nil, &wire.Msg{
+			Flags:   d.v.Flags,
+			Channel: string(d.v.Channel),
+			Agent:   string(d.v.Agent),
+			Node:    string(d.v.Node),
+			Event:   string(d.v.Event),
+			Data:    d.v.Data,
+		})
+	}
+	return d.asMsg
+}
+
+// checkOrigin is the origin check of a Msg, Call or Answer from c.
+func (c *conn) checkOrigin(what string, v *wire.MsgView) error {
+	if !bytes.Equal(v.Channel, []byte(c.ch.name)) || !bytes.Equal(v.Agent, c.idb) || len(v.Node) != 0 {
+		return perr(wire.CodeOrigin, "%s origin %q/%q/%q does not match this connection (channel %q, agent %q)",
+			what, v.Node, v.Channel, v.Agent, c.ch.name, c.id)
+	}
+	return nil
+}
+
+// call handles a Call frame from c.
+func (c *conn) call(f wire.Frame) error {
+	id, v, err := wire.ParseCall(f.Payload)
+	if err != nil {
+		return perr(wire.CodeMalformed, "%v", err)
+	}
+	if err := c.checkOrigin("call", &v); err != nil {
+		return err
+	}
+	if len(v.Event) == 0 {
+		return perr(wire.CodeMalformed, "call: empty event name")
+	}
+	c.msgsIn.Add(1)
+	c.ch.stats.requests.Add(1)
+	d := delivery{raw: f.Raw, v: &v, call: true, id: id}
+	c.ch.routeDelivery(c, &d)
+	return nil
+}
+
+// noResponders tells the requester src at once that no one can answer,
+// unless the Call went where the server cannot see who listens.
+func (ch *channel) noResponders(src *conn, d *delivery, sentToNet bool) {
+	if src == nil || d.answerers > 0 || sentToNet {
+		return
+	}
+	ch.stats.noResponders.Add(1)
+	src.sendControl(wire.AppendU64(nil, wire.TypeNoResponders, d.id))
+}
+
+// answer handles an Answer frame from c: it goes to the agent it is
+// addressed to, or is dropped and counted.
+func (c *conn) answer(f wire.Frame) error {
+	_, to, v, err := wire.ParseAnswer(f.Payload)
+	if err != nil {
+		return perr(wire.CodeMalformed, "%v", err)
+	}
+	if err := c.checkOrigin("answer", &v); err != nil {
+		return err
+	}
+	c.ch.stats.replies.Add(1)
+	if !c.srv.deliverAnswer(f.Raw, &to) {
+		c.ch.stats.repliesDropped.Add(1)
+	}
+	return nil
+}
+
+// deliverAnswer queues an Answer for the agent it is addressed to. It
+// reports false if that agent is not connected to this server (or cannot
+// take answers), or the answer is for another server and cannot go there.
+func (s *Server) deliverAnswer(raw []byte, to *wire.AddrView) bool {
+	if len(to.Node) != 0 && string(to.Node) != s.nodeID {
+		return s.sendNetAnswer(raw, to)
+	}
+	var ch *channel
+	if m := s.byName.Load(); m != nil {
+		ch = (*m)[string(to.Channel)]
+	}
+	if ch == nil {
+		return false
+	}
+	r := ch.agent(string(to.Agent))
+	if r == nil || r.legacy || r.version < wire.VersionCalls {
+		return false
+	}
+	return r.sendAnswer(raw)
+}
+
+// sendAnswer queues an Answer like a control frame: not dropped for a
+// full outbox, but an agent that lets such frames pile up past twice its
+// bound is disconnected. It reports false if c is closing.
+func (c *conn) sendAnswer(frame []byte) bool {
+	lim := c.srv.limits.Load()
+	c.omu.Lock()
+	if c.closing {
+		c.omu.Unlock()
+		return false
+	}
+	if len(c.obuf) > 2*lim.outBuffer {
+		c.omu.Unlock()
+		c.closeWithError(&protoError{code: wire.CodeSlowConsumer, text: "disconnected: not reading its answers"})
+		return false
+	}
+	n := len(c.obuf)
+	c.obuf = append(c.obuf, frame...)
+	c.omu.Unlock()
+	if n == 0 {
+		c.signal()
+	}
+	return true
+}
+
+// onCallFrame acts on a version 2 frame from c: a Call, an Answer, a
+// QueueListen or a QueueUnlisten. Memberships count against maxPatterns
+// with the listener patterns.
+func (c *conn) onCallFrame(f wire.Frame) error {
+	switch f.Type {
+	case wire.TypeCall:
+		return c.call(f)
+	case wire.TypeAnswer:
+		return c.answer(f)
+	case wire.TypeQueueListen:
+		q, err := wire.ParseQueueListen(f.Payload)
+		if err != nil {
+			return perr(wire.CodeMalformed, "%v", err)
+		}
+		if c.patterns >= maxPatterns {
+			return perr(wire.CodeForbidden, "too many listener patterns (limit %d)", maxPatterns)
+		}
+		if err := c.queueListen(q); err != nil {
+			return err
+		}
+		c.patterns++
+	case wire.TypeQueueUnlisten:
+		sid, err := wire.ParseQueueUnlisten(f.Payload)
+		if err != nil {
+			return perr(wire.CodeMalformed, "%v", err)
+		}
+		if c.queueUnlisten(sid) {
+			c.patterns--
+		}
+	}
+	return nil
+}

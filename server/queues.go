@@ -1,0 +1,263 @@
+package server
+
+// Queue groups: memberships, delivery to the member picked for a message,
+// and the messages a leaving member had queued and not yet written, which
+// go to another member (docs/PROTOCOL.md, section 11).
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/netcluster/netcluster/control"
+	"github.com/netcluster/netcluster/internal/qgroup"
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// queueListen handles a QueueListen frame.
+func (c *conn) queueListen(q wire.QueueListen) error {
+	if err := c.ch.queues.Join(c, q.SID, q.Group, q.Pattern); err != nil {
+		if errors.Is(err, qgroup.ErrSIDInUse) {
+			return perr(wire.CodeProtocol, "queue listen: %v", err)
+		}
+		return perr(wire.CodeBadPattern, "queue listen: %v", err)
+	}
+	return nil
+}
+
+// queueUnlisten ends membership sid; what was queued for it and not yet
+// written goes to other members of its group.
+func (c *conn) queueUnlisten(sid uint32) bool {
+	k, ok := c.ch.queues.Leave(c, sid)
+	if !ok {
+		return false
+	}
+	c.omu.Lock()
+	var taken []byte
+	head := headFrame(c.obuf)
+	c.obuf, taken = takeQueued(c.obuf, nil, func(s uint32) bool { return s == sid })
+	if c.obig > 0 && headFrame(c.obuf) != head {
+		c.obig = 0 // the large frame at the head went: the bound is exact again
+	}
+	c.omu.Unlock()
+	c.ch.redispatch(taken, map[uint32]qgroup.Key{sid: k})
+	return true
+}
+
+// leaveQueues ends every membership of c, which is leaving, and returns
+// their groups by sid for requeue.
+func (c *conn) leaveQueues() {
+	c.qkeys = c.ch.queues.LeaveAll(c)
+}
+
+// requeue runs once c's writer has stopped: the QueueMsg frames left in
+// its outbox, or cut from the batch its writer failed to write, go to
+// other members of their groups.
+func (c *conn) requeue() {
+	if c.qkeys == nil {
+		return
+	}
+	c.omu.Lock()
+	var taken []byte
+	c.obuf, taken = takeQueued(c.obuf, c.unsent, func(uint32) bool { return true })
+	c.unsent = nil
+	c.omu.Unlock()
+	c.ch.redispatch(taken, c.qkeys)
+}
+
+// hasRoom reports whether c may be picked for a queue group message
+// without waiting: it is open and its outbox is at most three quarters
+// full (past that, a delivery would pause the sender).
+func (c *conn) hasRoom() bool {
+	bound := c.srv.limits.Load().outBuffer / 4 * 3
+	c.omu.Lock()
+	ok := !c.closing && len(c.obuf)-c.obig <= bound
+	c.omu.Unlock()
+	return ok
+}
+
+// deliverQueued queues body (a Msg or Call frame without its length
+// prefix) for membership sid of c, as a QueueMsg. ok is false if c is
+// closing, or was disconnected as a slow consumer by this delivery: the
+// message is then for another member. A message dropped for a full outbox
+// (slowconsumer "drop") counts as taken: at most once.
+func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
+	lim := c.srv.limits.Load()
+	size := wire.HeaderLen + wire.QueueMsgOverhead + len(body)
+	c.omu.Lock()
+	if c.closing {
+		c.omu.Unlock()
+		return false, false
+	}
+	n := len(c.obuf)
+	if n > 0 && n-c.obig+size > lim.outBuffer {
+		if lim.disconnectSlow {
+			c.omu.Unlock()
+			c.ch.stats.slow.Add(1)
+			c.closeWithError(&protoError{code: wire.CodeSlowConsumer,
+				text: fmt.Sprintf("disconnected as a slow consumer: more than %d bytes queued", lim.outBuffer)})
+			c.srv.log.Warn("slow consumer disconnected", "channel", c.ch.name, "agent", c.id)
+			return false, false
+		}
+		c.pending++
+		c.omu.Unlock()
+		c.dropped.Add(1)
+		c.ch.stats.dropped.Add(1)
+		return true, false
+	}
+	if c.pending > 0 {
+		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
+		c.pending = 0
+	}
+	c.obuf = appendQueueMsg(c.obuf, sid, body)
+	if n == 0 && len(c.obuf) > lim.outBuffer {
+		c.obig = len(c.obuf)
+	}
+	nearlyFull = !c.stalled && len(c.obuf)-c.obig > lim.outBuffer/4*3
+	c.omu.Unlock()
+	c.queuedIn.Add(1)
+	c.ch.stats.queueMsgs.Add(1)
+	c.msgsOut.Add(1)
+	c.bytesOut.Add(uint64(size))
+	c.ch.stats.msgsOut.Add(1)
+	c.ch.stats.bytesOut.Add(uint64(size))
+	if n == 0 {
+		c.signal()
+	}
+	return true, nearlyFull
+}
+
+// appendQueueMsg appends a QueueMsg frame for body, the type byte and
+// payload of the wrapped frame.
+func appendQueueMsg(dst []byte, sid uint32, body []byte) []byte {
+	dst = wire.AppendHeader(dst, wire.TypeQueueMsg, wire.QueueMsgOverhead+len(body))
+	dst = binary.BigEndian.AppendUint32(dst, sid)
+	return append(dst, body...)
+}
+
+// routeGroups gives the message to one member of each of ch's groups that
+// match its event. It returns a member whose outbox is nearly full, for
+// the sender to pause on, if the member picked was one.
+func (ch *channel) routeGroups(d *delivery) (full *conn) {
+	groups := ch.queues.Match(d.v.Event)
+	if len(groups) == 0 {
+		return nil
+	}
+	body := d.raw[wire.LenSize:]
+	for _, g := range groups {
+		var nearly bool
+		m, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
+			var ok bool
+			ok, nearly = m.S.deliverQueued(m.SID, body)
+			return ok
+		})
+		if !ok {
+			ch.stats.queueLost.Add(1)
+			continue
+		}
+		d.answerers++
+		if nearly {
+			full = m.S
+		}
+	}
+	return full
+}
+
+// redispatch gives the QueueMsg frames in frames, taken from a member
+// that left, each to another member of its group (keys maps their sids to
+// their groups). A frame whose group has no member left is lost, counted.
+func (ch *channel) redispatch(frames []byte, keys map[uint32]qgroup.Key) {
+	for f := range wire.Frames(frames) {
+		sid := binary.BigEndian.Uint32(f.Payload)
+		body := f.Payload[wire.QueueMsgOverhead:]
+		var g *qgroup.Group[*conn]
+		if k, ok := keys[sid]; ok {
+			g = ch.queues.Group(k)
+		}
+		if g == nil {
+			ch.stats.queueLost.Add(1)
+			continue
+		}
+		if _, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
+			ok, _ := m.S.deliverQueued(m.SID, body)
+			return ok
+		}); !ok {
+			ch.stats.queueLost.Add(1)
+			continue
+		}
+		ch.stats.redispatched.Add(1)
+	}
+}
+
+// takeQueued moves the QueueMsg frames of buf whose sid matches, and then
+// those of more, to a new slice it returns as taken; buf keeps its other
+// frames, in order, in place. Frames are whole (buf is an outbox, more the
+// unwritten frames of a batch).
+func takeQueued(buf, more []byte, match func(sid uint32) bool) (kept, taken []byte) {
+	kept = buf[:0]
+	for f := range wire.Frames(buf) {
+		if f.Type == wire.TypeQueueMsg && len(f.Payload) >= wire.QueueMsgOverhead && match(binary.BigEndian.Uint32(f.Payload)) {
+			taken = append(taken, f.Raw...)
+			continue
+		}
+		kept = append(kept, f.Raw...) // copy moves forward: never past the frame read
+	}
+	for f := range wire.Frames(more) {
+		if f.Type == wire.TypeQueueMsg && len(f.Payload) >= wire.QueueMsgOverhead && match(binary.BigEndian.Uint32(f.Payload)) {
+			taken = append(taken, f.Raw...)
+		}
+	}
+	return kept, taken
+}
+
+// headFrame returns the size of the first frame of buf (0 if none): a
+// large frame that opens an outbox is counted apart (conn.obig).
+func headFrame(buf []byte) int {
+	if f, _, ok := wire.Split(buf); ok {
+		return len(f.Raw)
+	}
+	return 0
+}
+
+// unwrittenFrames returns a copy of the frames of batch from the first one
+// not wholly within its first n bytes: what a failed write did not hand to
+// the connection.
+func unwrittenFrames(batch []byte, n int) []byte {
+	off := 0
+	for f := range wire.Frames(batch) {
+		if off+len(f.Raw) > n {
+			break
+		}
+		off += len(f.Raw)
+	}
+	return append([]byte(nil), batch[off:]...)
+}
+
+// memberships describes c's queue group memberships, by sid.
+func (c *conn) memberships() []control.QueueMembership {
+	ms := c.ch.queues.Memberships(c)
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]control.QueueMembership, 0, len(ms))
+	for sid, k := range ms {
+		out = append(out, control.QueueMembership{SID: sid, Group: k.Name, Pattern: k.Pattern})
+	}
+	slices.SortFunc(out, func(a, b control.QueueMembership) int { return cmp.Compare(a.SID, b.SID) })
+	return out
+}
+
+// groups describes the channel's queue groups.
+func (ch *channel) groups() []control.GroupInfo {
+	var out []control.GroupInfo
+	for _, g := range ch.queues.Groups() {
+		gi := control.GroupInfo{Group: g.Name, Pattern: g.Pattern, Members: []control.GroupMember{}}
+		for _, m := range g.Members() {
+			gi.Members = append(gi.Members, control.GroupMember{Agent: m.S.id, SID: m.SID})
+		}
+		out = append(out, gi)
+	}
+	return out
+}
