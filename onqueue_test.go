@@ -240,7 +240,9 @@ func TestQueueOff(t *testing.T) {
 		if !l.Off() || l.Off() {
 			t.Fatal("Off twice")
 		}
-		settle(t, gone)
+		if err := gone.Flush(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
 		emitN(t, e.connect(t, "A"), "job", 100)
 		ta.waitTotal(t, 100)
 		if c := ta.check(t, 100); c["stays"] != 100 {

@@ -96,7 +96,11 @@ func TestRequestReply(t *testing.T) {
 			t.Fatalf("reply %q from %s/%s event %q json %v request %v", s, got.Channel, got.Agent, got.Event, got.JSON, got.IsRequest())
 		}
 		// The other listener saw the request as a request, and no reply.
-		settle(t, req, resp)
+		for _, a := range []*netcluster.Agent{req, resp} {
+			if err := a.Flush(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		msgs := seen.waitN(t, 1)
 		if err := other.Flush(ctxT(t)); err != nil {
 			t.Fatal(err)
