@@ -67,7 +67,7 @@ func (r *Reader) Next() (Frame, error) {
 		// Discarding peeked bytes only moves bufio's read position: the
 		// slices stay valid until the next read.
 		r.br.Discard(total)
-		return frameOf(raw[:total]), nil
+		return Frame{Type: raw[LenSize], Payload: raw[HeaderLen:total:total], Raw: raw[:total:total]}, nil
 	}
 	// Grow the buffer as the bytes arrive, not from the length field
 	// alone: a peer announcing a huge frame and sending nothing must not
