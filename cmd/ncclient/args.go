@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/netcluster/netcluster/internal/qgroup"
 )
 
 // defaultTimeout bounds connecting and each request unless -timeout says
@@ -13,14 +15,17 @@ const defaultTimeout = 5 * time.Second
 
 // options are the parsed command line.
 type options struct {
-	socketDir string
-	json      bool
-	timeout   time.Duration
-	count     int // listen -n
-	help      bool
-	version   bool
-	cmd       string
-	args      []string
+	socketDir   string
+	json        bool
+	timeout     time.Duration
+	count       int      // listen, reply -n
+	group       string   // reply -group
+	concurrency int      // reply -concurrency
+	command     []string // reply: the command after "--"
+	help        bool
+	version     bool
+	cmd         string
+	args        []string
 }
 
 // parseArgs reads the command line. Flags may come anywhere, with one or
@@ -30,9 +35,11 @@ type options struct {
 func parseArgs(args []string) (*options, error) {
 	o := &options{timeout: defaultTimeout}
 	var pos []string
+	dashdash := -1 // where "--" was among the positional arguments
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
+			dashdash = len(pos)
 			pos = append(pos, args[i+1:]...)
 			break
 		}
@@ -85,6 +92,25 @@ func parseArgs(args []string) (*options, error) {
 				return nil, usageErrorf("flag -timeout: %q is not a positive duration such as 5s", v)
 			}
 			o.timeout = d
+		case "group":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			if p := qgroup.NameProblem(v); p != "" {
+				return nil, usageErrorf("flag -group: %q: %s", v, p)
+			}
+			o.group = v
+		case "concurrency":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1024 {
+				return nil, usageErrorf("flag -concurrency: %q is not a count from 1 to 1024", v)
+			}
+			o.concurrency = n
 		case "n":
 			v, err := value()
 			if err != nil {
@@ -101,6 +127,10 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if len(pos) > 0 {
 		o.cmd, o.args = pos[0], pos[1:]
+	}
+	if o.cmd == "reply" && dashdash >= 1 {
+		// reply's command is everything after "--", flags included.
+		o.args, o.command = pos[1:dashdash], pos[dashdash:]
 	}
 	return o, nil
 }

@@ -52,6 +52,14 @@ var commands = append(controlCommands(), []*command{
 		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "PATTERN", kind: kindPattern, optional: true}},
 		help: "print each message as one JSON object per line (not in the REPL)",
 		run:  listen},
+	{name: "request", repl: true,
+		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "EVENT"}, {name: "JSON", kind: kindJSON, optional: true}},
+		help: "send a request and print the first reply; its data is JSON, null if absent",
+		run:  request},
+	{name: "reply",
+		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "PATTERN", kind: kindPattern}},
+		help: "answer requests by running a command (not in the REPL)",
+		run:  reply},
 }...)
 
 // controlRuns are ncclient's side of each control command: how it asks
@@ -114,8 +122,11 @@ func (cmd *command) synopsis() string {
 			s += " " + a.name
 		}
 	}
-	if cmd.name == "listen" {
+	switch cmd.name {
+	case "listen":
 		s += " [-n COUNT]"
+	case "reply":
+		s += " [-group G] [-concurrency N] [-n COUNT] -- COMMAND [ARGS...]"
 	}
 	return s
 }

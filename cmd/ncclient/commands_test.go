@@ -98,8 +98,8 @@ func TestCommands(t *testing.T) {
 			// The control agents of earlier commands may not have left
 			// yet: the counts of control are at least 1.
 			human: []string{`^node ` + srv.NodeID() + `, up \d+s \(since .*\), \d+ agents\n`,
-				`(?m)^CHANNEL +AGENTS +MSGS IN +BYTES IN +MSGS OUT +BYTES OUT +DROPPED +SLOW$`,
-				`(?m)^A +1 +0 +0 +0 +0 +0 +0$`, `(?m)^control +[1-9]\d* +`, `(?m)^TOTAL +([2-9]|\d\d+) +`},
+				`(?m)^CHANNEL +AGENTS +MSGS IN +BYTES IN +MSGS OUT +BYTES OUT +DROPPED +SLOW +REQUESTS +NO RESP +REPLIES +REDISPATCHED$`,
+				`(?m)^A +1 +0 +0 +0 +0 +0 +0 +0 +0 +0 +0$`, `(?m)^control +[1-9]\d* +`, `(?m)^TOTAL +([2-9]|\d\d+) +`},
 			json: func(t *testing.T, out []byte) {
 				var st control.Stats
 				if err := json.Unmarshal(out, &st); err != nil {

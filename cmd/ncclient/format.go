@@ -150,6 +150,21 @@ func printChannel(w io.Writer, ci *control.ChannelInfo) error {
 	}
 	fmt.Fprintf(w, "\nmessages in %d (%d bytes), delivered %d (%d bytes), dropped %d, slow consumers %d\n",
 		ci.MsgsIn, ci.BytesIn, ci.MsgsOut, ci.BytesOut, ci.Dropped, ci.Slow)
+	printCallCounters(w, &ci.ChannelCounters)
+	if len(ci.Groups) > 0 {
+		tw := newTable(w)
+		fmt.Fprintln(tw, "GROUP\tPATTERN\tMEMBERS")
+		for _, g := range ci.Groups {
+			var ms []string
+			for _, m := range g.Members {
+				ms = append(ms, fmt.Sprintf("%s/%d", m.Agent, m.SID))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.Pattern, strings.Join(ms, " "))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(ci.Agents) == 0 {
 		fmt.Fprintln(w, "no agents")
 		return nil
@@ -176,16 +191,41 @@ func printAgent(w io.Writer, a *control.AgentInfo) error {
 	fmt.Fprintf(tw, "messages out\t%d (%d bytes)\n", a.MsgsOut, a.BytesOut)
 	fmt.Fprintf(tw, "dropped\t%d\n", a.Dropped)
 	fmt.Fprintf(tw, "buffer\t%d of %d bytes queued\n", a.Queued, a.BufferCap)
+	fmt.Fprintf(tw, "protocol\t%s\n", protocolName(a.Version))
+	for _, q := range a.Queues {
+		fmt.Fprintf(tw, "queue group\t%s, pattern %s (sid %d)\n", q.Group, q.Pattern, q.SID)
+	}
+	if len(a.Queues) > 0 || a.QueueMsgs > 0 {
+		fmt.Fprintf(tw, "queue messages\t%d\n", a.QueueMsgs)
+	}
 	return tw.Flush()
+}
+
+// printCallCounters shows a channel's request and queue group counters,
+// if any is not zero.
+func printCallCounters(w io.Writer, c *control.ChannelCounters) {
+	if c.Requests+c.Replies+c.QueueMsgs+c.QueueLost == 0 {
+		return
+	}
+	fmt.Fprintf(w, "requests %d, no responders %d, replies %d (dropped %d), queue messages %d, redispatched %d, lost %d\n",
+		c.Requests, c.NoResponders, c.Replies, c.RepliesDropped, c.QueueMsgs, c.Redispatched, c.QueueLost)
+}
+
+func protocolName(v int) string {
+	if v == 0 {
+		return "legacy JSON"
+	}
+	return fmt.Sprintf("version %d", v)
 }
 
 func printStats(w io.Writer, st *control.Stats) error {
 	fmt.Fprintf(w, "node %s, up %s (since %s), %d agents\n",
 		st.NodeID, st.Uptime.Round(time.Second), st.Started.Local().Format(time.DateTime), st.Agents)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "CHANNEL\tAGENTS\tMSGS IN\tBYTES IN\tMSGS OUT\tBYTES OUT\tDROPPED\tSLOW")
+	fmt.Fprintln(tw, "CHANNEL\tAGENTS\tMSGS IN\tBYTES IN\tMSGS OUT\tBYTES OUT\tDROPPED\tSLOW\tREQUESTS\tNO RESP\tREPLIES\tREDISPATCHED")
 	row := func(c control.ChannelStats, name string) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, c.Agents, c.MsgsIn, c.BytesIn, c.MsgsOut, c.BytesOut, c.Dropped, c.Slow)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, c.Agents, c.MsgsIn, c.BytesIn, c.MsgsOut, c.BytesOut, c.Dropped, c.Slow,
+			c.Requests, c.NoResponders, c.Replies, c.Redispatched)
 	}
 	for _, c := range st.Channels {
 		row(c, c.Name)

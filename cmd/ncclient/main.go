@@ -16,13 +16,18 @@
 //	emit CHANNEL EVENT [JSON]   emit one event (data null if JSON is absent)
 //	listen CHANNEL [PATTERN] [-n COUNT]
 //	                            print each message as one JSON object per line
+//	request CHANNEL EVENT [JSON]
+//	                            send a request, print the first reply
+//	reply CHANNEL PATTERN [-group G] [-concurrency N] [-n COUNT] -- COMMAND [ARGS...]
+//	                            answer requests by running COMMAND
 //
 // Flags (anywhere on the line):
 //
 //	-socketdir DIR   the server's socket directory; default $NETCLUSTER_SOCKETDIR,
 //	                 else the server's default rule
 //	-json            machine-readable output
-//	-timeout D       bound on connecting and on each request (default 5s)
+//	-timeout D       bound on connecting and on each request, and on each
+//	                 command reply runs (default 5s)
 //	-version         print the version (module version, commit, Go) and exit
 //
 // With no command, ncclient reads commands from its input: with line
@@ -78,8 +83,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cmd == nil {
 		return usageErrorf("unknown command %q; run ncclient -h for the list", o.cmd)
 	}
-	if o.count != 0 && cmd.name != "listen" {
-		return usageErrorf("-n applies only to listen")
+	if o.count != 0 && cmd.name != "listen" && cmd.name != "reply" {
+		return usageErrorf("-n applies only to listen and reply")
+	}
+	if (o.group != "" || o.concurrency != 0) && cmd.name != "reply" {
+		return usageErrorf("-group and -concurrency apply only to reply")
+	}
+	if cmd.name == "reply" && len(o.command) == 0 {
+		return usageErrorf("reply: missing COMMAND after -- (usage: %s)", cmd.synopsis())
 	}
 	if err := cmd.check(o.args); err != nil {
 		return &usageError{err}
@@ -101,12 +112,24 @@ commands:
   listen CHANNEL [PATTERN] [-n COUNT]
                               print each message as one JSON object per line;
                               PATTERN defaults to .*, COUNT to 0 (no end)
+  request CHANNEL EVENT [JSON]
+                              send a request (data null if JSON is absent) and
+                              print the first reply's data (-json: with its
+                              origin); exit 1 on no responders or no reply
+  reply CHANNEL PATTERN [-group G] [-concurrency N] [-n COUNT] -- COMMAND [ARGS...]
+                              answer each matching request by running COMMAND
+                              with the request's data on its input; its output
+                              is the reply (JSON if it is JSON, else a string),
+                              {"error": ...} if it fails; -group G: as a member
+                              of queue group G; N commands at once (default 4);
+                              stop after COUNT replies (0: no end)
 
 flags:
   -socketdir DIR   the server's socket directory; default $NETCLUSTER_SOCKETDIR,
                    else the server's default rule
   -json            machine-readable output
-  -timeout D       bound on connecting and on each request (default 5s)
+  -timeout D       bound on connecting and on each request, and on each
+                   command reply runs (default 5s)
   -version         print the version (module version, commit, Go) and exit
 `
 
