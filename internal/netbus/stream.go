@@ -152,7 +152,9 @@ func (s *stream) onData(h header, body []byte, now time.Time) {
 	if q == s.next {
 		s.process(q, sl, now)
 		s.next++
-		s.drain(now)
+		if len(s.pending) > 0 {
+			s.drain(now)
+		}
 		return
 	}
 	if held, ok := s.pending[q]; ok && !held.lost {
