@@ -88,7 +88,7 @@ func startServer(t testing.TB, bin string, h *netns.Host, cfg string) *server {
 		close(s.done)
 	}()
 	t.Cleanup(func() { s.stop(t) })
-	m := s.waitLog(t, regexp.MustCompile(`ncserver: network .* node ([0-9a-f]{16}) `))
+	m := s.waitLog(t, regexp.MustCompile(`msg="ncserver ready" .*node=([0-9a-f]{16})`))
 	s.node = m[1]
 	return s
 }
