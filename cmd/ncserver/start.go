@@ -54,6 +54,7 @@ func serve(ctx context.Context, o *options, bus *config.Config, stdout, stderr i
 	notifyOrWarn(log, "READY=1", notify.Ready(ready))
 	stopWatchdog := startWatchdog(notify, srv, log)
 	defer stopWatchdog()
+	defer startMemret(log)()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -1,0 +1,102 @@
+package memret
+
+import (
+	"context"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rss returns the process's resident set size in bytes.
+func rss(t testing.TB) uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pages * uint64(os.Getpagesize())
+}
+
+// burst allocates and touches n bytes in 64 KiB buffers, as a burst of
+// queued messages would, and lets them go.
+func burst(n int) {
+	bufs := make([][]byte, 0, n/(64<<10))
+	for range n / (64 << 10) {
+		b := make([]byte, 64<<10)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		bufs = append(bufs, b)
+	}
+	sink = bufs
+	sink = nil
+}
+
+var sink [][]byte
+
+const mib = 1 << 20
+
+// After a burst of 256 MiB, Watch brings the resident set back near where
+// it was. Without it the memory stays resident (see TestWithoutWatch).
+func TestWatchReturnsBurst(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	returns := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Watch(ctx, Options{Interval: 50 * time.Millisecond, OnReturn: func(_, _ uint64) {
+			mu.Lock()
+			returns++
+			mu.Unlock()
+		}})
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	time.Sleep(100 * time.Millisecond) // Watch has its first reading
+
+	before := rss(t)
+	burst(256 * mib)
+	peak := rss(t)
+	start := time.Now()
+	deadline := start.Add(10 * time.Second)
+	for rss(t) > before+32*mib {
+		if time.Now().After(deadline) {
+			t.Fatalf("RSS %d MiB 10 s after a burst (%d MiB before it, %d MiB at its peak)", rss(t)/mib, before/mib, peak/mib)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("RSS %d MiB before, %d MiB at the peak, %d MiB %v after it", before/mib, peak/mib, rss(t)/mib, time.Since(start).Round(10*time.Millisecond))
+	// Quiet from now on: no further returns.
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if returns < 1 || returns > 2 {
+		t.Errorf("Watch returned memory %d times for one burst, want once (twice if the burst looked quiet midway)", returns)
+	}
+}
+
+// Without Watch, the same burst stays resident: the runtime does not
+// collect a program that has gone quiet. This documents what Watch is for;
+// if a runtime ever returns such memory by itself within 2 s, it fails,
+// and Watch may go.
+func TestWithoutWatch(t *testing.T) {
+	before := rss(t)
+	burst(256 * mib)
+	peak := rss(t)
+	time.Sleep(2 * time.Second)
+	now := rss(t)
+	if now+32*mib < peak {
+		t.Errorf("without Watch RSS went from %d MiB (peak) to %d MiB by itself", peak/mib, now/mib)
+	}
+	t.Logf("without Watch: RSS %d MiB before the burst, %d MiB at the peak, %d MiB 2 s later", before/mib, peak/mib, now/mib)
+	debug.FreeOSMemory() // leave the process as it was
+}
