@@ -271,14 +271,7 @@ func (q sendQueue) Idle() {
 // unwritten returns the frames of batch from the first one not wholly
 // within its first n bytes.
 func unwritten(batch []byte, n int) []byte {
-	off := 0
-	for f := range wire.Frames(batch) {
-		if off+len(f.Raw) > n {
-			break
-		}
-		off += len(f.Raw)
-	}
-	return append([]byte(nil), batch[off:]...)
+	return append([]byte(nil), batch[wire.WholeLen(batch[:n]):]...)
 }
 
 // readLoop reads frames from the server until the connection ends.

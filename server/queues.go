@@ -6,7 +6,6 @@ package server
 
 import (
 	"cmp"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -111,7 +110,7 @@ func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
 		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
 		c.pending = 0
 	}
-	c.obuf = appendQueueMsg(c.obuf, sid, body)
+	c.obuf = wire.AppendQueueBody(c.obuf, sid, body)
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
@@ -127,14 +126,6 @@ func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
 		c.signal()
 	}
 	return true, nearlyFull
-}
-
-// appendQueueMsg appends a QueueMsg frame for body, the type byte and
-// payload of the wrapped frame.
-func appendQueueMsg(dst []byte, sid uint32, body []byte) []byte {
-	dst = wire.AppendHeader(dst, wire.TypeQueueMsg, wire.QueueMsgOverhead+len(body))
-	dst = binary.BigEndian.AppendUint32(dst, sid)
-	return append(dst, body...)
 }
 
 // routeGroups gives the message to one member of each of ch's groups that
@@ -170,10 +161,9 @@ func (ch *channel) routeGroups(d *delivery) (full *conn) {
 // their groups). A frame whose group has no member left is lost, counted.
 func (ch *channel) redispatch(frames []byte, keys map[uint32]qgroup.Key) {
 	for f := range wire.Frames(frames) {
-		sid := binary.BigEndian.Uint32(f.Payload)
-		body := f.Payload[wire.QueueMsgOverhead:]
+		sid, body, ok := wire.SplitQueueMsg(f.Payload)
 		var g *qgroup.Group[*conn]
-		if k, ok := keys[sid]; ok {
+		if k, member := keys[sid]; ok && member {
 			g = ch.queues.Group(k)
 		}
 		if g == nil {
@@ -198,18 +188,27 @@ func (ch *channel) redispatch(frames []byte, keys map[uint32]qgroup.Key) {
 func takeQueued(buf, more []byte, match func(sid uint32) bool) (kept, taken []byte) {
 	kept = buf[:0]
 	for f := range wire.Frames(buf) {
-		if f.Type == wire.TypeQueueMsg && len(f.Payload) >= wire.QueueMsgOverhead && match(binary.BigEndian.Uint32(f.Payload)) {
+		if isQueuedFor(f, match) {
 			taken = append(taken, f.Raw...)
 			continue
 		}
 		kept = append(kept, f.Raw...) // copy moves forward: never past the frame read
 	}
 	for f := range wire.Frames(more) {
-		if f.Type == wire.TypeQueueMsg && len(f.Payload) >= wire.QueueMsgOverhead && match(binary.BigEndian.Uint32(f.Payload)) {
+		if isQueuedFor(f, match) {
 			taken = append(taken, f.Raw...)
 		}
 	}
 	return kept, taken
+}
+
+// isQueuedFor reports whether f is a QueueMsg frame for a sid that matches.
+func isQueuedFor(f wire.Frame, match func(sid uint32) bool) bool {
+	if f.Type != wire.TypeQueueMsg {
+		return false
+	}
+	sid, _, ok := wire.SplitQueueMsg(f.Payload)
+	return ok && match(sid)
 }
 
 // headFrame returns the size of the first frame of buf (0 if none): a
@@ -225,14 +224,7 @@ func headFrame(buf []byte) int {
 // not wholly within its first n bytes: what a failed write did not hand to
 // the connection.
 func unwrittenFrames(batch []byte, n int) []byte {
-	off := 0
-	for f := range wire.Frames(batch) {
-		if off+len(f.Raw) > n {
-			break
-		}
-		off += len(f.Raw)
-	}
-	return append([]byte(nil), batch[off:]...)
+	return append([]byte(nil), batch[wire.WholeLen(batch[:n]):]...)
 }
 
 // memberships describes c's queue group memberships, by sid.

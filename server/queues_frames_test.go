@@ -17,7 +17,7 @@ func TestTakeQueued(t *testing.T) {
 	q := func(sid uint32, data string) []byte {
 		mm := *m
 		mm.Data = []byte(data)
-		return appendQueueMsg(nil, sid, wire.AppendMsg(nil, &mm)[wire.LenSize:])
+		return wire.AppendQueueBody(nil, sid, wire.AppendMsg(nil, &mm)[wire.LenSize:])
 	}
 	pong := wire.AppendU64(nil, wire.TypePong, 9)
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

@@ -144,10 +144,26 @@ const QueueMsgOverhead = 4
 // wrapped frame's type byte and payload follow the sid unchanged, so
 // routing copies them without decoding.
 func AppendQueueMsg(dst []byte, sid uint32, inner []byte) []byte {
-	body := inner[LenSize:] // the inner type byte and payload
-	dst = AppendHeader(dst, TypeQueueMsg, 4+len(body))
+	return AppendQueueBody(dst, sid, inner[LenSize:])
+}
+
+// AppendQueueBody is AppendQueueMsg for a wrapped frame without its
+// length prefix: body is its type byte and payload, as SplitQueueMsg
+// returns them.
+func AppendQueueBody(dst []byte, sid uint32, body []byte) []byte {
+	dst = AppendHeader(dst, TypeQueueMsg, QueueMsgOverhead+len(body))
 	dst = binary.BigEndian.AppendUint32(dst, sid)
 	return append(dst, body...)
+}
+
+// SplitQueueMsg cuts a QueueMsg payload without decoding the frame it
+// wraps: the membership sid and body, the wrapped frame's type byte and
+// payload (aliasing p). ok is false if p is shorter than the sid.
+func SplitQueueMsg(p []byte) (sid uint32, body []byte, ok bool) {
+	if len(p) < QueueMsgOverhead {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint32(p), p[QueueMsgOverhead:], true
 }
 
 // ParseQueueMsg decodes a QueueMsg payload: the membership it is for, the

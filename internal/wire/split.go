@@ -57,6 +57,17 @@ func Frames(batch []byte) iter.Seq[Frame] {
 	}
 }
 
+// WholeLen returns the length of the whole frames that start b: where
+// Frames(b) stops. Of a batch of frames of which a write took n bytes,
+// the frames from WholeLen(batch[:n]) on were not wholly written.
+func WholeLen(b []byte) int {
+	n := 0
+	for f := range Frames(b) {
+		n += len(f.Raw)
+	}
+	return n
+}
+
 // frameOf returns the Frame of raw, one whole frame of at least HeaderLen
 // bytes.
 func frameOf(raw []byte) Frame {

@@ -197,6 +197,9 @@ func FuzzFrames(f *testing.F) {
 			}
 			off += len(fr.Raw)
 		}
+		if n := wire.WholeLen(batch); n != off {
+			t.Fatalf("WholeLen %d, Frames stopped at %d", n, off)
+		}
 		rest := batch[off:]
 		if _, _, ok := wire.Split(rest); ok {
 			t.Fatalf("Frames stopped at %d, but the rest %x splits", off, rest)
