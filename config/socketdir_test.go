@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -56,5 +58,40 @@ func TestResolveSocketDirEnv(t *testing.T) {
 	c.SocketDir = "/mine"
 	if got := c.ResolveSocketDir(); got != "/mine" {
 		t.Errorf("ResolveSocketDir = %q, want /mine", got)
+	}
+}
+
+// TestSocketDirSharedCases checks the rule against the cases of
+// socketdir.json, the file the Node.js client follows and is tested
+// against too (clients/node/test/socketdir.test.js).
+func TestSocketDirSharedCases(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("socketdir.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Cases []struct {
+			Name    string            `json:"name"`
+			Option  string            `json:"option"`
+			Env     map[string]string `json:"env"`
+			Euid    int               `json:"euid"`
+			Private string            `json:"private"`
+			Want    string            `json:"want"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("socketdir.json: %v", err)
+	}
+	if len(f.Cases) < 8 {
+		t.Fatalf("socketdir.json has %d cases", len(f.Cases))
+	}
+	for _, c := range f.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			if got := socketDir(c.Option, func(k string) string { return c.Env[k] }, c.Euid, c.Private); got != c.Want {
+				t.Errorf("socketDir = %q, want %q", got, c.Want)
+			}
+		})
 	}
 }
