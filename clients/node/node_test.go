@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,11 +78,14 @@ func TestNodeSuite(t *testing.T) {
 	defer cancel()
 	prepare(t, ctx, node, npm)
 	bin := t.TempDir()
-	for _, name := range []string{"ncserver", "ncclient"} {
-		run(t, ctx, nil, "go", "build", "-o", filepath.Join(bin, name), "../../cmd/"+name)
+	var env []string
+	for name, pkg := range map[string]string{"ncserver": "../../cmd/ncserver", "ncclient": "../../cmd/ncclient", "ncgoagent": "./test/goagent"} {
+		run(t, ctx, nil, "go", "build", "-o", filepath.Join(bin, name), pkg)
+		env = append(env, strings.ToUpper(name)+"="+filepath.Join(bin, name))
 	}
-	run(t, ctx, []string{"NCSERVER=" + filepath.Join(bin, "ncserver"), "NCCLIENT=" + filepath.Join(bin, "ncclient"), "NC_BUILT=1"},
-		node, "scripts/test.js")
+	// The spec reporter lists each test on a line and repeats the failures,
+	// with their details, at the end.
+	run(t, ctx, append(env, "NC_BUILT=1", "NC_TEST_REPORTER=spec"), node, "scripts/test.js")
 }
 
 type patternTable struct {

@@ -159,10 +159,12 @@ async function runOnce(sys, n, bins) {
     server = spawn(bins.ncserver, [cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise((resolve) => {
       let out = '';
-      server.stdout.on('data', (b) => {
+      const onData = (b) => {
         out += b;
-        if (/channel A\s+listening/.test(out)) resolve();
-      });
+        if (/channel listening"? channel=A|channel A\s+listening/.test(out)) resolve();
+      };
+      server.stdout.on('data', onData);
+      server.stderr.on('data', onData);
     });
     where = tmp;
   } else {

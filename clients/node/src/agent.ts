@@ -4,7 +4,8 @@
 
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { ClosedError, ConnectionLostError, DroppedError, NetclusterError } from './errors';
+import { Calls, decodeData, Queues, type Membership } from './calls';
+import { ClosedError, ConnectError, ConnectionLostError, DroppedError, NetclusterError, ServerError, UnsupportedError } from './errors';
 import { Listeners, type Entry, type Handler, type Message } from './listeners';
 import { MessageIterator } from './iterator';
 import { Sender } from './sender';
@@ -55,7 +56,7 @@ export class Agent {
   private readonly listeners = new Listeners();
   private readonly sender: Sender;
   private readonly decoder = new wire.MsgDecoder();
-  private lastEvent = '';
+  private lastEvent: string | null = null;
   private lastEventLen = 0;
   private _channel: string | null = null;
   private path = '';
@@ -70,6 +71,10 @@ export class Agent {
   private retry: NodeJS.Timeout | null = null;
   private wait = 0;
   private closing: Promise<void> | null = null;
+  private readonly calls = new Calls();
+  private readonly queues = new Queues();
+  private version = 0; // the protocol version of the last Welcome; 0 before one
+  private helloVersion = wire.VERSION_CALLS;
   private done = false; // closed for good: no more dialling
 
   constructor(options: AgentOptions = {}) {
@@ -142,7 +147,19 @@ export class Agent {
   }
 
   // dial opens a session; it resolves once welcomed, rejects on failure.
-  private dial(): Promise<void> {
+  // A server that refuses version 2 as unknown is dialled again with 1.
+  private async dial(): Promise<void> {
+    try {
+      await this.dialVersion(this.helloVersion);
+    } catch (e) {
+      const cause = e instanceof ConnectError ? e.cause : undefined;
+      if (this.helloVersion === wire.VERSION || !(cause instanceof ServerError) || cause.serverCode !== wire.ErrorCode.Version) throw e;
+      this.helloVersion = wire.VERSION;
+      await this.dialVersion(wire.VERSION);
+    }
+  }
+
+  private dialVersion(version: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const ev: SessionEvents = {
         welcome: (s, w) => {
@@ -153,7 +170,7 @@ export class Agent {
         frame: (type, b, start, end) => this.onFrame(type, b, start, end),
         closed: (err) => this.onClosed(err),
       };
-      new Session(this._channel!, this.id, this.path, this.opts.connectTimeout, ev);
+      new Session(this._channel!, this.id, this.path, this.opts.connectTimeout, ev, version);
     });
   }
 
@@ -164,9 +181,12 @@ export class Agent {
     }
     this.session = s;
     this.maxFrame = w.maxFrame;
+    this.version = w.version;
     this.wait = 0;
     const listens: Buffer[] = [];
     for (const p of this.listeners.patterns()) listens.push(wire.encodeListen(wire.T.Listen, p));
+    if (w.version >= wire.VERSION_CALLS) listens.push(...this.queues.frames());
+    else this.calls.failAll(() => new UnsupportedError('request', w.version));
     this.sender.attach(s.sock, listens);
     if (this.pausedBy.size > 0) s.sock.pause();
     this._state = 'connected';
@@ -208,6 +228,17 @@ export class Agent {
     }
     const p = b.subarray(start, end);
     switch (type) {
+      case wire.T.Call:
+        if (this.listeners.size === 0 || this.closing !== null) return;
+        return this.onMsg(this.decoder.decode(b, start + 8, end), p.readBigUInt64BE(0));
+      case wire.T.QueueMsg:
+        return this.onQueueMsg(p);
+      case wire.T.Answer: {
+        const a = wire.parseAnswer(p);
+        return this.calls.answer(a.id, this.envelope(a.msg, Buffer.from(a.msg.data)));
+      }
+      case wire.T.NoResponders:
+        return this.calls.noResponders(wire.parseU64(p, 'id'));
       case wire.T.Pong: {
         const tok = wire.parseU64(p, 'token');
         const w = this.pings.get(tok);
@@ -233,21 +264,120 @@ export class Agent {
     }
   }
 
-  private onMsg(m: wire.Msg): void {
+  private onMsg(m: wire.Msg, callId?: bigint): void {
     const entries = this.listeners.match(m.event);
     if (entries.length === 0) return;
-    let data: unknown;
-    if (m.flags & wire.FLAG_JSON) {
-      try {
-        data = m.data.length === 0 ? null : JSON.parse(m.data.toString('utf8'));
-      } catch (e) {
-        data = Buffer.from(m.data);
-        this.report(new NetclusterError('NC_BAD_JSON', `message ${JSON.stringify(m.event)} from ${m.agent}: data flagged JSON is not valid JSON; delivered as a Buffer`, { cause: e }));
-      }
-    } else {
-      data = m.data;
+    this.deliver(entries, this.envelope(m, m.data, callId));
+  }
+
+  // onQueueMsg hands a message to the membership the server picked. One
+  // for a membership removed meanwhile is dropped: the server wrote it to
+  // this agent, so it is no one else's (at most once).
+  private onQueueMsg(p: Buffer): void {
+    const q = wire.parseQueueMsg(p);
+    const m = this.queues.bySID.get(q.sid);
+    if (m === undefined || this.closing !== null) return;
+    const off = q.type === wire.T.Call ? 8 : 0;
+    const msg = this.decoder.decode(q.payload, off, q.payload.length);
+    const env = this.envelope(msg, msg.data, off ? q.payload.readBigUInt64BE(0) : undefined);
+    try {
+      m.cb.call(this, env);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
     }
-    this.deliver(entries, { event: m.event, data, channel: m.channel, agent: m.agent, node: m.node, local: false });
+  }
+
+  // envelope makes the listeners' message; a Call gets reply().
+  private envelope(m: wire.Msg, bytes: Buffer, callId?: bigint): Message {
+    let data: unknown;
+    try {
+      data = decodeData(m.flags, bytes);
+    } catch (e) {
+      data = Buffer.from(bytes);
+      this.report(new NetclusterError('NC_BAD_JSON', `message ${JSON.stringify(m.event)} from ${m.agent}: data flagged JSON is not valid JSON; delivered as a Buffer`, { cause: e }));
+    }
+    const env: Message = { event: m.event, data, channel: m.channel, agent: m.agent, node: m.node, local: false };
+    if (callId !== undefined) {
+      const to = { channel: m.channel, agent: m.agent, node: m.node };
+      env.request = true;
+      env.reply = (answer?: unknown) => this.answer(callId, to, m.event, answer);
+    }
+    return env;
+  }
+
+  // answer sends the Answer to request id of agent `to`.
+  private answer(id: bigint, to: wire.Answer['to'], event: string, data: unknown): void {
+    if (this.closing !== null || this._state === 'closed') throw new ClosedError('reply');
+    const [flags, bytes] = encodeData(data);
+    this.sender.checkRoom();
+    this.sender.kept(wire.encodeAnswer({ id, to, msg: { flags, channel: this._channel!, agent: this.id, node: '', event, data: bytes } }));
+  }
+
+  /**
+   * Sends a request: an event that asks for an answer, routed like emit
+   * (listeners, queue groups, propagation, the network), and resolves to
+   * the first answer (a message: event, data, channel, agent, node). The
+   * agent's own matching listeners get it in memory, synchronously, and
+   * may answer it. Rejects with NoRespondersError at once when the server
+   * knows no agent able to answer listens (it cannot know about other
+   * machines: then the timeout applies), TimeoutError after timeout ms
+   * (default 5000), UnsupportedError if the server lacks protocol version
+   * 2, ClosedError on close(). A request survives a reconnection: the
+   * answer is addressed to the agent's id.
+   */
+  request(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<Message> {
+    try {
+      const timeout = options.timeout ?? 5000;
+      if (!(timeout > 0)) throw new NetclusterError('NC_BAD_OPTION', `request: timeout ${timeout}: want a positive number of ms`);
+      this.checkEmit('request', event);
+      if (this.version !== 0 && this.version < wire.VERSION_CALLS) throw new UnsupportedError('request', this.version);
+      const [flags, bytes] = encodeData(data);
+      const msg = { flags, channel: this._channel!, agent: this.id, node: '', event, data: bytes };
+      const size = wire.encodeMsgPayload(msg).length + 8;
+      if (size > this.maxFrame) throw new NetclusterError('NC_TOO_LARGE', `request: ${JSON.stringify(event)} of ${size} bytes; the server's limit (maxframe) is ${this.maxFrame}`);
+      this.sender.checkRoom();
+      const c = this.calls.add(event, timeout);
+      this.sender.kept(wire.encodeCall({ id: c.id, msg }));
+      const entries = this.listeners.size > 0 ? this.listeners.match(event) : [];
+      if (entries.length > 0) {
+        c.markLocal();
+        const env: Message = { event, data: decodeData(flags, Buffer.from(bytes)), channel: msg.channel, agent: this.id, node: '', local: true, request: true };
+        env.reply = (answer?: unknown) => {
+          const [f, b] = encodeData(answer);
+          this.calls.answer(c.id, { event, data: decodeData(f, b), channel: msg.channel, agent: this.id, node: '', local: true });
+        };
+        this.deliver(entries, env);
+      }
+      return c.answer;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Joins the queue group `group` for the events matching pattern: of each
+   * such message or request, emitted on the channel or propagated to it,
+   * the server gives exactly one member of each group a copy (plain
+   * listeners get theirs as usual), picking members in turn and passing
+   * over one whose buffer is nearly full. Messages queued for a member
+   * that leaves, and not yet written to it, go to another member; what was
+   * written is the member's (at most once). The agent's own messages and
+   * requests may come back to its own memberships. group is 1–64 of A–Z
+   * a–z 0–9 . _ -. Returns a handle whose off() leaves the group.
+   */
+  onQueue(pattern: string, group: string, cb: Handler): { readonly pattern: string; readonly group: string; off(): void } {
+    if (typeof cb !== 'function') throw new TypeError(`netcluster: queue listener for ${JSON.stringify(pattern)} must be a function`);
+    if (this.closing !== null || this._state === 'closed') throw new ClosedError('onQueue');
+    if (this.version !== 0 && this.version < wire.VERSION_CALLS) throw new UnsupportedError('onQueue', this.version);
+    const m = this.queues.add(pattern, group, cb, (g) => new NetclusterError('NC_BAD_GROUP', `onQueue: group ${JSON.stringify(g)}: want 1–64 of A–Z a–z 0–9 . _ -`));
+    if (this.session !== null) this.sender.control(wire.encodeQueueListen(m.sid, m.group, m.pattern));
+    return { pattern, group, off: () => this.offQueue(m) };
+  }
+
+  private offQueue(m: Membership): void {
+    if (this.queues.remove(m) && this.session !== null && this.closing === null) this.sender.control(wire.encodeQueueUnlisten(m.sid));
   }
 
   private deliver(entries: Entry[], msg: Message): void {
@@ -280,10 +410,15 @@ export class Agent {
    * congested: wait for the 'drain' event before emitting much more.
    * Throws BufferFullError once bufferSize bytes wait.
    */
+  private checkEmit(op: string, event: string): void {
+    if (typeof event !== 'string' || event.length === 0) throw new NetclusterError('NC_BAD_EVENT', `${op}: event name ${JSON.stringify(event)}: want a non-empty string`);
+    if (this.closing !== null || this._state === 'closed') throw new ClosedError(op);
+    if (this._channel === null) throw new NetclusterError('NC_NOT_CONNECTED', `${op} before connect: call connect(channel) first`);
+    if (Buffer.byteLength(event, 'utf8') > wire.MAX_STR16) throw new NetclusterError('NC_BAD_EVENT', `${op}: event name of ${Buffer.byteLength(event, 'utf8')} bytes; the limit is ${wire.MAX_STR16}`);
+  }
+
   emit(event: string, data?: unknown): boolean {
-    if (typeof event !== 'string' || event.length === 0) throw new NetclusterError('NC_BAD_EVENT', `emit: event name ${JSON.stringify(event)}: want a non-empty string`);
-    if (this.closing !== null || this._state === 'closed') throw new ClosedError('emit');
-    if (this._channel === null) throw new NetclusterError('NC_NOT_CONNECTED', 'emit before connect: call connect(channel) first');
+    if (event !== this.lastEvent || this._channel === null || this.closing !== null || this._state === 'closed') this.checkEmit('emit', event);
     let eventLen = this.lastEventLen;
     if (event !== this.lastEvent) {
       eventLen = Buffer.byteLength(event, 'utf8');
@@ -314,7 +449,7 @@ export class Agent {
       const entries = this.listeners.match(event);
       if (entries.length > 0) {
         const local = payload instanceof Uint8Array ? Buffer.from(payload) : JSON.parse(payload);
-        this.deliver(entries, { event, data: local, channel: this._channel, agent: this.id, node: '', local: true });
+        this.deliver(entries, { event, data: local, channel: this._channel!, agent: this.id, node: '', local: true });
       }
     }
     if (this.sender.congested) {
@@ -487,6 +622,8 @@ export class Agent {
 
   private finish(): void {
     this.done = true;
+    this.calls.failAll(() => new ClosedError('request'));
+    this.queues.clear();
     this.listeners.clear();
     for (const it of this.iterators) it.end();
     this.iterators.clear();
@@ -497,6 +634,14 @@ export class Agent {
   disconnect(): void {
     this.close().catch((e: Error) => this.report(e));
   }
+}
+
+// encodeData gives the flags and bytes of data: a Buffer or Uint8Array as
+// raw bytes, anything else as JSON (undefined as null).
+function encodeData(data: unknown): [number, Buffer] {
+  if (data instanceof Uint8Array) return [0, Buffer.from(data)];
+  const s = JSON.stringify(data);
+  return [wire.FLAG_JSON, Buffer.from(s === undefined ? 'null' : s, 'utf8')];
 }
 
 /** The seed's name for Agent. */

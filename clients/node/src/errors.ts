@@ -95,6 +95,33 @@ export class ConnectionLostError extends NetclusterError {
   }
 }
 
+/** request(): the server knows no agent able to answer listens. */
+export class NoRespondersError extends NetclusterError {
+  constructor(readonly event: string) {
+    super('NC_NO_RESPONDERS', `request ${JSON.stringify(event)}: no responders`);
+    this.name = 'NoRespondersError';
+  }
+}
+
+/** request(): no answer within the timeout. */
+export class TimeoutError extends NetclusterError {
+  constructor(
+    readonly event: string,
+    readonly timeout: number,
+  ) {
+    super('NC_TIMEOUT', `request ${JSON.stringify(event)}: no answer within ${timeout} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** request() or onQueue() on a server without protocol version 2. */
+export class UnsupportedError extends NetclusterError {
+  constructor(what: string, version: number) {
+    super('NC_UNSUPPORTED', `${what}: the server does not support request/reply and queue groups (it speaks protocol version ${version})`);
+    this.name = 'UnsupportedError';
+  }
+}
+
 function errText(e: unknown): string {
   if (e instanceof Error) {
     const c = (e as NodeJS.ErrnoException).code;

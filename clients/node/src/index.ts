@@ -13,6 +13,9 @@ export {
   ConnectError,
   ClosedError,
   ConnectionLostError,
+  NoRespondersError,
+  TimeoutError,
+  UnsupportedError,
 } from './errors';
 export { compilePattern } from './pattern';
 export { resolveSocketDir, socketPath } from './socketdir';

@@ -17,6 +17,13 @@ export interface Message<T = any> {
   node: string;
   /** True for a message this agent emitted itself, delivered in memory. */
   local: boolean;
+  /** Set on a request (see Agent.request): true. */
+  request?: true;
+  /**
+   * On a request only: answers it with data (JSON, or a Buffer as raw
+   * bytes). The answer goes to the requester only; it keeps the first.
+   */
+  reply?: (data?: unknown) => void;
 }
 
 /** A message listener callback. */

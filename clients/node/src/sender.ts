@@ -79,6 +79,15 @@ export class Sender {
     this.put(frame, false);
   }
 
+  /**
+   * Queues a frame kept, like Msg frames, across a reconnection (Call and
+   * Answer: they are addressed by agent id, so they survive it).
+   */
+  kept(frame: Buffer): void {
+    this.cut();
+    this.put(frame, true);
+  }
+
   /** Hands the batch so far on. */
   cut(): void {
     if (this.end > this.start) {

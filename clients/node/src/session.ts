@@ -31,6 +31,7 @@ export class Session {
     private readonly path: string,
     timeout: number,
     private readonly ev: SessionEvents,
+    version: number = wire.VERSION_CALLS,
   ) {
     this.reader = new wire.FrameReader(wire.DEFAULT_MAX_FRAME, (t, b, s, e) => this.onFrame(t, b, s, e));
     // A high-water mark of a few batches: socket.write says "wait" only when
@@ -40,7 +41,7 @@ export class Session {
     sock.setNoDelay?.(true);
     this.timer = setTimeout(() => this.fail(new Error(`no Welcome from the server within ${timeout} ms`)), timeout);
     sock.once('connect', () => {
-      const hello = wire.encodeHello({ version: wire.VERSION, pid: process.pid, agentId, channel });
+      const hello = wire.encodeHello({ version, pid: process.pid, agentId, channel });
       sock.write(Buffer.concat([wire.PREAMBLE, hello]));
     });
     sock.on('data', (chunk: Buffer) => {

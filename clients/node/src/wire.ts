@@ -6,8 +6,10 @@
 
 /** The bytes a native agent sends first: "NCW" and framing generation 1. */
 export const PREAMBLE = Buffer.from([0x4e, 0x43, 0x57, 0x01]);
-/** The protocol version this client speaks in Hello. */
+/** The protocol version of the frames 1–11. */
 export const VERSION = 1;
+/** The protocol version that adds request/reply and queue groups (frames 12–17); the client offers it in Hello. */
+export const VERSION_CALLS = 2;
 /** Bytes before a frame's payload: the u32 length and the type byte. */
 export const HEADER_LEN = 5;
 /** The default bound on a frame's length field (16 MiB). */
@@ -30,6 +32,13 @@ export const T = {
   Dropped: 9,
   Request: 10,
   Reply: 11,
+  // Version 2: request/reply and queue groups (docs/PROTOCOL.md, section 11).
+  Call: 12,
+  Answer: 13,
+  NoResponders: 14,
+  QueueListen: 15,
+  QueueUnlisten: 16,
+  QueueMsg: 17,
 } as const;
 
 /** Msg flag bit 0: the data is one JSON document. */
@@ -237,24 +246,126 @@ function asciiWrite(buf: Buffer, off: number, s: string): number {
   return s.length;
 }
 
-/** Encodes one whole Msg frame. */
-export function encodeMsg(m: Msg): Buffer {
-  const origin = Buffer.allocUnsafe(3 + 255 * 3);
-  let o = putStr8(origin, 0, m.channel, 'channel');
-  o = putStr8(origin, o, m.agent, 'agent id');
-  o = putStr8(origin, o, m.node, 'node');
-  const org = origin.subarray(0, o);
+/** Encodes the payload of a Msg (also the tail of Call, Answer, QueueMsg). */
+export function encodeMsgPayload(m: Msg): Buffer {
+  const c = str8Len(m.channel, 'channel');
+  const a = str8Len(m.agent, 'agent id');
+  const n = str8Len(m.node, 'node');
   const e = str16Len(m.event, 'event name');
-  const payload = 1 + org.length + 2 + e + m.data.length;
-  const buf = Buffer.allocUnsafe(HEADER_LEN + payload);
-  buf.writeUInt32BE(payload + 1, 0);
-  buf[4] = T.Msg;
-  buf[5] = m.flags;
-  org.copy(buf, 6);
-  let off = 6 + org.length;
+  const buf = Buffer.allocUnsafe(1 + 1 + c + 1 + a + 1 + n + 2 + e + m.data.length);
+  buf[0] = m.flags;
+  let off = putStr8(buf, 1, m.channel, 'channel');
+  off = putStr8(buf, off, m.agent, 'agent id');
+  off = putStr8(buf, off, m.node, 'node');
   off = putStr16(buf, off, m.event);
   m.data.copy(buf, off);
   return buf;
+}
+
+function frame(type: number, ...parts: Buffer[]): Buffer {
+  const len = parts.reduce((n, p) => n + p.length, 0);
+  const head = Buffer.allocUnsafe(HEADER_LEN);
+  header(head, type, len);
+  return Buffer.concat([head, ...parts], HEADER_LEN + len);
+}
+
+function u64(v: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(v);
+  return b;
+}
+
+/** Encodes one whole Msg frame. */
+export function encodeMsg(m: Msg): Buffer {
+  return frame(T.Msg, encodeMsgPayload(m));
+}
+
+/** A Call: a request id, then a Msg payload. */
+export interface Call {
+  id: bigint;
+  msg: Msg;
+}
+
+/** An Answer: the Call's id and origin (its requester), then the answer's Msg payload. */
+export interface Answer {
+  id: bigint;
+  to: { channel: string; agent: string; node: string };
+  msg: Msg;
+}
+
+export function encodeCall(c: Call): Buffer {
+  return frame(T.Call, u64(c.id), encodeMsgPayload(c.msg));
+}
+
+export function encodeAnswer(a: Answer): Buffer {
+  const to = Buffer.allocUnsafe(3 + 3 * 255);
+  let o = putStr8(to, 0, a.to.channel, 'to channel');
+  o = putStr8(to, o, a.to.agent, 'to agent');
+  o = putStr8(to, o, a.to.node, 'to node');
+  return frame(T.Answer, u64(a.id), to.subarray(0, o), encodeMsgPayload(a.msg));
+}
+
+export function encodeQueueListen(sid: number, group: string, pattern: string): Buffer {
+  const g = str8Len(group, 'queue group');
+  const p = str16Len(pattern, 'listener pattern');
+  const b = Buffer.allocUnsafe(4 + 1 + g + 2 + p);
+  b.writeUInt32BE(sid >>> 0, 0);
+  putStr16(b, putStr8(b, 4, group, 'queue group'), pattern);
+  return frame(T.QueueListen, b);
+}
+
+export function encodeQueueUnlisten(sid: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(sid >>> 0, 0);
+  return frame(T.QueueUnlisten, b);
+}
+
+/** A QueueMsg wraps the payload of a Msg (5) or Call (12) frame for membership sid. */
+export function encodeQueueMsg(sid: number, type: number, payload: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(5);
+  b.writeUInt32BE(sid >>> 0, 0);
+  b[4] = type;
+  return frame(T.QueueMsg, b, payload);
+}
+
+export function parseCall(p: Buffer): Call {
+  const c = new Cursor(p, 0, p.length);
+  const id = c.u64('id');
+  return { id, msg: parseMsg(p.subarray(c.off)) };
+}
+
+export function parseAnswer(p: Buffer): Answer {
+  const c = new Cursor(p, 0, p.length);
+  const id = c.u64('id');
+  const to = { channel: c.str8('to channel'), agent: c.str8('to agent'), node: c.str8('to node') };
+  return { id, to, msg: parseMsg(p.subarray(c.off)) };
+}
+
+export function parseQueueListen(p: Buffer): { sid: number; group: string; pattern: string } {
+  const c = new Cursor(p, 0, p.length);
+  const q = { sid: c.u32('sid'), group: c.str8('group'), pattern: c.str16('pattern') };
+  c.done();
+  return q;
+}
+
+export function parseQueueUnlisten(p: Buffer): number {
+  const c = new Cursor(p, 0, p.length);
+  const sid = c.u32('sid');
+  c.done();
+  return sid;
+}
+
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k.toLowerCase()]));
+
+/** Decodes a QueueMsg: the membership, and the wrapped frame's type and payload. */
+export function parseQueueMsg(p: Buffer): { sid: number; type: number; payload: Buffer } {
+  const c = new Cursor(p, 0, p.length);
+  const sid = c.u32('sid');
+  const type = c.u8('type');
+  if (type !== T.Msg && type !== T.Call) {
+    throw new WireError(`bad wrapped frame: wraps a ${TYPE_NAMES[type] ?? 'type ' + type} frame, want msg or call`);
+  }
+  return { sid, type, payload: p.subarray(c.off) };
 }
 
 // ---- decoding ----
