@@ -48,7 +48,7 @@ func read(s []metrics.Sample) sample {
 // ends. Every Interval it reads the heap the runtime keeps (objects, live
 // or dead, and free pages not yet returned). When that has grown by at
 // least Floor since its lowest point after the last return (a burst) and
-// the program allocated less than a thirty-second of it during each of the
+// the program allocated less than 1/256 of it during each of the
 // last two intervals (the burst is over), it collects twice (buffers
 // that sync.Pools held survive the first) and returns every free page
 // (debug.FreeOSMemory). It does the same when the free
@@ -78,7 +78,7 @@ func Watch(ctx context.Context, o Options) {
 		case <-t.C:
 		}
 		cur := read(s)
-		if cur.allocs-prev.allocs < cur.kept/32 {
+		if cur.allocs-prev.allocs < cur.kept/256 {
 			quietTicks++
 		} else {
 			quietTicks = 0
