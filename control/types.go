@@ -125,6 +125,40 @@ type ChannelInfo struct {
 	Agents []AgentInfo `json:"agents"`
 	Groups []GroupInfo `json:"groups,omitempty"` // its queue groups, by group then pattern
 	ChannelCounters
+	// Rates are the counters' rates over the server's last sample;
+	// absent in the server's first second.
+	Rates *Rates `json:"rates,omitempty"`
+}
+
+// Rates are per-second rates of a channel's counters, computed by the
+// server from two samples of them one second apart, so that every client
+// sees the same figures.
+type Rates struct {
+	MsgsIn   float64 `json:"msgs_in"`
+	BytesIn  float64 `json:"bytes_in"`
+	MsgsOut  float64 `json:"msgs_out"`
+	BytesOut float64 `json:"bytes_out"`
+	Dropped  float64 `json:"dropped"`
+	Slow     float64 `json:"slow_consumers"`
+}
+
+// NetRates are per-second rates of the network side's counters, computed
+// as Rates are.
+type NetRates struct {
+	Sent        float64 `json:"sent"`
+	SendDropped float64 `json:"send_dropped"`
+	Received    float64 `json:"received"`
+	Rejected    float64 `json:"rejected"` // datagrams refused, all reasons
+	Retransmits float64 `json:"retransmits"`
+}
+
+// PeerRates are per-second rates of a peer's counters, computed as Rates
+// are.
+type PeerRates struct {
+	Delivered    float64 `json:"delivered"`
+	Datagrams    float64 `json:"datagrams"`
+	Recovered    float64 `json:"recovered"`
+	LostMessages float64 `json:"lost_messages"`
 }
 
 // NetStats describes the network side of a server (Stats.Network).
@@ -158,6 +192,8 @@ type NetStats struct {
 	// reasons appear.
 	Rejected map[string]uint64 `json:"rejected"`
 	Peers    []NetPeerStats    `json:"peers"` // sorted by node id
+	// Rates are rates of the counters above; absent in the first second.
+	Rates *NetRates `json:"rates,omitempty"`
 }
 
 // NetPeerStats describes another node as this server sees it.
@@ -177,4 +213,7 @@ type NetPeerStats struct {
 	Duplicates    uint64    `json:"duplicates"`
 	NaksSent      uint64    `json:"naks_sent"`
 	Restarts      uint64    `json:"restarts"` // new sessions seen (restarts, rebinds)
+	// Rates are rates of the counters above; absent until the peer has
+	// been seen in two samples.
+	Rates *PeerRates `json:"rates,omitempty"`
 }

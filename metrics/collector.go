@@ -13,6 +13,8 @@ type statsCollector struct {
 	info, start, agents                      *prometheus.Desc
 	msgsIn, bytesIn, msgsOut, bytesOut, drop *prometheus.Desc
 	slow                                     *prometheus.Desc
+	// Rates the server computes each second (see server.Stats).
+	rateMsgsIn, rateBytesIn, rateMsgsOut, rateBytesOut, rateDrop, peerRateDelivered *prometheus.Desc
 
 	// The network side, collected only with connecttonet.
 	netSent, netSendDropped, netReceived, netRejected *prometheus.Desc
@@ -37,6 +39,13 @@ func newStatsCollector(s *server.Server) *statsCollector {
 		drop:     prometheus.NewDesc("netcluster_messages_dropped_total", "Messages dropped for the channel's agents because they read too slowly.", ch, nil),
 		slow:     prometheus.NewDesc("netcluster_slow_consumers_disconnected_total", "Agents of the channel disconnected as slow consumers.", ch, nil),
 
+		rateMsgsIn:        prometheus.NewDesc("netcluster_messages_received_per_second", "Messages emitted by the channel's agents per second, over the server's last one-second sample.", ch, nil),
+		rateBytesIn:       prometheus.NewDesc("netcluster_received_bytes_per_second", "Data bytes emitted by the channel's agents per second, over the last sample.", ch, nil),
+		rateMsgsOut:       prometheus.NewDesc("netcluster_messages_delivered_per_second", "Messages queued for the channel's agents per second, over the last sample.", ch, nil),
+		rateBytesOut:      prometheus.NewDesc("netcluster_delivered_bytes_per_second", "Frame bytes queued for the channel's agents per second, over the last sample.", ch, nil),
+		rateDrop:          prometheus.NewDesc("netcluster_messages_dropped_per_second", "Messages dropped for the channel's slow agents per second, over the last sample.", ch, nil),
+		peerRateDelivered: prometheus.NewDesc("netcluster_net_peer_messages_delivered_per_second", "Messages delivered from the peer per second, over the last sample.", peer, nil),
+
 		netSent:           prometheus.NewDesc("netcluster_net_messages_sent_total", "Messages handed to the network.", nil, nil),
 		netSendDropped:    prometheus.NewDesc("netcluster_net_messages_not_sent_total", "Messages not sent: send queue full too long, too large, or the network closing.", nil, nil),
 		netReceived:       prometheus.NewDesc("netcluster_net_messages_received_total", "Messages received from other nodes.", nil, nil),
@@ -54,7 +63,8 @@ func newStatsCollector(s *server.Server) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow,
 		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
-		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen} {
+		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen,
+		c.rateMsgsIn, c.rateBytesIn, c.rateMsgsOut, c.rateBytesOut, c.rateDrop, c.peerRateDelivered} {
 		ch <- d
 	}
 }
@@ -70,6 +80,9 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		out <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		out <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
 	for _, ch := range st.Channels {
 		out <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(len(ch.Agents)), ch.Name)
 		counter(c.msgsIn, ch.MsgsIn, ch.Name)
@@ -78,6 +91,13 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 		counter(c.bytesOut, ch.BytesOut, ch.Name)
 		counter(c.drop, ch.Dropped, ch.Name)
 		counter(c.slow, ch.Slow, ch.Name)
+		if r := ch.Rates; r != nil {
+			gauge(c.rateMsgsIn, r.MsgsIn, ch.Name)
+			gauge(c.rateBytesIn, r.BytesIn, ch.Name)
+			gauge(c.rateMsgsOut, r.MsgsOut, ch.Name)
+			gauge(c.rateBytesOut, r.BytesOut, ch.Name)
+			gauge(c.rateDrop, r.Dropped, ch.Name)
+		}
 	}
 	if n := st.Network; n != nil {
 		counter(c.netSent, n.Sent)
@@ -92,6 +112,9 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 			counter(c.peerRecovered, p.Recovered, p.Node, p.Name)
 			counter(c.peerLostDatagrams, p.LostDatagrams, p.Node, p.Name)
 			counter(c.peerLostMessages, p.LostMessages, p.Node, p.Name)
+			if p.Rates != nil {
+				gauge(c.peerRateDelivered, p.Rates.Delivered, p.Node, p.Name)
+			}
 			if !p.LastSeen.IsZero() {
 				out <- prometheus.MustNewConstMetric(c.peerLastSeen, prometheus.GaugeValue, float64(p.LastSeen.UnixNano())/1e9, p.Node, p.Name)
 			}

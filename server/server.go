@@ -98,6 +98,7 @@ type Server struct {
 	net    atomic.Pointer[netNode]             // nil without connecttonet
 
 	metrics metricsEndpoint // the "metrics" listener; off when not configured
+	rates   rater           // samples the counters for Stats' rates while running
 
 	conns  sync.WaitGroup // one per connection: its goroutines
 	liveMu sync.Mutex
@@ -210,6 +211,7 @@ func (s *Server) Start(ctx context.Context) error {
 	for _, ch := range s.channels {
 		s.startAccepting(ch)
 	}
+	s.rates.start(s)
 	return nil
 }
 
@@ -415,6 +417,7 @@ func (s *Server) beginClose() (conns []*conn, ok bool) {
 		ch.closeListener()
 	}
 	s.loops.Wait()
+	s.rates.stop()
 	s.stopNet()
 	s.metrics.stop()
 	for _, ch := range chans {

@@ -58,30 +58,36 @@ func (c *conn) info() AgentInfo {
 	}
 }
 
+// counters reads the channel's counters.
+func (ch *channel) counters() ChannelCounters {
+	return ChannelCounters{
+		MsgsIn:   ch.stats.msgsIn.Load(),
+		BytesIn:  ch.stats.bytesIn.Load(),
+		MsgsOut:  ch.stats.msgsOut.Load(),
+		BytesOut: ch.stats.bytesOut.Load(),
+		Dropped:  ch.stats.dropped.Load(),
+		Slow:     ch.stats.slow.Load(),
+
+		Requests:       ch.stats.requests.Load(),
+		Replies:        ch.stats.replies.Load(),
+		RepliesDropped: ch.stats.repliesDropped.Load(),
+		NoResponders:   ch.stats.noResponders.Load(),
+		QueueMsgs:      ch.stats.queueMsgs.Load(),
+		Redispatched:   ch.stats.redispatched.Load(),
+		QueueLost:      ch.stats.queueLost.Load(),
+	}
+}
+
 // info describes the channel; path is ch.path, read by the caller under
 // the server's lock (a reload may move the socket).
 func (ch *channel) info(path string) ChannelInfo {
 	ci := ChannelInfo{
-		Name:   ch.name,
-		Path:   path,
-		Agents: []AgentInfo{},
-		ChannelCounters: ChannelCounters{
-			MsgsIn:   ch.stats.msgsIn.Load(),
-			BytesIn:  ch.stats.bytesIn.Load(),
-			MsgsOut:  ch.stats.msgsOut.Load(),
-			BytesOut: ch.stats.bytesOut.Load(),
-			Dropped:  ch.stats.dropped.Load(),
-			Slow:     ch.stats.slow.Load(),
-
-			Requests:       ch.stats.requests.Load(),
-			Replies:        ch.stats.replies.Load(),
-			RepliesDropped: ch.stats.repliesDropped.Load(),
-			NoResponders:   ch.stats.noResponders.Load(),
-			QueueMsgs:      ch.stats.queueMsgs.Load(),
-			Redispatched:   ch.stats.redispatched.Load(),
-			QueueLost:      ch.stats.queueLost.Load(),
-		},
-		Groups: ch.groups(),
+		Name:            ch.name,
+		Path:            path,
+		Agents:          []AgentInfo{},
+		ChannelCounters: ch.counters(),
+		Rates:           ch.srv.rates.channelRates(ch),
+		Groups:          ch.groups(),
 	}
 	for _, c := range ch.members() {
 		ci.Agents = append(ci.Agents, c.info())
@@ -143,5 +149,6 @@ func (s *Server) Stats() Stats {
 		st.Channels = append(st.Channels, ci)
 	}
 	st.Network = s.netStats()
+	s.rates.fill(&st)
 	return st
 }
