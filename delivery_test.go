@@ -215,6 +215,20 @@ func TestSlowConsumer(t *testing.T) {
 			t.Cleanup(release)
 			slow.On("x", func(*netcluster.Message) { <-block })
 			slow.Flush(ctxT(t))
+			if policy == "disconnect" {
+				// The slow agent reads again as soon as the server has
+				// disconnected it: the server lingers a bounded time for
+				// it, and the error frame must come after what it reads.
+				ctx := ctxT(t)
+				go func() {
+					for ; ctx.Err() == nil; time.Sleep(time.Millisecond) {
+						if ci, _ := srv.Channel("A"); ci.Slow > 0 {
+							break
+						}
+					}
+					release()
+				}()
+			}
 
 			// The sender goes at the fast agent's pace, which the slow
 			// one must not change: every message reaches the fast one.

@@ -56,6 +56,8 @@ type conn struct {
 	stalled  bool          // stalls used up stallBudget; none until the writer takes obuf
 	stalls   time.Duration // stall time that ran out since the writer last took obuf
 	closing  bool          // no more deliveries; writeLoop flushes then closes
+	cut      []byte        // a slow consumer's error frame, to write after the frame in flight (sockWriter)
+	cutUntil time.Time     // when the writer gives up writing cut
 	pending  uint64        // drops not yet reported to the agent
 	unsent   []byte        // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
 	wake     chan struct{}

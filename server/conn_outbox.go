@@ -151,20 +151,26 @@ func (c *conn) closeWithError(pe *protoError) {
 	}
 	c.closing = true
 	// An agent that does not read must not keep its connection: the
-	// writer gets lingerTimeout to send what is queued and the error.
+	// writer gets lingerTimeout to send what is queued and the error
+	// (slowLinger for the error alone, for a slow consumer).
 	c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout))
+	var last []byte
+	if c.legacy {
+		last = appendLegacyError(nil, pe)
+	} else {
+		last = wire.AppendError(nil, wire.Error{Code: pe.code, Text: pe.text})
+	}
 	if pe.code == wire.CodeSlowConsumer {
 		// Queue group messages go to other members (requeue); the rest
-		// is discarded.
+		// is discarded, and the write in flight is cut short so that the
+		// error frame comes next (sockWriter).
 		_, taken := takeQueued(c.obuf, nil, func(uint32) bool { return true })
 		c.unsent = append(c.unsent, taken...)
 		c.obuf = c.obuf[:0]
+		c.cut, c.cutUntil = last, time.Now().Add(slowLinger)
+		c.nc.SetWriteDeadline(time.Now())
 	}
-	if c.legacy {
-		c.obuf = appendLegacyError(c.obuf, pe)
-	} else {
-		c.obuf = wire.AppendError(c.obuf, wire.Error{Code: pe.code, Text: pe.text})
-	}
+	c.obuf = append(c.obuf, last...)
 	c.omu.Unlock()
 	c.signal()
 }

@@ -3,6 +3,10 @@ package server
 // Writing: the outbox to the socket, and closing the connection.
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
 	"time"
 
 	"github.com/netcluster/netcluster/internal/batchwriter"
@@ -10,8 +14,12 @@ import (
 )
 
 // lingerTimeout is how long a closing connection's writer gets to write
-// what is queued, a last error frame say.
-const lingerTimeout = time.Second
+// what is queued, a last error frame say. A slow consumer's writer gets
+// slowLinger to write its error frame (see sockWriter).
+const (
+	lingerTimeout = time.Second
+	slowLinger    = 10 * time.Second
+)
 
 // keptBuf is the largest empty outbox buffer an idle writer keeps (see
 // batchwriter.IdleRelease): less than an agent keeps, as the server holds
@@ -22,8 +30,73 @@ const keptBuf = 16 << 10
 // connection closes or, when closing, until the outbox is empty.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	batchwriter.Run(c.nc, outboxQueue{c}, c.wake, c.done)
+	batchwriter.Run(sockWriter{c}, outboxQueue{c}, c.wake, c.done)
 	c.close()
+}
+
+// errCut ends the writer of a slow consumer once its error frame is out.
+var errCut = errors.New("disconnected as a slow consumer")
+
+// sockWriter is the socket as the writer sees it. When the agent is
+// disconnected as a slow consumer (closeWithError), the write in flight is
+// cut short by a deadline: the writer finishes only the frame it was in,
+// then writes the error frame, waiting up to slowLinger for the agent to
+// read. The messages after the cut are never delivered (queue group ones
+// go to other members), and the agent is told why its stream ends, however
+// long it had stopped reading.
+type sockWriter struct{ c *conn }
+
+func (w sockWriter) Write(p []byte) (int, error) {
+	c := w.c
+	n, err := c.nc.Write(p)
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, err
+	}
+	c.omu.Lock()
+	last, until := c.cut, c.cutUntil
+	c.omu.Unlock()
+	if last == nil {
+		return n, err
+	}
+	c.nc.SetWriteDeadline(until)
+	start, end := frameAt(p, n, c.legacy)
+	if start >= len(p)-len(last) && bytes.HasSuffix(p, last) {
+		last = nil // the error frame is the rest of p
+		end = len(p)
+	}
+	m, err := c.nc.Write(p[n:end])
+	n += m
+	if err == nil && last != nil {
+		_, err = c.nc.Write(last)
+	}
+	if err == nil {
+		err = errCut
+	}
+	return n, err
+}
+
+// frameAt returns where the frame holding byte off of a batch starts and
+// ends (off, off if off is between frames): native frames by their length
+// prefix, legacy envelopes by their NUL.
+func frameAt(p []byte, off int, legacy bool) (start, end int) {
+	if legacy {
+		start = bytes.LastIndexByte(p[:off], 0) + 1
+		if start == off {
+			return off, off
+		}
+		if i := bytes.IndexByte(p[off:], 0); i >= 0 {
+			return start, off + i + 1
+		}
+		return start, len(p)
+	}
+	for start < off && start+wire.LenSize <= len(p) {
+		end = start + wire.LenSize + int(binary.BigEndian.Uint32(p[start:]))
+		if end > off {
+			return start, min(end, len(p))
+		}
+		start = end
+	}
+	return off, off
 }
 
 // outboxQueue is the connection's side of its writer: the outbox.
