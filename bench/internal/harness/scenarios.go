@@ -67,6 +67,7 @@ type Sample struct {
 // Counts are the fixed message counts of the scenarios at scale 1.
 var Counts = struct {
 	S1, S2, S3, S4, S5, S5Warmup, S6, S7, S8 int
+	S11, S11Warmup, S11b, S12                int
 }{
 	S1:       1_000_000,
 	S2:       250_000, // published; each of the 4 subscribers receives them all
@@ -77,7 +78,15 @@ var Counts = struct {
 	S6:       1_000_000,
 	S7:       1_000_000,
 	S8:       1_000, // agents; scaled down only (at least 10)
+
+	S11:       10_000,
+	S11Warmup: 1_000,
+	S11b:      200_000,
+	S12:       1_000_000,
 }
+
+// s11InFlight is how many requests S11b keeps in flight.
+const s11InFlight = 64
 
 const (
 	smallMsg     = 128
@@ -158,6 +167,44 @@ func Scenarios(scale float64) []*Scenario {
 			},
 			run: func(ctx context.Context, h *Harness, sys System, tag string) (Sample, error) {
 				return h.idleRSS(ctx, sys, tag, max(10, min(Counts.S8, n(Counts.S8))))
+			},
+		},
+		{
+			ID: "S11", Title: "request/reply, 1 requester → queue group of 2, 128 B, sequential", Process: "3 processes: server, requester, the 2 responders (one process, 2 connections); NATS: Request + QueueSubscribe",
+			Metrics: []Metric{
+				{Name: "p50", Unit: "µs", Lower: true, Target: Target{RatioAtMost, 0.7}},
+				{Name: "p99", Unit: "µs", Lower: true},
+			},
+			run: func(ctx context.Context, h *Harness, sys System, tag string) (Sample, error) {
+				r, err := h.requests(ctx, sys, tag, n(Counts.S11), n(Counts.S11Warmup), 1)
+				if err != nil {
+					return Sample{}, err
+				}
+				return Sample{Values: []float64{float64(r.P50) / 1e3, float64(r.P99) / 1e3}}, nil
+			},
+		},
+		{
+			ID: "S11b", Title: "request/reply, 64 in flight, 128 B", Process: "as S11, 64 requests in flight",
+			Metrics: []Metric{
+				{Name: "throughput", Unit: "req/s", Target: Target{RatioAtLeast, 1.5}},
+				{Name: "p99", Unit: "µs", Lower: true},
+			},
+			run: func(ctx context.Context, h *Harness, sys System, tag string) (Sample, error) {
+				r, err := h.requests(ctx, sys, tag, n(Counts.S11b), n(Counts.S11Warmup), s11InFlight)
+				if err != nil {
+					return Sample{}, err
+				}
+				if r.Last <= r.First {
+					return Sample{}, fmt.Errorf("%s: no time measured", tag)
+				}
+				return Sample{Values: []float64{float64(r.Recv) / (float64(r.Last-r.First) / 1e9), float64(r.P99) / 1e3}}, nil
+			},
+		},
+		{
+			ID: "S12", Title: "work distribution: 1 pub → queue group of 4, 128 B", Process: "3 processes: server, publisher, the 4 workers (one process, 4 connections); NATS: QueueSubscribe",
+			Metrics: []Metric{{Name: "throughput", Unit: "msgs/s", Target: Target{RatioAtLeast, 1.5}}},
+			run: func(ctx context.Context, h *Harness, sys System, tag string) (Sample, error) {
+				return h.work(ctx, sys, tag, n(Counts.S12))
 			},
 		},
 	}

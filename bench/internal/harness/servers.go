@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -91,12 +92,18 @@ func (h *Harness) startServer(ctx context.Context, sys System, tag string) (*bus
 		ready = lineReady
 	} else {
 		p, err = startProc(ctx, "ncserver", h.ncserver, cfg)
-		ready = fmt.Sprintf("ncserver: channel %-12s listening on ", Channel)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.expect(ctx, ready); err != nil {
+	if ready != "" {
+		_, err = p.expect(ctx, ready)
+	} else {
+		// ncserver prints its banner only to a terminal: wait until
+		// the bench channel's socket accepts a connection.
+		err = waitSocket(ctx, filepath.Join(dir, "netcluster-"+Channel))
+	}
+	if err != nil {
 		p.stop(true, 5*time.Second)
 		return nil, err
 	}
@@ -228,4 +235,19 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// waitSocket waits until a Unix socket at path accepts a connection.
+func waitSocket(ctx context.Context, path string) error {
+	for {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ncserver: waiting for %s: %w", path, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

@@ -50,7 +50,9 @@ type workerArgs struct {
 	subject    string
 	extra      int // extra non-matching pattern subscriptions (S7)
 	agents     int // idle clients (S8)
-	warmup     int // untimed round trips before the timed ones (ping)
+	warmup     int // untimed round trips before the timed ones (ping, requester)
+	membersN   int // queue group members in this process (responders, workers)
+	inflight   int // requests in flight at a time (requester)
 	deadline   time.Duration
 	cpuprofile string
 	trace      string
@@ -68,7 +70,7 @@ func Worker(args []string, stdin io.Reader, stdout io.Writer) int {
 		}
 		return nil
 	})
-	fs.StringVar(&w.role, "role", "", "pub, sub, ping, pong, idle, local or local2")
+	fs.StringVar(&w.role, "role", "", "pub, sub, ping, pong, idle, local, local2, responders, requester or workers")
 	fs.StringVar(&w.addr, "addr", "", "socket directory (netcluster) or server URL (nats)")
 	fs.IntVar(&w.n, "n", 0, "messages to send or expect")
 	fs.IntVar(&w.size, "size", 128, "message size, bytes")
@@ -76,6 +78,8 @@ func Worker(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.IntVar(&w.extra, "extra", 0, "extra non-matching pattern subscriptions")
 	fs.IntVar(&w.agents, "agents", 0, "idle clients to connect")
 	fs.IntVar(&w.warmup, "warmup", 0, "untimed round trips first")
+	fs.IntVar(&w.membersN, "members", 1, "queue group members (responders, workers)")
+	fs.IntVar(&w.inflight, "inflight", 1, "requests in flight at a time (requester)")
 	fs.DurationVar(&w.deadline, "deadline", time.Minute, "give up after this long")
 	fs.StringVar(&w.cpuprofile, "cpuprofile", "", "write a CPU profile to `file`")
 	fs.StringVar(&w.trace, "trace", "", "write an execution trace to `file`")
@@ -165,6 +169,12 @@ func (w *workerArgs) run(stdin io.Reader, out *lineWriter) error {
 		return w.idle(ctx, ctl, out)
 	case "local", "local2":
 		return w.local(ctx, ctl, out)
+	case "responders":
+		return w.responders(ctx, ctl, out)
+	case "requester":
+		return w.requester(ctx, ctl, out)
+	case "workers":
+		return w.workers(ctx, ctl, out)
 	}
 	return fmt.Errorf("unknown role %q", w.role)
 }
