@@ -22,6 +22,18 @@
 // agent at most once. Messages from one sender arrive in the order they
 // were emitted.
 //
+// # Requests and queue groups
+//
+// [Agent.Request] sends a request and returns the first answer, which a
+// handler gives with [Message.Reply]; the answer goes to the requester
+// only. [Agent.OnQueue] joins a queue group: each matching message or
+// request goes to one member of each group, picked in turn by the server.
+// [ErrNoResponders] says at once that no one the server knows of can
+// answer.
+//
+//	a.OnQueue("price", "pricers", func(m *netcluster.Message) { m.Reply(ctx, price(m)) })
+//	answer, err := b.Request(ctx, "price", order)
+//
 // # Handlers
 //
 // The handlers of one agent run one at a time, in message order, on a
@@ -45,8 +57,10 @@
 // When the server closes the connection it says why with a [ServerError],
 // which matches the error of its code with errors.Is: [ErrSlowConsumer],
 // [ErrShutdown], [ErrChannelGone], [ErrTooLarge], ... Errors of the
-// agent's own are [ErrClosed], [ErrBufferFull], [ErrNotConnected] and
-// [ErrInvalidOption].
+// agent's own are [ErrClosed], [ErrBufferFull], [ErrNotConnected],
+// [ErrInvalidOption], and for requests and queue listeners
+// [ErrNoResponders], [ErrNotRequest], [ErrInvalidGroup] and
+// [ErrUnsupported].
 //
 // Control requests to a server (stats, showchannel, reloadconfig, ...)
 // are not an Agent's job: package control has their client.

@@ -1,15 +1,18 @@
 package netcluster_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/internal/wire"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -240,5 +243,86 @@ func TestReplyErrors(t *testing.T) {
 	a.Close(ctxT(t))
 	if _, err := a.Request(ctxT(t), "x", 1); !errors.Is(err, netcluster.ErrClosed) {
 		t.Fatalf("Request after Close = %v, want ErrClosed", err)
+	}
+}
+
+// v1Server is a server that speaks only protocol version 1, as servers
+// before request/reply did: it refuses Hello version 2 with Error 4.
+type v1Server struct {
+	mu     sync.Mutex
+	hellos []byte // the version of each Hello
+	frames []byte // the types of the frames after Welcome
+	wg     sync.WaitGroup
+}
+
+func (s *v1Server) dial(_ context.Context, _ string) (net.Conn, error) {
+	c, srv := net.Pipe()
+	s.wg.Go(func() {
+		defer srv.Close()
+		br := bufio.NewReader(srv)
+		if _, err := br.Discard(len(wire.Preamble)); err != nil {
+			return
+		}
+		rd := wire.NewReader(br, wire.DefaultMaxFrame)
+		f, err := rd.Next()
+		if err != nil {
+			return
+		}
+		h, _ := wire.ParseHello(f.Payload)
+		s.mu.Lock()
+		s.hellos = append(s.hellos, h.Version)
+		s.mu.Unlock()
+		if h.Version != wire.Version {
+			srv.Write(wire.AppendError(nil, wire.Error{Code: wire.CodeVersion, Text: "protocol version 2 is not supported; this server speaks 1"}))
+			return
+		}
+		srv.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.Version, MaxFrame: wire.DefaultMaxFrame, ServerID: "old"}))
+		for {
+			f, err := rd.Next()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.frames = append(s.frames, f.Type)
+			s.mu.Unlock()
+			if f.Type == wire.TypePing {
+				tok, _ := wire.ParseU64(f.Payload)
+				srv.Write(wire.AppendU64(nil, wire.TypePong, tok))
+			}
+		}
+	})
+	return c, nil
+}
+
+// TestOldServer: against a server that speaks only version 1, the agent
+// connects with version 1; events work, requests and queue listeners say
+// they are not supported.
+func TestOldServer(t *testing.T) {
+	s := &v1Server{}
+	a, err := netcluster.Connect(ctxT(t), "A", netcluster.WithDialer(s.dial))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Emit(ctxT(t), "ev", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Request(ctxT(t), "ask", 1); !errors.Is(err, netcluster.ErrUnsupported) || !strings.Contains(err.Error(), "protocol version 1") {
+		t.Errorf("Request = %v, want ErrUnsupported", err)
+	}
+	if _, err := a.OnQueue("job", "g", func(*netcluster.Message) {}); !errors.Is(err, netcluster.ErrUnsupported) {
+		t.Errorf("OnQueue = %v, want ErrUnsupported", err)
+	}
+	a.Close(ctxT(t))
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if string(s.hellos) != "\x02\x01" {
+		t.Errorf("hello versions %v, want 2 then 1", s.hellos)
+	}
+	if string(s.frames) != string([]byte{wire.TypeMsg, wire.TypePing}) {
+		t.Errorf("frames after welcome %v, want msg, ping", s.frames)
 	}
 }
