@@ -40,6 +40,31 @@ type Stats struct {
 	// present only when the server is on the network (connecttonet), and
 	// absent otherwise: there are no zero placeholders.
 	Network *NetStats `json:"network,omitempty"`
+	// Backbone holds the NATS backbone's figures; present only when the
+	// server runs one (connecttonet and a nats block).
+	Backbone *BackboneStats `json:"backbone,omitempty"`
+}
+
+// BackboneStats describes the NATS backbone of a server (Stats.Backbone).
+type BackboneStats struct {
+	State      string   `json:"state"`                // "connected", "reconnecting", "connecting", "closed"
+	URL        string   `json:"url"`                  // the NATS server connected to, password removed; "" when not connected
+	LastError  string   `json:"last_error,omitempty"` // the last connection problem, naming the URL
+	Reconnects uint64   `json:"reconnects"`
+	MsgsOut    uint64   `json:"msgs_out"`   // messages published (plain) or stored (durable)
+	BytesOut   uint64   `json:"bytes_out"`  // their frame bytes
+	MsgsIn     uint64   `json:"msgs_in"`    // messages received from other servers
+	BytesIn    uint64   `json:"bytes_in"`   // their frame bytes
+	Buffered   int      `json:"buffered"`   // bytes held while NATS is unreachable or slow
+	Dropped    uint64   `json:"dropped"`    // messages not published: buffer full, too large, closing
+	Lost       uint64   `json:"lost"`       // other servers' messages known lost (sequence gaps)
+	Duplicates uint64   `json:"duplicates"` // received twice, delivered once
+	Malformed  uint64   `json:"malformed"`  // envelopes or frames that did not parse
+	Routed     uint64   `json:"routed"`     // received messages routed to a local channel
+	Unknown    uint64   `json:"unknown_channel"`
+	Refused    uint64   `json:"refused"` // the channel has acceptnet false, or the message exceeds maxframe
+	Subjects   []string `json:"subjects"`
+	Durable    []string `json:"durable"` // durable channels being consumed
 }
 
 // ChannelStats are one channel's counters in Stats.

@@ -20,6 +20,10 @@ type statsCollector struct {
 	netSent, netSendDropped, netReceived, netRejected *prometheus.Desc
 	netRetransmits, peerDelivered, peerRecovered      *prometheus.Desc
 	peerLostDatagrams, peerLostMessages, peerLastSeen *prometheus.Desc
+
+	// The NATS backbone, collected only when it runs.
+	bbConnected, bbReconnects, bbMsgsOut, bbBytesOut, bbMsgsIn *prometheus.Desc
+	bbBytesIn, bbBuffered, bbDropped, bbLost                   *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*statsCollector)(nil)
@@ -56,6 +60,16 @@ func newStatsCollector(s *server.Server) *statsCollector {
 		peerLostDatagrams: prometheus.NewDesc("netcluster_net_peer_datagrams_lost_total", "Sequences of the peer given up (unrecovered).", peer, nil),
 		peerLostMessages:  prometheus.NewDesc("netcluster_net_peer_messages_lost_total", "Messages of the peer never delivered.", peer, nil),
 		peerLastSeen:      prometheus.NewDesc("netcluster_net_peer_last_seen_seconds", "When a datagram of the peer was last accepted, in seconds since the Unix epoch.", peer, nil),
+
+		bbConnected:  prometheus.NewDesc("netcluster_nats_connected", "1 while the NATS backbone is connected, with the server's URL as a label; 0 otherwise.", []string{"url"}, nil),
+		bbReconnects: prometheus.NewDesc("netcluster_nats_reconnects_total", "Reconnections of the NATS backbone.", nil, nil),
+		bbMsgsOut:    prometheus.NewDesc("netcluster_nats_messages_sent_total", "Messages published on NATS (or stored in JetStream for durable channels).", nil, nil),
+		bbBytesOut:   prometheus.NewDesc("netcluster_nats_sent_bytes_total", "Frame bytes of the messages published on NATS.", nil, nil),
+		bbMsgsIn:     prometheus.NewDesc("netcluster_nats_messages_received_total", "Messages received from other servers over NATS.", nil, nil),
+		bbBytesIn:    prometheus.NewDesc("netcluster_nats_received_bytes_total", "Frame bytes of the messages received over NATS.", nil, nil),
+		bbBuffered:   prometheus.NewDesc("netcluster_nats_buffered_bytes", "Bytes held while NATS is unreachable or slow.", nil, nil),
+		bbDropped:    prometheus.NewDesc("netcluster_nats_messages_dropped_total", "Messages not published: outbound buffer full, too large, or closing.", nil, nil),
+		bbLost:       prometheus.NewDesc("netcluster_nats_messages_lost_total", "Other servers' messages known lost (sequence gaps).", nil, nil),
 	}
 }
 
@@ -64,7 +78,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow,
 		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
 		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen,
-		c.rateMsgsIn, c.rateBytesIn, c.rateMsgsOut, c.rateBytesOut, c.rateDrop, c.peerRateDelivered} {
+		c.rateMsgsIn, c.rateBytesIn, c.rateMsgsOut, c.rateBytesOut, c.rateDrop, c.peerRateDelivered,
+		c.bbConnected, c.bbReconnects, c.bbMsgsOut, c.bbBytesOut, c.bbMsgsIn, c.bbBytesIn, c.bbBuffered, c.bbDropped, c.bbLost} {
 		ch <- d
 	}
 }
@@ -119,5 +134,20 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 				out <- prometheus.MustNewConstMetric(c.peerLastSeen, prometheus.GaugeValue, float64(p.LastSeen.UnixNano())/1e9, p.Node, p.Name)
 			}
 		}
+	}
+	if b := st.Backbone; b != nil {
+		up := 0.0
+		if b.State == "connected" {
+			up = 1
+		}
+		out <- prometheus.MustNewConstMetric(c.bbConnected, prometheus.GaugeValue, up, b.URL)
+		counter(c.bbReconnects, b.Reconnects)
+		counter(c.bbMsgsOut, b.MsgsOut)
+		counter(c.bbBytesOut, b.BytesOut)
+		counter(c.bbMsgsIn, b.MsgsIn)
+		counter(c.bbBytesIn, b.BytesIn)
+		out <- prometheus.MustNewConstMetric(c.bbBuffered, prometheus.GaugeValue, float64(b.Buffered))
+		counter(c.bbDropped, b.Dropped)
+		counter(c.bbLost, b.Lost)
 	}
 }

@@ -67,7 +67,7 @@ func newChannel(s *Server, name string) *channel {
 	return &channel{
 		srv:    s,
 		name:   name,
-		index:  router.NewIndex[*conn](),
+		index:  router.NewIndex[*conn](router.WithOnChange(s.interestChanged)),
 		queues: qgroup.New[*conn](),
 		conns:  make(map[*conn]struct{}),
 		ids:    make(map[string]*conn),

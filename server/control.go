@@ -196,6 +196,7 @@ func (s *Server) controlStats() *control.Stats {
 		Channels: make([]control.ChannelStats, 0, len(st.Channels)),
 		Totals:   controlChannelStats(st.Totals, st.Agents),
 		Network:  st.Network,
+		Backbone: st.Backbone,
 	}
 	for _, ci := range st.Channels {
 		out.Channels = append(out.Channels, controlChannelStats(ci, len(ci.Agents)))

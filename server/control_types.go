@@ -20,6 +20,8 @@ type (
 	NetStats = control.NetStats
 	// NetPeerStats describes another node as this server sees it.
 	NetPeerStats = control.NetPeerStats
+	// BackboneStats describes the NATS backbone (Stats.Backbone).
+	BackboneStats = control.BackboneStats
 )
 
 // startTime returns when Start ran; zero before.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/backbone"
 	"github.com/netcluster/netcluster/internal/netbus"
 )
 
@@ -88,9 +89,6 @@ func (n *netNode) openBus(cfg netbus.Config, keys []netbus.Key) (*netbus.Bus, er
 
 // startNetLocked starts the network side if bus asks for it. s.mu is held.
 func (s *Server) startNetLocked(bus *config.Config) error {
-	if bus.Backbone() {
-		s.log.Warn("nats: the backbone is not in this build yet; the nats block is ignored")
-	}
 	if !bus.UDP() {
 		return nil
 	}
@@ -223,6 +221,11 @@ func (s *Server) prepareNetLocked(bus *config.Config) (commit func(), err error)
 // accepts (224.0.0.0, the seed sample's, is refused), and netpayload,
 // maxnetmessage and nodename must fit together. It opens nothing.
 func CheckNetwork(bus *config.Config) error {
+	if bus.Backbone() {
+		if _, err := backbone.Check(backbone.Config{NATS: bus.NATS}); err != nil {
+			return err
+		}
+	}
 	if !bus.UDP() {
 		return nil
 	}

@@ -44,8 +44,15 @@ func (s *Server) Reload(bus *config.Config) error {
 		socks.undo()
 		return fmt.Errorf("netcluster: reload: %w", err)
 	}
+	bbCommit, bbAbort, err := s.prepareBackboneLocked(bus)
+	if err != nil {
+		metricsAbort()
+		socks.undo()
+		return fmt.Errorf("netcluster: reload: %w", err)
+	}
 	netCommit, err := s.prepareNetLocked(bus)
 	if err != nil {
+		bbAbort()
 		metricsAbort()
 		socks.undo()
 		return fmt.Errorf("netcluster: reload: %w", err)
@@ -57,6 +64,7 @@ func (s *Server) Reload(bus *config.Config) error {
 	s.limits.Store(limitsOf(bus))
 	s.relinkLocked(bus)
 	netCommit()
+	bbCommit()
 	metricsCommit()
 	for _, ch := range removed {
 		ch.closeListener()

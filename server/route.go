@@ -55,6 +55,10 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if toNet {
 		ch.srv.sendNet(ch, d.raw)
 	}
+	if src != nil && st.PropagateToNet && !d.call {
+		// Calls do not cross the NATS backbone (yet): only Msg frames.
+		ch.srv.sendBackbone(ch, v, d.raw)
+	}
 	if d.call {
 		ch.noResponders(src, d, toNet)
 	}

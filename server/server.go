@@ -96,6 +96,7 @@ type Server struct {
 	limits atomic.Pointer[limits]
 	byName atomic.Pointer[map[string]*channel] // the channels, for answers; set with every relink
 	net    atomic.Pointer[netNode]             // nil without connecttonet
+	bb     atomic.Pointer[bbNode]              // nil without connecttonet and nats
 
 	metrics metricsEndpoint // the "metrics" listener; off when not configured
 	rates   rater           // samples the counters for Stats' rates while running
@@ -203,6 +204,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	if err := s.startNetLocked(s.bus); err != nil {
+		s.metrics.stop()
+		s.closeChannelsLocked()
+		return err
+	}
+	if err := s.startBackboneLocked(s.bus); err != nil {
+		s.stopNet()
 		s.metrics.stop()
 		s.closeChannelsLocked()
 		return err
@@ -419,6 +426,7 @@ func (s *Server) beginClose() (conns []*conn, ok bool) {
 	s.loops.Wait()
 	s.rates.stop()
 	s.stopNet()
+	s.stopBackbone()
 	s.metrics.stop()
 	for _, ch := range chans {
 		conns = append(conns, ch.members()...)

@@ -32,6 +32,8 @@ type Stats struct {
 	Agents   int           `json:"agents"`
 	// Network is the network side's figures; nil without connecttonet.
 	Network *NetStats `json:"network,omitempty"`
+	// Backbone is the NATS backbone's figures; nil without one.
+	Backbone *BackboneStats `json:"backbone,omitempty"`
 }
 
 func (c *conn) info() AgentInfo {
@@ -149,6 +151,7 @@ func (s *Server) Stats() Stats {
 		st.Channels = append(st.Channels, ci)
 	}
 	st.Network = s.netStats()
+	st.Backbone = s.backboneStats()
 	s.rates.fill(&st)
 	return st
 }

@@ -235,9 +235,32 @@ func printStats(w io.Writer, st *control.Stats) error {
 		return err
 	}
 	if st.Network != nil {
-		return printNetwork(w, st.Network)
+		if err := printNetwork(w, st.Network); err != nil {
+			return err
+		}
+	}
+	if st.Backbone != nil {
+		printBackbone(w, st.Backbone)
 	}
 	return nil
+}
+
+// printBackbone shows the NATS backbone part of stats.
+func printBackbone(w io.Writer, b *control.BackboneStats) {
+	where := b.URL
+	if where == "" {
+		where = "no server"
+	}
+	fmt.Fprintf(w, "\nnats: %s, %s, reconnects %d\n", b.State, where, b.Reconnects)
+	if b.LastError != "" {
+		fmt.Fprintf(w, "last error: %s\n", b.LastError)
+	}
+	fmt.Fprintf(w, "out %d msgs (%d bytes), buffered %d bytes, dropped %d; in %d msgs (%d bytes), routed %d, unknown channel %d, refused %d, lost %d, duplicates %d, malformed %d\n",
+		b.MsgsOut, b.BytesOut, b.Buffered, b.Dropped, b.MsgsIn, b.BytesIn, b.Routed, b.Unknown, b.Refused, b.Lost, b.Duplicates, b.Malformed)
+	fmt.Fprintf(w, "subjects: %s\n", strings.Join(b.Subjects, " "))
+	if len(b.Durable) > 0 {
+		fmt.Fprintf(w, "durable channels consuming: %s\n", strings.Join(b.Durable, " "))
+	}
 }
 
 // printNetwork shows the network side of stats: this node's counters,

@@ -125,9 +125,8 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 	for _, d := range b.durables {
 		d.start()
 	}
-	if nc.IsConnected() {
-		b.connected(nc)
-	}
+	// nats.go calls the ConnectHandler for the first connection, now or
+	// later.
 	return b, nil
 }
 

@@ -236,3 +236,9 @@ func covers(w, s string) bool {
 	base, ok := strings.CutSuffix(w, ">")
 	return ok && strings.HasPrefix(s, base) && len(s) > len(base)
 }
+
+// Flush waits for a round trip to the NATS server: it then holds every
+// subscription made before.
+func (b *Backbone) Flush() error {
+	return b.nc.FlushTimeout(5 * time.Second)
+}

@@ -138,11 +138,11 @@ func (c *Cluster) WaitReady() {
 			if s == nil || !s.Running() {
 				continue
 			}
-			if s.NumRoutes() < up-1 || !s.JetStreamIsCurrent() {
+			if s.NumRoutes() < up-1 || (!c.o.NoJetStream && !s.JetStreamIsCurrent()) {
 				ok = false
 			}
 		}
-		leader := false
+		leader := c.o.NoJetStream
 		for _, s := range c.Servers {
 			if s != nil && s.Running() && s.JetStreamIsLeader() {
 				leader = true

@@ -24,6 +24,7 @@ type Index[S comparable] struct {
 	// the copy.
 	view      atomic.Pointer[map[string][]S]
 	cacheSize int      // immutable
+	onChange  func()   // immutable; nil or WithOnChange's
 	_         [64]byte // keep the fields written below off view's cache line
 
 	viewMisses atomic.Int64 // Match calls that missed view since it was published
@@ -79,6 +80,7 @@ func NewIndex[S comparable](opts ...Option) *Index[S] {
 	}
 	return &Index[S]{
 		cacheSize: o.cacheSize,
+		onChange:  o.onChange,
 		subs:      make(map[S]*subscriber[S]),
 		entries:   make(map[string]*entry[S]),
 		literals:  make(map[string][]*entry[S]),
@@ -104,6 +106,8 @@ func (ix *Index[S]) Add(s S, pattern string) error {
 		}
 	}
 
+	changed := false
+	defer ix.notify(&changed)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	sub := ix.subs[s]
@@ -136,12 +140,35 @@ func (ix *Index[S]) Add(s S, pattern string) error {
 	e.id = ix.nextID
 	ix.nextID++
 	ix.invalidate(e.pat)
+	changed = true
 	return nil
+}
+
+// notify calls onChange if *changed; deferred before the unlock, it runs
+// after it.
+func (ix *Index[S]) notify(changed *bool) {
+	if *changed && ix.onChange != nil {
+		ix.onChange()
+	}
+}
+
+// Sources returns the distinct patterns of all subscribers, sorted.
+func (ix *Index[S]) Sources() []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make([]string, 0, len(ix.entries))
+	for src := range ix.entries {
+		out = append(out, src)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Remove undoes one Add of pattern by s. It reports whether s had the
 // pattern.
 func (ix *Index[S]) Remove(s S, pattern string) bool {
+	changed := false
+	defer ix.notify(&changed)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	sub := ix.subs[s]
@@ -161,17 +188,21 @@ func (ix *Index[S]) Remove(s S, pattern string) bool {
 		delete(ix.subs, s)
 	}
 	ix.invalidate(ix.detach(sub, pattern))
+	changed = true
 	return true
 }
 
 // RemoveAll removes every pattern of s, however many times each was added.
 func (ix *Index[S]) RemoveAll(s S) {
+	changed := false
+	defer ix.notify(&changed)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	sub := ix.subs[s]
 	if sub == nil {
 		return
 	}
+	changed = true
 	delete(ix.subs, s)
 	pats := make([]*Pattern, 0, len(sub.refs))
 	for pattern := range sub.refs {

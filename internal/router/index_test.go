@@ -545,3 +545,25 @@ func TestIndexView(t *testing.T) {
 	}
 	checkMatch(t, ix, "a", []string{"s"})
 }
+
+func TestOnChangeAndSources(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	ix := NewIndex[int](WithOnChange(func() { calls++ }))
+	ix.Add(1, "a")
+	ix.Add(1, "a") // counted, nothing changes
+	ix.Add(2, "b.*")
+	if got := ix.Sources(); len(got) != 2 || got[0] != "a" || got[1] != "b.*" {
+		t.Errorf("Sources = %q, want [a b.*]", got)
+	}
+	ix.Remove(1, "a") // one of two: nothing changes
+	ix.Remove(1, "a")
+	ix.RemoveAll(2)
+	ix.RemoveAll(3)
+	if calls != 4 {
+		t.Errorf("onChange called %d times, want 4", calls)
+	}
+	if got := ix.Sources(); len(got) != 0 {
+		t.Errorf("Sources = %q, want none", got)
+	}
+}

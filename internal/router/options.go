@@ -17,6 +17,14 @@ type Option func(*options)
 
 type options struct {
 	cacheSize int
+	onChange  func()
+}
+
+// WithOnChange makes the Index call f after each Add, Remove or RemoveAll
+// that changed a subscriber's patterns, outside its lock, from the
+// caller's goroutine. f must not block.
+func WithOnChange(f func()) Option {
+	return func(o *options) { o.onChange = f }
 }
 
 // WithCacheSize bounds the number of event names whose answer [Index.Match]

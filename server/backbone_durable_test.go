@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/natstest"
+)
+
+// numbers returns the data of in's messages as integers.
+func numbers(t testing.TB, in *ntInbox) []int {
+	t.Helper()
+	var out []int
+	for _, m := range in.get() {
+		n, err := strconv.Atoi(string(m.Data))
+		if err != nil {
+			t.Fatalf("message data %q is not a number", m.Data)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// checkExactlyInOrder fails unless got is 0..n-1.
+func checkExactlyInOrder(t testing.TB, what string, got []int, n int) {
+	t.Helper()
+	if len(got) != n {
+		t.Errorf("%s: got %d messages, want %d", what, len(got), n)
+	}
+	for i, v := range got {
+		if v != i {
+			t.Errorf("%s: message %d is %d: lost, duplicated or out of order", what, i, v)
+			return
+		}
+	}
+}
+
+// emitNumbered emits 0..n-1 on a with a pause every 10 messages, calling
+// at(i) before message i.
+func emitNumbered(t testing.TB, a *netcluster.Agent, event string, n int, at func(i int)) {
+	t.Helper()
+	ctx := ctlCtx(t)
+	for i := range n {
+		at(i)
+		if err := a.EmitRaw(ctx, event, []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 9 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// TestBackboneFailover kills, mid-stream, the NATS server the emitting
+// host is connected to: the host reconnects to another; a durable channel
+// delivers every message exactly once and in order; on a plain channel
+// what is missing equals what the counters report.
+func TestBackboneFailover(t *testing.T) {
+	t.Parallel()
+	nc := natstest.RunCluster(t, 3, natstest.Options{})
+	chans := `{"channels": {"D": {"propagatetonet": true, "durable": {"replicas": 3}}, "P": {"propagatetonet": true}}}`
+	h1 := ntStart(t, bbConfig(t, nc.URLs(), strings.Replace(chans, "{", `{"nodename": "fo1",`, 1)))
+	h2 := ntStart(t, bbConfig(t, nc.URLs(), strings.Replace(chans, "{", `{"nodename": "fo2",`, 1)))
+	bbConnected(t, h1, h2)
+	_, dIn := ntListen(t, h2, "D", "n")
+	_, pIn := ntListen(t, h2, "P", "n")
+	bbSubjects(t, h2, "netcluster.default.P.n")
+	ntWait(t, "durable consumer", func() bool { return len(h2.srv.Stats().Backbone.Durable) == 1 })
+	url := h1.srv.Stats().Backbone.URL
+	victim := -1
+	for i, u := range nc.URLs() {
+		if u == url {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("host 1 on %q, not one of %v", url, nc.URLs())
+	}
+	dOut := ctlAgent(t, h1.dir, "D")
+	pOut := ctlAgent(t, h1.dir, "P")
+	const n = 600
+	emitNumbered(t, dOut, "n", n, func(i int) {
+		if i == n/3 {
+			nc.Kill(victim)
+		}
+	})
+	emitNumbered(t, pOut, "n", n, func(i int) {})
+	bbWait(t, "host 1 reconnected elsewhere", 30*time.Second, func() bool {
+		b := h1.srv.Stats().Backbone
+		return b.State == "connected" && b.URL != url
+	})
+	if r := h1.srv.Stats().Backbone.Reconnects; r == 0 {
+		t.Error("no reconnect counted")
+	}
+	deadline := time.Now().Add(60 * time.Second) // a JetStream leader election takes seconds
+	for len(dIn.get()) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(dIn.get()) < n {
+		t.Errorf("durable: %d of %d; sender %+v; receiver %+v", len(dIn.get()), n, h1.srv.Stats().Backbone, h2.srv.Stats().Backbone)
+	}
+	time.Sleep(300 * time.Millisecond)
+	checkExactlyInOrder(t, "durable channel", numbers(t, dIn), n)
+
+	// The plain channel: every message arrived, or is counted lost by the
+	// receiver or dropped by the sender.
+	bbWait(t, "the plain stream", 30*time.Second, func() bool {
+		got := len(pIn.get())
+		lost := h2.srv.Stats().Backbone.Lost
+		dropped := h1.srv.Stats().Backbone.Dropped
+		return uint64(got)+lost+dropped >= n
+	})
+	got := numbers(t, pIn)
+	lost, dropped := h2.srv.Stats().Backbone.Lost, h1.srv.Stats().Backbone.Dropped
+	if uint64(len(got))+lost+dropped != n {
+		t.Errorf("plain channel: %d delivered + %d lost + %d dropped, want %d", len(got), lost, dropped, n)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("plain channel: %d after %d: duplicated or out of order", got[i], got[i-1])
+		}
+	}
+}
+
+// TestBackboneRestartDurable restarts an ncserver during a stream on a
+// durable channel: after the restart its agents get what was sent while
+// it was down.
+func TestBackboneRestartDurable(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{})
+	cfg := func(name string) string {
+		return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`
+	}
+	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("r1")))
+	h2 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("r2")))
+	bbConnected(t, h1, h2)
+	a2, in := ntListen(t, h2, "D", ".*")
+	ntWait(t, "durable consumer", func() bool { return len(h2.srv.Stats().Backbone.Durable) == 1 })
+	out := ctlAgent(t, h1.dir, "D")
+	const n = 300
+	var h2b *ntNode
+	var in2 *ntInbox
+	emitNumbered(t, out, "n", n, func(i int) {
+		switch i {
+		case 100:
+			ntWait(t, "first part", func() bool { return len(in.get()) == 100 })
+			a2.Close(context.Background())
+			h2.srv.Close()
+		case 200:
+			bus := bbConfig(t, []string{ns.URL()}, cfg("r2"))
+			h2b = ntStart(t, bus)
+			_, in2 = ntListen(t, h2b, "D", ".*")
+		}
+	})
+	bbWait(t, "the rest after the restart", 30*time.Second, func() bool { return len(in2.get()) >= n-100 })
+	time.Sleep(300 * time.Millisecond)
+	got := append(numbers(t, in), numbers(t, in2)...)
+	checkExactlyInOrder(t, "before and after the restart", got, n)
+}
+
+// TestBackboneConnectErrors: bad credentials, no NATS server, a TLS
+// mismatch: the error names the URL; local agents are served regardless.
+func TestBackboneConnectErrors(t *testing.T) {
+	t.Parallel()
+	auth := natstest.Run(t, natstest.Options{NoJetStream: true, User: "u", Password: "right"})
+	plain := natstest.Run(t, natstest.Options{NoJetStream: true})
+	for _, tt := range []struct {
+		name, url, extra, want string
+	}{
+		{"bad credentials", auth.URL(), `"user": "u", "password": "wrong"`, "authorization violation"},
+		{"no server", "nats://127.0.0.1:1", "", "cannot connect to nats://127.0.0.1:1"},
+		{"tls mismatch", plain.URL(), `"tls": {"servername": "localhost"}`, "secure connection not available"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			nats := fmt.Sprintf(`{"urls": [%q]}`, tt.url)
+			if tt.extra != "" {
+				nats = fmt.Sprintf(`{"urls": [%q], %s}`, tt.url, tt.extra)
+			}
+			bus, err := config.Parse([]byte(`{"connecttonet": true, "nats": `+nats+`, "channels": {"A": {"propagatetonet": true}}}`), "t.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := ntStart(t, bus)
+			ntWait(t, "the error", func() bool { return h.srv.Stats().Backbone.LastError != "" })
+			b := h.srv.Stats().Backbone
+			if !strings.Contains(b.LastError, tt.url) || !strings.Contains(strings.ToLower(b.LastError), tt.want) || b.State == "connected" {
+				t.Errorf("backbone %+v; want an error naming %s and %q", b, tt.url, tt.want)
+			}
+			// Local service goes on.
+			_, in := ntListen(t, h, "A", "ev")
+			a := ctlAgent(t, h.dir, "A")
+			if err := a.Emit(ctlCtx(t), "ev", 1); err != nil {
+				t.Fatal(err)
+			}
+			ntWait(t, "local delivery", func() bool { return len(in.get()) == 1 })
+		})
+	}
+}
