@@ -53,8 +53,10 @@ func read(s []metrics.Sample) sample {
 // that sync.Pools held survive the first) and returns every free page
 // (debug.FreeOSMemory). It does the same when the free
 // pages the runtime keeps (freed by later collections) reach Floor while
-// the program is quiet. A heap that stays large because it is live costs
-// one call per burst, not one per interval.
+// the program is quiet. When a return leaves at least Floor kept (live),
+// Watch collects again after 10 quiet intervals, then 20, 40, … up to
+// every 320, not every interval: those later looks catch a heap that was
+// about to be freed (a burst's connections still closing).
 func Watch(ctx context.Context, o Options) {
 	if o.Interval <= 0 {
 		o.Interval = time.Second
@@ -71,6 +73,7 @@ func Watch(ctx context.Context, o Options) {
 	prev := read(s)
 	low := prev.kept
 	quietTicks := 0
+	retry, backoff := 0, firstRetry // intervals until the next look again
 	for {
 		select {
 		case <-ctx.Done():
@@ -85,7 +88,17 @@ func Watch(ctx context.Context, o Options) {
 		}
 		prev = cur
 		low = min(low, cur.kept)
-		if quietTicks < 2 || cur.kept < low+o.Floor && cur.free < o.Floor {
+		if quietTicks < 2 {
+			continue
+		}
+		switch {
+		case cur.kept >= low+o.Floor || cur.free >= o.Floor:
+			backoff = firstRetry
+		case retry > 0:
+			if retry--; retry > 0 {
+				continue
+			}
+		default:
 			continue
 		}
 		// Two collections: what sync.Pools held survives the first.
@@ -93,8 +106,22 @@ func Watch(ctx context.Context, o Options) {
 		debug.FreeOSMemory()
 		prev = read(s)
 		low = prev.kept
+		// A heap still large may be freed soon (connections still
+		// closing): look again later, less often each time.
+		retry = 0
+		if prev.kept >= o.Floor {
+			retry, backoff = backoff, min(2*backoff, maxRetry)
+		}
 		if o.OnReturn != nil {
 			o.OnReturn(cur.kept, prev.kept)
 		}
 	}
 }
+
+// After a return that left at least Floor kept, Watch looks again (while
+// quiet) after firstRetry intervals, then twice as long each time, up to
+// maxRetry intervals.
+const (
+	firstRetry = 10
+	maxRetry   = 320
+)

@@ -96,6 +96,42 @@ func TestWatchReturnsBurst(t *testing.T) {
 	}
 }
 
+// A burst that becomes garbage only after Watch first looked (its
+// connections were still closing) is returned by a later look.
+func TestWatchReturnsLateGarbage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	returned := make(chan struct{}, 100)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Watch(ctx, Options{Interval: 20 * time.Millisecond, OnReturn: func(_, _ uint64) { returned <- struct{}{} }})
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	time.Sleep(50 * time.Millisecond)
+
+	before := kept()
+	for range 4096 {
+		sink = append(sink, make([]byte, 64<<10))
+	}
+	select {
+	case <-returned: // a look that could free nothing
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not look at a quiet heap that grew by 256 MiB")
+	}
+	if k := kept(); k < before+200*mib {
+		t.Fatalf("heap kept %d MiB while 256 MiB are live", k/mib)
+	}
+	sink = nil // the burst's buffers go now
+	deadline := time.Now().Add(10 * time.Second)
+	for kept() > before+32*mib {
+		if time.Now().After(deadline) {
+			t.Fatalf("heap kept %d MiB 10 s after the late garbage (%d MiB before the burst)", kept()/mib, before/mib)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Without Watch, the same burst stays resident: the runtime does not
 // collect a program that has gone quiet. This documents what Watch is for;
 // if a runtime ever returns such memory by itself within 2 s, it fails,
