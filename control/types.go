@@ -72,6 +72,7 @@ type ChannelStats struct {
 	Name   string `json:"name"`
 	Agents int    `json:"agents"`
 	ChannelCounters
+	Rates *Rates `json:"rates,omitempty"` // absent in the server's first second
 }
 
 // ReloadResult is the result of the reloadconfig command.

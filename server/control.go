@@ -205,5 +205,5 @@ func (s *Server) controlStats() *control.Stats {
 }
 
 func controlChannelStats(ci ChannelInfo, agents int) control.ChannelStats {
-	return control.ChannelStats{Name: ci.Name, Agents: agents, ChannelCounters: ci.ChannelCounters}
+	return control.ChannelStats{Name: ci.Name, Agents: agents, ChannelCounters: ci.ChannelCounters, Rates: ci.Rates}
 }

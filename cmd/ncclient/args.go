@@ -18,10 +18,11 @@ type options struct {
 	socketDir   string
 	json        bool
 	timeout     time.Duration
-	count       int      // listen, reply -n
-	group       string   // reply -group
-	concurrency int      // reply -concurrency
-	command     []string // reply: the command after "--"
+	count       int           // listen, reply -n
+	group       string        // reply -group
+	concurrency int           // reply -concurrency
+	command     []string      // reply: the command after "--"
+	watch       time.Duration // stats -watch
 	help        bool
 	version     bool
 	cmd         string
@@ -111,6 +112,16 @@ func parseArgs(args []string) (*options, error) {
 				return nil, usageErrorf("flag -concurrency: %q is not a count from 1 to 1024", v)
 			}
 			o.concurrency = n
+		case "watch":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 100*time.Millisecond {
+				return nil, usageErrorf("flag -watch: %q is not a duration of 100ms or more, such as 1s", v)
+			}
+			o.watch = d
 		case "n":
 			v, err := value()
 			if err != nil {

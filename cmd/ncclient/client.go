@@ -23,6 +23,7 @@ type client struct {
 	dir  string    // the socket directory
 	out  io.Writer // command output: stdout, or the terminal in the REPL
 	errw io.Writer // notices and errors in the REPL
+	in   io.Reader // stdin: top's keys
 
 	// ctlOpts are the options of the control client; the REPL's make it
 	// reconnect.

@@ -44,6 +44,9 @@ type command struct {
 // commands is the list of commands, in the order help shows them: the
 // control commands of control.Commands, then those of the bus.
 var commands = append(controlCommands(), []*command{
+	{name: "top",
+		help: "a live full-screen view of the server: rates per channel and peer (plain lines when not a terminal)",
+		run:  top},
 	{name: "emit", repl: true,
 		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "EVENT"}, {name: "JSON", kind: kindJSON, optional: true}},
 		help: "emit one event; its data is JSON, null if absent",

@@ -11,7 +11,8 @@
 //	reloadconfig PATH           have the server read and apply a config file
 //	showchannel CHANNEL         a channel's agents and counters
 //	showclient CHANNEL ID       one agent
-//	stats                       counters per channel, totals, uptime
+//	stats [-watch D]            counters per channel, totals, uptime
+//	top                         a live full-screen view of the rates
 //	channels                    the channel names
 //	emit CHANNEL EVENT [JSON]   emit one event (data null if JSON is absent)
 //	listen CHANNEL [PATTERN] [-n COUNT]
@@ -75,6 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	c := newClient(o, stdout, stderr)
+	c.in = stdin
 	defer c.close()
 	if o.cmd == "" {
 		return c.repl(ctx, stdin)
@@ -89,11 +91,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if (o.group != "" || o.concurrency != 0) && cmd.name != "reply" {
 		return usageErrorf("-group and -concurrency apply only to reply")
 	}
+	if o.watch != 0 && cmd.name != "stats" {
+		return usageErrorf("-watch applies only to stats")
+	}
 	if cmd.name == "reply" && len(o.command) == 0 {
 		return usageErrorf("reply: missing COMMAND after -- (usage: %s)", cmd.synopsis())
 	}
 	if err := cmd.check(o.args); err != nil {
 		return &usageError{err}
+	}
+	if o.watch != 0 {
+		return watchStats(ctx, c, o.watch)
 	}
 	return cmd.run(ctx, c, o.args)
 }
@@ -106,7 +114,12 @@ commands:
   reloadconfig PATH           have the server read and apply a config file
   showchannel CHANNEL         a channel's agents and counters
   showclient CHANNEL ID       one agent
-  stats                       counters per channel, totals, uptime
+  stats [-watch D]            counters per channel, totals, uptime; -watch D:
+                              one line per channel every D, with the rates
+  top                         a live full-screen view: per channel msgs/s and
+                              bytes/s in and out, agents, drops; network peers;
+                              keys 1/2 (or tab) switch view, s sorts, q quits;
+                              the lines of stats -watch 1s when not a terminal
   channels                    the channel names
   emit CHANNEL EVENT [JSON]   emit one event (data null if JSON is absent)
   listen CHANNEL [PATTERN] [-n COUNT]

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/netcluster/netcluster/internal/testutil"
+)
+
+// buildNcclient builds the ncclient binary into a test directory.
+func buildNcclient(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ncclient")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// waitScreen waits until the screen matches re, and returns the screen.
+func waitScreen(t *testing.T, scr *screen, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := scr.String()
+		if rx.MatchString(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the screen never matched %q:\n%s", re, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ncclient top in a pseudo-terminal: a full screen of the server's rates
+// per channel, refreshed each second; keys switch the view, sort, quit.
+func TestTopOnTerminal(t *testing.T) {
+	dir := testutil.ShortDir(t)
+	startServer(t, nil, dir)
+	bin := buildNcclient(t)
+
+	cmd := exec.Command(bin, "-socketdir", dir, "top")
+	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 110})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	scr := newScreen(30, 110)
+	var raw syncBuffer
+	copied := make(chan struct{})
+	go func() { io.Copy(io.MultiWriter(scr, &raw), ptm); close(copied) }()
+	defer func() { cmd.Process.Kill(); cmd.Wait(); <-copied }()
+
+	s := waitScreen(t, scr, `(?m)^CHANNEL +AGENTS +MSGS/S IN +BYTES/S IN`)
+	for _, want := range []string{"ncclient top", "[1] CHANNELS", "q: quit"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
+	}
+	// Load on channel A: its row shows the server's rate, not a dash.
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	a := agent(t, dir, "A")
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		for i := 0; i < 2000 && ctx.Err() == nil; i++ { // bounded: 2000 emits, 10 s at most
+			a.EmitRaw(ctx, "tick", []byte("0123456789"))
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	waitScreen(t, scr, `(?m)^A +1 +[1-9][0-9.]* +[1-9][0-9.]*[kM]?B `)
+	cancel()
+	<-loaded
+
+	ptm.Write([]byte("s"))
+	waitScreen(t, scr, `sort \(msgs/s in\)`)
+	ptm.Write([]byte("2"))
+	s = waitScreen(t, scr, `network: off`)
+	if !strings.Contains(s, "[2] NETWORK") {
+		t.Errorf("network view not marked:\n%s", s)
+	}
+	ptm.Write([]byte("q"))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("top after q: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("q did not quit top")
+	}
+	<-copied
+	if !strings.Contains(raw.String(), "\x1b[?1049l") {
+		t.Error("top did not leave the alternate screen")
+	}
+	cmd = exec.Command("true") // the deferred Kill and Wait are no-ops now
+	cmd.Run()
+}
+
+// Not on a terminal, top prints the plain lines of stats -watch 1s, with
+// the server's rates.
+func TestTopPlain(t *testing.T) {
+	dir := testutil.ShortDir(t)
+	startServer(t, nil, dir)
+	a := agent(t, dir, "B")
+	for range 20 {
+		a.EmitRaw(testCtx(t), "x", []byte("0123456789"))
+	}
+	a.Flush(testCtx(t))
+	ctx, cancel := context.WithTimeout(testCtx(t), 2500*time.Millisecond)
+	defer cancel()
+	var out, errs syncBuffer
+	if err := run(ctx, []string{"-socketdir", dir, "top"}, strings.NewReader(""), &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	lines := out.String()
+	if !regexp.MustCompile(`(?m)^\S+Z channel=B agents=1 in=[0-9.]+/s `).MatchString(lines) {
+		t.Fatalf("no plain line for channel B:\n%s", lines)
+	}
+	// 20 messages in the server's first sample after them: some line shows a rate above 0.
+	if !regexp.MustCompile(`channel=B agents=1 in=[1-9]`).MatchString(lines) {
+		t.Errorf("no line shows B's rate:\n%s", lines)
+	}
+	if n := strings.Count(lines, "channel=TOTAL"); n < 2 {
+		t.Errorf("%d rounds of lines in 2.5 s, want one a second:\n%s", n, lines)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+}
