@@ -6,13 +6,13 @@
 // same run, alternating round by round. Publisher and subscriber are
 // processes of their own.
 //
-//   cd clients/node && npm run build && cd bench && npm install && node bench.js [-n 300000] [-rounds 3]
+//   cd clients/node && npm run build && cd bench && npm install && node bench.js [-n 300000] [-rounds 3] [-outbuffer BYTES]
 //
-// Both publishers obey their client's flow control: ours waits for 'drain'
-// whenever emit returns false; the NATS publisher awaits flush() every
-// 10,000 messages (nats.js has no write backpressure signal; without it the
-// publisher buffers everything in memory and the server cuts the subscriber
-// off as a slow consumer). Each run starts a fresh server.
+// Each publisher uses its client as documented: ours waits for 'drain'
+// whenever emit returns false; the NATS publisher publishes in a loop and
+// awaits flush() at the end, as nats.js's own benchmark does (nats.js has
+// no write-backpressure signal; -natsflush N awaits flush() every N
+// messages instead, which measured slower). Each run starts a fresh server.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -90,13 +90,14 @@ async function natsSub(url, n) {
 }
 
 async function natsPub(url, n) {
+  const flushEvery = Number(process.env.NATS_FLUSH ?? 0);
   const { connect } = require('@nats-io/transport-node');
   const nc = await connect({ servers: url });
   const payload = new Uint8Array(SIZE).fill(120);
   const start = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
     nc.publish('bench', payload);
-    if (i % 10000 === 9999) await nc.flush();
+    if (flushEvery > 0 && i % flushEvery === flushEvery - 1) await nc.flush();
   }
   await nc.flush();
   report({ ns: Number(process.hrtime.bigint() - start) });
@@ -155,7 +156,9 @@ async function runOnce(sys, n, bins) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ncb-'));
   if (sys === 'netcluster') {
     const cfg = path.join(tmp, 'c.json');
-    fs.writeFileSync(cfg, JSON.stringify({ socketdir: tmp, channels: { A: {} } }));
+    const conf = { socketdir: tmp, channels: { A: {} } };
+    if (bins.outbuffer) conf.outbuffer = bins.outbuffer;
+    fs.writeFileSync(cfg, JSON.stringify(conf));
     server = spawn(bins.ncserver, [cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise((resolve) => {
       let out = '';
@@ -192,18 +195,24 @@ async function main() {
   const n = arg('n', 300000);
   const rounds = arg('rounds', 3);
   const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'ncb-bin-'));
-  const bins = { ncserver: path.join(bin, 'ncserver'), ncbench: path.join(bin, 'ncbench') };
+  // -outbuffer BYTES: ncserver's per-agent buffer (default: ncserver's, 8 MiB);
+  // 67108864 is nats-server's default per-client bound (max_pending, 64 MB).
+  const bins = { ncserver: path.join(bin, 'ncserver'), ncbench: path.join(bin, 'ncbench'), outbuffer: arg('outbuffer', 0) };
   execFileSync('go', ['build', '-o', bins.ncserver, './cmd/ncserver'], { cwd: REPO, stdio: 'inherit' });
   execFileSync('go', ['build', '-o', bins.ncbench, './cmd/ncbench'], { cwd: path.join(REPO, 'bench'), stdio: 'inherit' });
+  // -natsflush N: the NATS publisher awaits flush() every N messages (0:
+  // only at the end). -only nats|netcluster runs one system.
+  process.env.NATS_FLUSH = String(arg('natsflush', 0));
+  const only = process.argv.includes('-only') ? process.argv[process.argv.indexOf('-only') + 1] : '';
   const res = { netcluster: [], nats: [] };
   for (let r = 0; r < rounds; r++) {
-    for (const sys of r % 2 === 0 ? ['netcluster', 'nats'] : ['nats', 'netcluster']) {
+    for (const sys of (r % 2 === 0 ? ['netcluster', 'nats'] : ['nats', 'netcluster']).filter((x) => !only || x === only)) {
       const x = await runOnce(sys, n, bins);
       res[sys].push(x);
       console.error(`round ${r + 1} ${sys.padEnd(10)} ${Math.round(x.rate).toLocaleString('en')} msgs/s delivered (${x.received}/${n}, publisher ${Math.round(x.pubRate).toLocaleString('en')} msgs/s, dropped ${x.dropped}, client CPU ${x.cpu.toFixed(2)} µs/msg)`);
     }
   }
-  const med = (a, k) => a.map((x) => x[k]).sort((p, q) => p - q)[Math.floor(a.length / 2)];
+  const med = (a, k) => (a.length ? a.map((x) => x[k]).sort((p, q) => p - q)[Math.floor(a.length / 2)] : NaN);
   const nc = med(res.netcluster, 'rate');
   const nats = med(res.nats, 'rate');
   const natsVersion = JSON.parse(fs.readFileSync(path.join(__dirname, 'node_modules/@nats-io/transport-node/package.json'), 'utf8')).version;
@@ -211,7 +220,7 @@ async function main() {
   console.log(`| system | client | msgs/s delivered (median of ${rounds}) | client CPU µs/msg (pub + sub, median) | lost |\n|---|---|---|---|---|`);
   console.log(`| netcluster (ncserver, Unix socket) | @netcluster/client ${require('../package.json').version} | ${Math.round(nc).toLocaleString('en')} | ${med(res.netcluster, 'cpu').toFixed(2)} | ${lost(res.netcluster)} |`);
   console.log(`| NATS (nats-server, 127.0.0.1) | @nats-io/transport-node ${natsVersion} | ${Math.round(nats).toLocaleString('en')} | ${med(res.nats, 'cpu').toFixed(2)} | ${lost(res.nats)} |`);
-  console.log(`ratio netcluster/NATS: ${(nc / nats).toFixed(2)}x msgs/s (Node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}, ${n} messages of ${SIZE} B per run)`);
+  console.log(`ratio netcluster/NATS: ${(nc / nats).toFixed(2)}x msgs/s (ncserver outbuffer ${bins.outbuffer || 'default'}, Node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}, ${n} messages of ${SIZE} B per run)`);
   fs.rmSync(bin, { recursive: true, force: true });
 }
 
