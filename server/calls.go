@@ -27,9 +27,14 @@ type delivery struct {
 // a Call to an agent that cannot answer, the Msg of the same fields.
 // Legacy agents get their envelope, made by deliver.
 func (d *delivery) frameFor(c *conn) []byte {
-	if !d.call || c.version >= wire.VersionCalls {
-		return d.raw
+	if !d.call || c.legacy || c.version >= wire.VersionCalls {
+		return d.raw // legacy agents: deliver renders their envelope from d.v
 	}
+	return d.msgForm()
+}
+
+// msgForm returns the Call d as a Msg frame, made once.
+func (d *delivery) msgForm() []byte {
 	if d.asMsg == nil {
 		d.asMsg = wire.AppendMsg(nil, &wire.Msg{
 			Flags:   d.v.Flags,

@@ -38,8 +38,10 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 			full = c
 		}
 	}
-	if f := ch.routeGroups(d); f != nil {
-		full = f
+	if !ch.queues.Empty() {
+		if f := ch.routeGroups(d); f != nil {
+			full = f
+		}
 	}
 	for _, t := range st.targets {
 		for _, c := range t.index.Match(v.Event) {
@@ -47,8 +49,10 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 				full = c
 			}
 		}
-		if f := t.routeGroups(d); f != nil {
-			full = f
+		if !t.queues.Empty() {
+			if f := t.routeGroups(d); f != nil {
+				full = f
+			}
 		}
 	}
 	toNet := src != nil && st.PropagateToNet && ch.srv.net.Load() != nil

@@ -81,7 +81,8 @@ func (g *Group[S]) Members() []Member[S] {
 // are safe for concurrent use; Match takes no lock when its answer is
 // cached (see router.Index).
 type Set[S comparable] struct {
-	index *router.Index[*Group[S]]
+	index  *router.Index[*Group[S]]
+	ngroup atomic.Int32 // len(groups), for Match to skip an empty set
 
 	mu     sync.Mutex
 	groups map[Key]*Group[S]
@@ -119,6 +120,7 @@ func (set *Set[S]) Join(s S, sid uint32, name, pattern string) error {
 			return err
 		}
 		set.groups[k] = g
+		set.ngroup.Add(1)
 	}
 	old := g.Members()
 	members := append(slices.Clip(old), Member[S]{S: s, SID: sid})
@@ -174,6 +176,7 @@ func (set *Set[S]) remove(g *Group[S], m Member[S]) {
 	if len(members) == 0 {
 		g.members.Store(nil)
 		delete(set.groups, g.Key)
+		set.ngroup.Add(-1)
 		set.index.Remove(g, g.Pattern)
 		return
 	}
@@ -200,7 +203,17 @@ func (set *Set[S]) Of(s S, sid uint32) (Key, bool) {
 
 // Match returns the groups whose pattern matches event. The slice is
 // shared and must not be modified.
-func (set *Set[S]) Match(event []byte) []*Group[S] { return set.index.Match(event) }
+func (set *Set[S]) Match(event []byte) []*Group[S] {
+	if set.Empty() {
+		return nil
+	}
+	return set.index.Match(event)
+}
+
+// Empty reports whether the set has no group: the common case of a
+// channel without queue groups, which routing skips at the cost of one
+// atomic load.
+func (set *Set[S]) Empty() bool { return set.ngroup.Load() == 0 }
 
 // Groups returns every group, sorted by name then pattern.
 func (set *Set[S]) Groups() []*Group[S] {
