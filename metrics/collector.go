@@ -13,6 +13,9 @@ type statsCollector struct {
 	info, start, agents                      *prometheus.Desc
 	msgsIn, bytesIn, msgsOut, bytesOut, drop *prometheus.Desc
 	slow                                     *prometheus.Desc
+	// Requests and queue groups (issue 12).
+	requests, replies, repliesDropped, noResponders *prometheus.Desc
+	queueMsgs, redispatched, queueLost              *prometheus.Desc
 	// Rates the server computes each second (see server.Stats).
 	rateMsgsIn, rateBytesIn, rateMsgsOut, rateBytesOut, rateDrop, peerRateDelivered *prometheus.Desc
 
@@ -42,6 +45,14 @@ func newStatsCollector(s *server.Server) *statsCollector {
 		bytesOut: prometheus.NewDesc("netcluster_delivered_bytes_total", "Frame bytes of the messages queued for the channel's agents.", ch, nil),
 		drop:     prometheus.NewDesc("netcluster_messages_dropped_total", "Messages dropped for the channel's agents because they read too slowly.", ch, nil),
 		slow:     prometheus.NewDesc("netcluster_slow_consumers_disconnected_total", "Agents of the channel disconnected as slow consumers.", ch, nil),
+
+		requests:       prometheus.NewDesc("netcluster_requests_total", "Requests emitted on the channel, by its agents or arriving from the network.", ch, nil),
+		replies:        prometheus.NewDesc("netcluster_replies_total", "Answers the channel's agents sent.", ch, nil),
+		repliesDropped: prometheus.NewDesc("netcluster_replies_dropped_total", "Answers of the channel's agents dropped because the requester was gone.", ch, nil),
+		noResponders:   prometheus.NewDesc("netcluster_no_responders_total", "Requests on the channel told at once that no one can answer.", ch, nil),
+		queueMsgs:      prometheus.NewDesc("netcluster_queue_messages_total", "Messages given to the channel's queue group members, redispatches included.", ch, nil),
+		redispatched:   prometheus.NewDesc("netcluster_queue_redispatched_total", "Queue group messages given to another member after theirs left.", ch, nil),
+		queueLost:      prometheus.NewDesc("netcluster_queue_lost_total", "Queue group messages no member could take.", ch, nil),
 
 		rateMsgsIn:        prometheus.NewDesc("netcluster_messages_received_per_second", "Messages emitted by the channel's agents per second, over the server's last one-second sample.", ch, nil),
 		rateBytesIn:       prometheus.NewDesc("netcluster_received_bytes_per_second", "Data bytes emitted by the channel's agents per second, over the last sample.", ch, nil),
@@ -76,6 +87,7 @@ func newStatsCollector(s *server.Server) *statsCollector {
 // Describe implements prometheus.Collector.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow,
+		c.requests, c.replies, c.repliesDropped, c.noResponders, c.queueMsgs, c.redispatched, c.queueLost,
 		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
 		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen,
 		c.rateMsgsIn, c.rateBytesIn, c.rateMsgsOut, c.rateBytesOut, c.rateDrop, c.peerRateDelivered,
@@ -106,6 +118,13 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 		counter(c.bytesOut, ch.BytesOut, ch.Name)
 		counter(c.drop, ch.Dropped, ch.Name)
 		counter(c.slow, ch.Slow, ch.Name)
+		counter(c.requests, ch.Requests, ch.Name)
+		counter(c.replies, ch.Replies, ch.Name)
+		counter(c.repliesDropped, ch.RepliesDropped, ch.Name)
+		counter(c.noResponders, ch.NoResponders, ch.Name)
+		counter(c.queueMsgs, ch.QueueMsgs, ch.Name)
+		counter(c.redispatched, ch.Redispatched, ch.Name)
+		counter(c.queueLost, ch.QueueLost, ch.Name)
 		if r := ch.Rates; r != nil {
 			gauge(c.rateMsgsIn, r.MsgsIn, ch.Name)
 			gauge(c.rateBytesIn, r.BytesIn, ch.Name)

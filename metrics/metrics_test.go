@@ -16,7 +16,7 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	srv, dir := startServer(t, testserver.ParseConfig(t, `{
 		"outbuffer": 65536,
-		"channels": {"A": {"propagatetochannels": "B"}, "B": {}, "S": {}},
+		"channels": {"A": {"propagatetochannels": "B"}, "B": {}, "S": {}, "R": {}},
 	}`))
 	addr := serve(t, srv)
 
@@ -52,6 +52,21 @@ func TestMetrics(t *testing.T) {
 	}
 	s.Flush(testCtx(t))
 
+	// On R: a request answered by a queue group member, one answered by
+	// no one.
+	w := agent(t, dir, "R")
+	if _, err := w.OnQueue("ask", "g", func(m *netcluster.Message) { m.ReplyRaw(testCtx(t), []byte("ok")) }); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush(testCtx(t))
+	r := agent(t, dir, "R")
+	if _, err := r.RequestRaw(testCtx(t), "ask", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RequestRaw(testCtx(t), "nobody", nil); err == nil {
+		t.Fatal("a request to no one answered")
+	}
+
 	mf := scrape(t, addr)
 	for _, c := range []struct {
 		name, channel string
@@ -67,6 +82,14 @@ func TestMetrics(t *testing.T) {
 		{"netcluster_agents", "control", 0},
 		{"netcluster_messages_received_total", "S", 200},
 		{"netcluster_slow_consumers_disconnected_total", "S", 0},
+		{"netcluster_requests_total", "R", 2},
+		{"netcluster_no_responders_total", "R", 1},
+		{"netcluster_replies_total", "R", 1},
+		{"netcluster_queue_messages_total", "R", 1},
+		{"netcluster_replies_dropped_total", "R", 0},
+		{"netcluster_queue_redispatched_total", "R", 0},
+		{"netcluster_queue_lost_total", "R", 0},
+		{"netcluster_requests_total", "A", 0},
 	} {
 		if v := value(t, mf, c.name, c.channel); v != c.want {
 			t.Errorf("%s{channel=%q} = %v; want %v", c.name, c.channel, v, c.want)
