@@ -23,6 +23,8 @@ type options struct {
 	concurrency int           // reply -concurrency
 	command     []string      // reply: the command after "--"
 	watch       time.Duration // stats -watch
+	interval    time.Duration // emit -interval
+	text        bool          // emit -text
 	help        bool
 	version     bool
 	cmd         string
@@ -112,6 +114,18 @@ func parseArgs(args []string) (*options, error) {
 				return nil, usageErrorf("flag -concurrency: %q is not a count from 1 to 1024", v)
 			}
 			o.concurrency = n
+		case "text":
+			o.text = true
+		case "interval":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return nil, usageErrorf("flag -interval: %q is not a duration such as 100ms", v)
+			}
+			o.interval = d
 		case "watch":
 			v, err := value()
 			if err != nil {

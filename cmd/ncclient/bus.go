@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -16,31 +17,124 @@ import (
 // closeTimeout bounds closing an agent.
 const closeTimeout = 2 * time.Second
 
-// emit connects to a channel, emits one event, waits until the server has
-// it, and disconnects.
+// maxStdinData bounds the data emit reads from standard input: the
+// default maxframe.
+const maxStdinData = 16 << 20
+
+// emit connects to a channel, emits the event -n times (once by default)
+// -interval apart, waits until the server has them, disconnects, and says
+// what it sent. The data is JSON (null if absent), or with -text the text
+// as it is; "-" reads it from standard input.
 func emit(ctx context.Context, c *client, args []string) error {
 	channel, event := args[0], args[1]
-	var data any // null
-	if len(args) == 3 {
-		data = json.RawMessage(args[2])
+	data, err := emitData(c, args[2:])
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.o.timeout)
+	count := max(c.o.count, 1)
+	cctx, cancel := context.WithTimeout(ctx, c.o.timeout)
 	defer cancel()
-	a, err := netcluster.Connect(ctx, channel, c.agentOptions(netcluster.WithoutReconnect())...)
+	a, err := netcluster.Connect(cctx, channel, c.agentOptions(netcluster.WithoutReconnect())...)
 	if err != nil {
 		return fmt.Errorf("emit: %w", err)
 	}
-	err = a.Emit(ctx, event, data)
-	if err == nil {
-		err = a.Flush(ctx)
+	sent := 0
+	for ; sent < count && err == nil; sent++ {
+		if sent > 0 && c.o.interval > 0 {
+			select {
+			case <-time.After(c.o.interval):
+			case <-ctx.Done():
+				err = ctx.Err()
+				continue
+			}
+		}
+		if c.o.text {
+			err = a.EmitRaw(ctx, event, data)
+		} else {
+			err = a.Emit(ctx, event, json.RawMessage(data))
+		}
 	}
-	if cerr := a.Close(ctx); err == nil {
+	if err != nil {
+		sent--
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), c.o.timeout)
+	defer fcancel()
+	if ferr := a.Flush(fctx); err == nil {
+		err = ferr
+	}
+	if cerr := a.Close(fctx); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("emit: %w", err)
+		return fmt.Errorf("emit: after %d of %d: %w", sent, count, err)
 	}
-	return nil
+	return confirmEmit(c, channel, event, data, sent)
+}
+
+// emitData returns the data emit sends, checking that it is JSON unless
+// -text.
+func emitData(c *client, args []string) ([]byte, error) {
+	if len(args) == 0 {
+		if c.o.text {
+			return nil, usageErrorf("emit: -text needs the DATA argument (or - for standard input)")
+		}
+		return []byte("null"), nil
+	}
+	data := []byte(args[0])
+	if args[0] == "-" {
+		if c.inREPL {
+			return nil, usageErrorf("emit: DATA - (standard input) is not available in the REPL")
+		}
+		if c.in == nil {
+			return nil, usageErrorf("emit: no standard input to read DATA from")
+		}
+		b, err := io.ReadAll(io.LimitReader(c.in, maxStdinData+1))
+		if err != nil {
+			return nil, fmt.Errorf("emit: reading DATA from standard input: %w", err)
+		}
+		if len(b) > maxStdinData {
+			return nil, fmt.Errorf("emit: DATA from standard input is over %d bytes", maxStdinData)
+		}
+		data = b
+		if c.o.text {
+			data = bytes.TrimSuffix(bytes.TrimSuffix(data, []byte("\n")), []byte("\r"))
+		}
+	}
+	if !c.o.text {
+		var x any
+		if err := json.Unmarshal(data, &x); err != nil {
+			return nil, usageErrorf("emit: argument DATA: not valid JSON: %v (-text sends plain text)", err)
+		}
+	}
+	return data, nil
+}
+
+// confirmEmit says what emit sent: a line for people, or with -json an
+// object.
+func confirmEmit(c *client, channel, event string, data []byte, n int) error {
+	if c.o.json {
+		b, _ := json.Marshal(map[string]any{"channel": channel, "event": event, "count": n, "bytes": len(data), "text": c.o.text})
+		_, err := fmt.Fprintf(c.out, "%s\n", b)
+		return err
+	}
+	shown := string(data)
+	if c.o.text {
+		shown = fmt.Sprintf("%q (text)", data)
+	} else if len(data) > 0 {
+		var buf bytes.Buffer
+		if json.Compact(&buf, data) == nil {
+			shown = buf.String()
+		}
+	}
+	if len(shown) > 80 {
+		shown = shown[:77] + "..."
+	}
+	times := ""
+	if n != 1 {
+		times = fmt.Sprintf("%d × ", n)
+	}
+	_, err := fmt.Fprintf(c.out, "emitted %s%q on %s (%d bytes): %s\n", times, event, channel, len(data), shown)
+	return err
 }
 
 // listenLine is what listen prints for each message.

@@ -16,17 +16,17 @@ func TestEmit(t *testing.T) {
 	startServer(t, nil, dir)
 	got := listenAll(t, agent(t, dir, "A"), ".*")
 	for _, tc := range []struct {
-		args []string
-		data string
+		args      []string
+		data, out string
 	}{
-		{[]string{"emit", "A", "ev"}, `null`},
-		{[]string{"emit", "A", "ev", `{"x": [1, 2]}`}, `{"x":[1,2]}`},
-		{[]string{"emit", "A", "ev", "-5"}, `-5`},
-		{[]string{"-json", "emit", "A", "ev", `"text"`}, `"text"`},
+		{[]string{"emit", "A", "ev"}, `null`, `emitted "ev" on A (4 bytes): null` + "\n"},
+		{[]string{"emit", "A", "ev", `{"x": [1, 2]}`}, `{"x":[1,2]}`, `emitted "ev" on A (13 bytes): {"x":[1,2]}` + "\n"},
+		{[]string{"emit", "A", "ev", "-5"}, `-5`, `emitted "ev" on A (2 bytes): -5` + "\n"},
+		{[]string{"-json", "emit", "A", "ev", `"text"`}, `"text"`, `{"bytes":6,"channel":"A","count":1,"event":"ev","text":false}` + "\n"},
 	} {
 		out, errout, err := ncclient(t, "", append([]string{"-socketdir", dir}, tc.args...)...)
-		if err != nil || out != "" || errout != "" {
-			t.Fatalf("%q: %v, output %q %q", tc.args, err, out, errout)
+		if err != nil || out != tc.out || errout != "" {
+			t.Fatalf("%q: %v, output %q %q; want %q", tc.args, err, out, errout, tc.out)
 		}
 		m := got.wait(t)
 		if m.Event != "ev" || string(m.Data) != tc.data || !m.JSON || m.Channel != "A" || !strings.HasPrefix(m.Agent, "ncclient-") {

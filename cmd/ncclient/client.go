@@ -23,7 +23,9 @@ type client struct {
 	dir  string    // the socket directory
 	out  io.Writer // command output: stdout, or the terminal in the REPL
 	errw io.Writer // notices and errors in the REPL
-	in   io.Reader // stdin: top's keys
+	in   io.Reader // stdin: top's keys, emit's "-"
+	// inREPL: commands run in the REPL, which owns stdin.
+	inREPL bool
 
 	// ctlOpts are the options of the control client; the REPL's make it
 	// reconnect.

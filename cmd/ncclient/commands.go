@@ -29,6 +29,7 @@ type arg struct {
 	name     string
 	kind     argKind
 	optional bool
+	byRun    bool // the command checks it (emit's DATA: JSON unless -text)
 }
 
 // command is one ncclient command, on the command line and in the REPL.
@@ -48,8 +49,9 @@ var commands = append(controlCommands(), []*command{
 		help: "a live full-screen view of the server: rates per channel and peer (plain lines when not a terminal)",
 		run:  top},
 	{name: "emit", repl: true,
-		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "EVENT"}, {name: "JSON", kind: kindJSON, optional: true}},
-		help: "emit one event; its data is JSON, null if absent",
+		// DATA is checked by emit: JSON, unless -text or "-".
+		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "EVENT"}, {name: "DATA", kind: kindJSON, optional: true, byRun: true}},
+		help: "emit an event and say what was sent; its data is JSON, null if absent",
 		run:  emit},
 	{name: "listen",
 		args: []arg{{name: "CHANNEL", kind: kindChannel}, {name: "PATTERN", kind: kindPattern, optional: true}},
@@ -128,6 +130,8 @@ func (cmd *command) synopsis() string {
 	switch cmd.name {
 	case "listen":
 		s += " [-n COUNT]"
+	case "emit":
+		s += " [-text] [-n COUNT] [-interval D]"
 	case "reply":
 		s += " [-group G] [-concurrency N] [-n COUNT] -- COMMAND [ARGS...]"
 	}
@@ -152,15 +156,16 @@ func (cmd *command) check(args []string) error {
 	for i, v := range args {
 		a := cmd.args[i]
 		var err error
-		switch a.kind {
-		case kindChannel:
+		switch {
+		case a.byRun:
+		case a.kind == kindChannel:
 			err = config.ValidChannelName(v)
-		case kindJSON:
+		case a.kind == kindJSON:
 			var x any
 			if e := json.Unmarshal([]byte(v), &x); e != nil {
 				err = fmt.Errorf("not valid JSON: %v", e)
 			}
-		case kindPattern:
+		case a.kind == kindPattern:
 			if _, e := regexp.Compile(`^(?:` + v + `)$`); e != nil {
 				err = fmt.Errorf("not a valid pattern: %v", e)
 			}

@@ -14,7 +14,8 @@
 //	stats [-watch D]            counters per channel, totals, uptime
 //	top                         a live full-screen view of the rates
 //	channels                    the channel names
-//	emit CHANNEL EVENT [JSON]   emit one event (data null if JSON is absent)
+//	emit CHANNEL EVENT [DATA] [-text] [-n COUNT] [-interval D]
+//	                            emit events (data JSON, or text; "-": stdin)
 //	listen CHANNEL [PATTERN] [-n COUNT]
 //	                            print each message as one JSON object per line
 //	request CHANNEL EVENT [JSON]
@@ -83,10 +84,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd := lookup(o.cmd)
 	if cmd == nil {
-		return usageErrorf("unknown command %q; run ncclient -h for the list", o.cmd)
+		return usageErrorf("unknown command %q;%s run ncclient -h for the list", o.cmd, didYouMean(o.cmd))
 	}
-	if o.count != 0 && cmd.name != "listen" && cmd.name != "reply" {
-		return usageErrorf("-n applies only to listen and reply")
+	if o.count != 0 && cmd.name != "listen" && cmd.name != "reply" && cmd.name != "emit" {
+		return usageErrorf("-n applies only to emit, listen and reply")
+	}
+	if (o.text || o.interval != 0) && cmd.name != "emit" {
+		return usageErrorf("-text and -interval apply only to emit")
 	}
 	if (o.group != "" || o.concurrency != 0) && cmd.name != "reply" {
 		return usageErrorf("-group and -concurrency apply only to reply")
@@ -121,7 +125,11 @@ commands:
                               keys 1/2 (or tab) switch view, s sorts, q quits;
                               the lines of stats -watch 1s when not a terminal
   channels                    the channel names
-  emit CHANNEL EVENT [JSON]   emit one event (data null if JSON is absent)
+  emit CHANNEL EVENT [DATA] [-text] [-n COUNT] [-interval D]
+                              emit an event and say what was sent; DATA is
+                              JSON (null if absent), plain text with -text,
+                              "-" for standard input; -n COUNT times (1),
+                              -interval D apart (0)
   listen CHANNEL [PATTERN] [-n COUNT]
                               print each message as one JSON object per line;
                               PATTERN defaults to .*, COUNT to 0 (no end)

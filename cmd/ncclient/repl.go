@@ -31,6 +31,7 @@ const (
 // stdin is read by a goroutine of the REPL's; if ctx ends while that
 // goroutine waits for input, it is left to end with the input.
 func (c *client) repl(ctx context.Context, stdin io.Reader) error {
+	c.inREPL = true
 	notices := make(chan string, 16)
 	c.ctlOpts = control.Options{
 		Reconnect: true,
@@ -201,7 +202,7 @@ func (c *client) execLine(ctx context.Context, line string) (quit bool, err erro
 	cmd := lookup(name)
 	switch {
 	case cmd == nil:
-		return false, fmt.Errorf("unknown command %q; type help", name)
+		return false, fmt.Errorf("unknown command %q;%s type help", name, didYouMean(name))
 	case !cmd.repl:
 		return false, fmt.Errorf("%s is not available here; run ncclient %s", name, cmd.synopsis())
 	}
