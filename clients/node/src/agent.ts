@@ -163,6 +163,12 @@ export class Agent {
     return new Promise((resolve, reject) => {
       const ev: SessionEvents = {
         welcome: (s, w) => {
+          if (this.done) {
+            // close() ran while we dialled.
+            s.destroy();
+            reject(new ClosedError('connect'));
+            return;
+          }
           this.onWelcome(s, w);
           resolve();
         },

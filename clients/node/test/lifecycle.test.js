@@ -212,3 +212,34 @@ test('disconnect() lets the process exit', async (t) => {
   a.disconnect();
   await until(() => a.state === 'closed', 'closed');
 });
+
+test('close() while connecting: connect rejects, nothing stays open', async (t) => {
+  const srv = await startServer(t, { channels: { A: {} } });
+  const a = new Agent({ socketDir: srv.dir });
+  const p = a.connect('A');
+  const c = a.close();
+  await assert.rejects(p, (e) => e.code === 'NC_CLOSED');
+  await c;
+  assert.equal(a.state, 'closed');
+});
+
+test('without an error listener, drop notices become process warnings', async (t) => {
+  const srv = await startServer(t, { outbuffer: 65536, channels: { A: {} } });
+  const src = await connect(t, srv, 'A');
+  const slow = await connect(t, srv, 'A');
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const it = slow.listen('x', { highWaterMark: 10 });
+  await slow.flush();
+  for (let i = 0; i < 20000; i++) src.emit('x', 'p'.repeat(100));
+  await src.flush();
+  const reading = (async () => {
+    for await (const m of it) if (m.data === 'last') break;
+  })();
+  await sleep(50);
+  src.emit('x', 'last');
+  await reading;
+  await until(() => warnings.some((w) => w instanceof DroppedError), 'a DroppedError warning');
+});
