@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+	"time"
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
@@ -26,6 +28,10 @@ type client struct {
 	in   io.Reader // stdin: top's keys, emit's "-"
 	// inREPL: commands run in the REPL, which owns stdin.
 	inREPL bool
+	// keys is the terminal REPL's Ctrl-C handling; nil elsewhere.
+	keys *keys
+	// down: the REPL's control connection is lost (its OnState said so).
+	down atomic.Bool
 
 	// ctlOpts are the options of the control client; the REPL's make it
 	// reconnect.
@@ -84,11 +90,33 @@ func (c *client) request(ctx context.Context, req control.Request) (json.RawMess
 	if err != nil {
 		return nil, err
 	}
+	if c.down.Load() {
+		// The client would wait for the server until the timeout: fail
+		// now if nothing listens on the socket.
+		if err := probe(ctx, c.controlPath()); err != nil {
+			return nil, fmt.Errorf("the server is not running: %w", err)
+		}
+	}
 	res, err := cl.Do(ctx, req)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil, fmt.Errorf("no reply from the server within %v (%v)", c.o.timeout, err)
 	}
 	return res, err
+}
+
+// probeTimeout bounds probe.
+const probeTimeout = 500 * time.Millisecond
+
+// probe reports whether something accepts connections on the socket at
+// path.
+func probe(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	nc, err := transport.Dial(ctx, path)
+	if err != nil {
+		return err
+	}
+	return nc.Close()
 }
 
 // close closes the control client, if connected.

@@ -37,6 +37,7 @@ func (c *client) repl(ctx context.Context, stdin io.Reader) error {
 		Reconnect: true,
 		// Called from the client's goroutines: hand over, never block.
 		OnState: func(connected bool, err error) {
+			c.down.Store(!connected)
 			msg := "connection to the server is back"
 			if !connected {
 				msg = fmt.Sprintf("connection to the server lost (%v); reconnecting", err)
@@ -161,10 +162,14 @@ func (c *client) termREPL(ctx context.Context, f *os.File, fd int, notices <-cha
 		return c.plainREPL(ctx, f, notices)
 	}
 	defer term.Restore(fd, old)
+	k := newKeys(f)
+	c.keys = k
+	raw := c.out
 	t := term.NewTerminal(struct {
 		io.Reader
 		io.Writer
-	}{f, c.out}, prompt)
+	}{k, c.out}, prompt)
+	t.History = keysHistory{k: k, hist: t.History}
 	if w, h, err := term.GetSize(fd); err == nil && w > 0 && h > 0 {
 		t.SetSize(w, h)
 	}
@@ -172,15 +177,22 @@ func (c *client) termREPL(ctx context.Context, f *os.File, fd int, notices <-cha
 	c.out, c.errw = t, t
 	fmt.Fprintf(t, "netcluster control at %s\ntype help for the commands, exit to leave\n", c.controlPath())
 	feed := newLineFeed(func() (string, error) {
-		s, err := t.ReadLine()
-		if errors.Is(err, term.ErrPasteIndicator) {
-			err = nil
+		for {
+			s, err := t.ReadLine()
+			if errors.Is(err, term.ErrPasteIndicator) {
+				err = nil
+			}
+			if err == nil && k.dropped() {
+				continue // Ctrl-C: the line is dropped
+			}
+			return s, err
 		}
-		return s, err
 	})
 	c.loop(ctx, feed, notices,
 		func(n string) { fmt.Fprintf(t, "-- %s\n", n) },
 		func(err error) { fmt.Fprintf(t, "error: %s\n", oneLine(err)) })
+	// Ctrl-D or exit: leave the shell's prompt a line of its own.
+	fmt.Fprint(raw, "\r\n")
 	return nil
 }
 
@@ -203,13 +215,27 @@ func (c *client) execLine(ctx context.Context, line string) (quit bool, err erro
 	switch {
 	case cmd == nil:
 		return false, fmt.Errorf("unknown command %q;%s type help", name, didYouMean(name))
+	case cmd.name == "listen" && c.keys != nil:
+		// On a terminal, listen runs until Ctrl-C.
 	case !cmd.repl:
 		return false, fmt.Errorf("%s is not available here; run ncclient %s", name, cmd.synopsis())
 	}
 	if err := cmd.check(args); err != nil {
 		return false, err
 	}
-	return false, cmd.run(ctx, c, args)
+	if c.keys == nil {
+		return false, cmd.run(ctx, c, args)
+	}
+	// On a terminal, Ctrl-C stops the command and the REPL goes on.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.keys.running(cancel)
+	defer c.keys.running(nil)
+	err = cmd.run(cctx, c, args)
+	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+		err = errInterrupted
+	}
+	return false, err
 }
 
 func (c *client) help() {
@@ -219,7 +245,10 @@ func (c *client) help() {
 			fmt.Fprintf(tw, "  %s\t%s\n", cmd.synopsis(), cmd.help)
 		}
 	}
-	fmt.Fprintf(tw, "  help\tthis list\n  exit, quit\tleave (also ctrl-D)\n")
+	if c.keys != nil {
+		fmt.Fprintf(tw, "  %s\t%s\n", "listen CHANNEL [PATTERN]", "print each message as one JSON object per line, until ctrl-C")
+	}
+	fmt.Fprintf(tw, "  help\tthis list\n  exit, quit\tleave (also ctrl-D on an empty line; ctrl-C drops the line or stops a command)\n")
 	fmt.Fprintln(c.out, "commands, as plain words or as functions: showchannel A, showchannel(\"A\")")
 	tw.Flush()
 	fmt.Fprintln(c.out, "tab completes commands, channel names and agent ids; up and down recall history")
