@@ -25,6 +25,9 @@ type options struct {
 	watch       time.Duration // stats -watch
 	interval    time.Duration // emit -interval
 	text        bool          // emit -text
+	pubs, subs  int           // bench -pub, -sub
+	size        int           // bench -size
+	benchFlags  bool          // -pub, -sub or -size was given
 	help        bool
 	version     bool
 	cmd         string
@@ -36,7 +39,7 @@ type options struct {
 // argument that starts with a dash but is valid JSON (a negative number
 // for emit) is an argument, not a flag.
 func parseArgs(args []string) (*options, error) {
-	o := &options{timeout: defaultTimeout}
+	o := &options{timeout: defaultTimeout, pubs: 1, subs: 1, size: 128}
 	var pos []string
 	dashdash := -1 // where "--" was among the positional arguments
 	for i := 0; i < len(args); i++ {
@@ -116,6 +119,25 @@ func parseArgs(args []string) (*options, error) {
 			o.concurrency = n
 		case "text":
 			o.text = true
+		case "pub", "sub", "size":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			lo, hi := map[string]int{"pub": 1, "sub": 0, "size": 8}[name], map[string]int{"pub": 256, "sub": 256, "size": 1 << 20}[name]
+			if err != nil || n < lo || n > hi {
+				return nil, usageErrorf("flag -%s: %q is not a number from %d to %d", name, v, lo, hi)
+			}
+			o.benchFlags = true
+			switch name {
+			case "pub":
+				o.pubs = n
+			case "sub":
+				o.subs = n
+			default:
+				o.size = n
+			}
 		case "interval":
 			v, err := value()
 			if err != nil {

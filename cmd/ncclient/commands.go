@@ -45,6 +45,10 @@ type command struct {
 // commands is the list of commands, in the order help shows them: the
 // control commands of control.Commands, then those of the bus.
 var commands = append(controlCommands(), []*command{
+	{name: "bench",
+		args: []arg{{name: "CHANNEL", kind: kindChannel}},
+		help: "a load test: publishers, subscribers, msgs/s, MB/s, latency percentiles (not in the REPL)",
+		run:  bench},
 	{name: "top",
 		help: "a live full-screen view of the server: rates per channel and peer (plain lines when not a terminal)",
 		run:  top},
@@ -132,6 +136,8 @@ func (cmd *command) synopsis() string {
 		s += " [-n COUNT]"
 	case "emit":
 		s += " [-text] [-n COUNT] [-interval D]"
+	case "bench":
+		s += " [-pub N] [-sub N] [-size B] [-n COUNT]"
 	case "reply":
 		s += " [-group G] [-concurrency N] [-n COUNT] -- COMMAND [ARGS...]"
 	}

@@ -164,7 +164,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"emit", "Z", "ev"}, 1, `emit: netcluster: connect to channel "Z" at ` + filepath.Join(dir, "netcluster-Z")},
 		{[]string{"listen", "A", "(", "-n", "1"}, 2, `listen: argument PATTERN: not a valid pattern`},
 		{[]string{"listen"}, 2, `listen: missing argument CHANNEL`},
-		{[]string{"stats", "-n", "2"}, 2, `-n applies only to emit, listen and reply`},
+		{[]string{"stats", "-n", "2"}, 2, `-n applies only to emit, listen, reply and bench`},
 		{[]string{"listen", "A", "-n", "x"}, 2, `flag -n: "x" is not a count`},
 		{[]string{"stats", "-timeout", "soon"}, 2, `flag -timeout: "soon" is not a positive duration`},
 		{[]string{"stats", "-socketdir"}, 2, `flag -socketdir needs a value`},

@@ -86,8 +86,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cmd == nil {
 		return usageErrorf("unknown command %q;%s run ncclient -h for the list", o.cmd, didYouMean(o.cmd))
 	}
-	if o.count != 0 && cmd.name != "listen" && cmd.name != "reply" && cmd.name != "emit" {
-		return usageErrorf("-n applies only to emit, listen and reply")
+	if o.count != 0 && cmd.name != "listen" && cmd.name != "reply" && cmd.name != "emit" && cmd.name != "bench" {
+		return usageErrorf("-n applies only to emit, listen, reply and bench")
+	}
+	if o.benchFlags && cmd.name != "bench" {
+		return usageErrorf("-pub, -sub and -size apply only to bench")
 	}
 	if (o.text || o.interval != 0) && cmd.name != "emit" {
 		return usageErrorf("-text and -interval apply only to emit")
@@ -120,6 +123,11 @@ commands:
   showclient CHANNEL ID       one agent
   stats [-watch D]            counters per channel, totals, uptime; -watch D:
                               one line per channel every D, with the rates
+  bench CHANNEL [-pub N] [-sub N] [-size B] [-n COUNT]
+                              a load test: N publishers (1) send COUNT messages
+                              (100000) of B bytes (128) in all, N subscribers (1)
+                              each receive them; prints msgs/s, MB/s and latency
+                              percentiles, with a progress bar on a terminal
   top                         a live full-screen view: per channel msgs/s and
                               bytes/s in and out, agents, drops; network peers;
                               keys 1/2 (or tab) switch view, s sorts, q quits;

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"golang.org/x/term"
 
 	"github.com/netcluster/netcluster/control"
 )
@@ -23,12 +22,12 @@ const topEvery = time.Second
 // top is a full-screen live view of the server's stats when stdout is a
 // terminal, and the plain lines of stats -watch 1s otherwise.
 func top(ctx context.Context, c *client, _ []string) error {
-	out, ok := c.out.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) || c.o.json {
+	if !isTerminal(c.out) || c.o.json {
 		return watchStats(ctx, c, topEvery)
 	}
-	in, ok := c.in.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
+	out := c.out.(*os.File)
+	in, _ := c.in.(*os.File)
+	if !isTerminal(c.in) {
 		in = nil // no keys: q cannot quit, Ctrl-C (the signal) still does
 	}
 	c.ctlOpts.Reconnect = true // across a server restart
