@@ -39,6 +39,7 @@ const (
 	defaultTTL               = 1
 	defaultNetPayload        = 1400
 	defaultMaxNetMessage     = 16 << 20
+	defaultNetMemory         = 256 << 20
 
 	minMaxFrame      = 1024
 	maxMaxFrame      = 1 << 30
@@ -119,6 +120,12 @@ type Config struct {
 	// accepted from the network after reassembly; at least 1024. Default
 	// 16 MiB.
 	MaxNetMessage int
+	// NetMemory ("netmemory") bounds, in bytes, the memory other nodes
+	// can make this one hold: peers, gap (NAK) state, out-of-order
+	// datagrams and partial messages together; 0 means the default.
+	// Beyond it datagrams are refused and counted ("memory"). Default 256
+	// MiB.
+	NetMemory int
 
 	// NATS ("nats") configures the NATS backbone; nil means none. Default
 	// nil.
@@ -194,6 +201,7 @@ func New() *Config {
 		TTL:               defaultTTL,
 		NetPayload:        defaultNetPayload,
 		MaxNetMessage:     defaultMaxNetMessage,
+		NetMemory:         defaultNetMemory,
 		Channels:          map[string]*Channel{ControlChannel: {}},
 	}
 }

@@ -34,6 +34,7 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 		Keys:              c.Keys,
 		NetPayload:        c.NetPayload,
 		MaxNetMessage:     c.MaxNetMessage,
+		NetMemory:         c.NetMemory,
 		NATS:              c.NATS,
 		Metrics:           c.Metrics,
 		Channels:          c.Channels,
@@ -71,6 +72,7 @@ type fileConfig struct {
 	Keys              []Key               `json:"keys"`
 	NetPayload        int                 `json:"netpayload"`
 	MaxNetMessage     int                 `json:"maxnetmessage"`
+	NetMemory         int                 `json:"netmemory"`
 	NATS              *NATS               `json:"nats,omitempty"`
 	Metrics           string              `json:"metrics"`
 	Channels          map[string]*Channel `json:"channels"`

@@ -49,6 +49,7 @@ func (c *Config) settings() []setting {
 		{"keys", keysValue{&c.Keys}},
 		{"netpayload", intValue{&c.NetPayload, minNetPayload, maxNetPayload}},
 		{"maxnetmessage", intValue{&c.MaxNetMessage, minMaxNetMessage, math.MaxInt}},
+		{"netmemory", intValue{&c.NetMemory, 0, math.MaxInt}},
 		{"nats", natsValue{&c.NATS}},
 		{"metrics", stringValue{&c.Metrics, checkMetrics}},
 		{"channels", channelsValue{&c.Channels}},

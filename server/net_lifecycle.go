@@ -25,6 +25,7 @@ func netConfig(bus *config.Config, id netbus.NodeID, log *slog.Logger) netbus.Co
 		NodeID:     id,
 		Payload:    bus.NetPayload,
 		MaxMessage: bus.MaxNetMessage,
+		MaxMemory:  bus.NetMemory,
 		Logger:     log,
 	}
 }
@@ -53,7 +54,7 @@ func netKeys(bus *config.Config) []netbus.Key {
 func sameBind(a, b netbus.Config) bool {
 	return a.Group == b.Group && a.Port == b.Port && a.Interface == b.Interface &&
 		a.TTL == b.TTL && slices.Equal(a.Peers, b.Peers) && a.NodeName == b.NodeName &&
-		a.Payload == b.Payload && a.MaxMessage == b.MaxMessage
+		a.Payload == b.Payload && a.MaxMessage == b.MaxMessage && a.MaxMemory == b.MaxMemory
 }
 
 func sameKeys(a, b []netbus.Key) bool {

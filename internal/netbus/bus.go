@@ -56,16 +56,18 @@ type Bus struct {
 	sent    sendCounters
 
 	// Receive side, owned by the loop goroutine; mu guards it against Stats.
-	mu        sync.Mutex
-	peers     map[NodeID]*peer
-	gone      map[NodeID]*goneSession // sessions of forgotten peers, see forget
-	rejected  [numReasons]uint64
-	rejLogged [numReasons]uint64 // rejected as of the last report
-	rejLogAt  time.Time
-	echoes    uint64
-	env       streamEnv // what the peers' streams share, and their deliveries
-	wout      []Packet
-	lastBeat  time.Time
+	mu           sync.Mutex
+	peers        map[NodeID]*peer
+	gone         map[NodeID]*goneSession // sessions of forgotten peers, see forget
+	rejected     [numReasons]uint64
+	rejLogged    [numReasons]uint64 // rejected as of the last report
+	rejLogAt     time.Time
+	echoes       uint64
+	evicted      uint64    // peers whose state was dropped for MaxMemory
+	env          streamEnv // what the peers' streams share, and their deliveries
+	wout         []Packet
+	lastBeat     time.Time
+	unprovenNaks int // NAKs this tick may still send to unproven peers
 
 	in   chan *rbatch
 	free chan *rbatch
@@ -124,7 +126,7 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		quit:    make(chan struct{}),
 	}
 	b.keys.Store(kr)
-	b.env = streamEnv{cfg: &b.cfg, epoch: b.epoch, log: b.log, chans: map[string]string{}, all: b.streams}
+	b.env = streamEnv{cfg: &b.cfg, epoch: b.epoch, log: b.log, chans: map[string]string{}, all: b.streams, evict: b.evict}
 	if b.id == (NodeID{}) {
 		if _, err := rand.Read(b.id[:]); err != nil {
 			return nil, fmt.Errorf("netbus: node id: %w", err)
@@ -329,6 +331,7 @@ func (b *Bus) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s.Echoes = b.echoes
+	s.Memory, s.MemoryLimit, s.Evicted = b.env.mem(), b.cfg.MaxMemory, b.evicted
 	for r, n := range b.rejected {
 		if n > 0 {
 			s.Rejected[Reason(r)] = n
@@ -337,8 +340,12 @@ func (b *Bus) Stats() Stats {
 	for _, p := range b.peers {
 		ps := p.st
 		ps.Peer = p.pub
-		ps.Epoch, ps.LastSeen, ps.HighestSeq, ps.NextSeq, ps.Pending = p.epoch, p.lastSeen, p.s.top, p.s.next, p.s.pendBytes
-		c := p.s.st
+		ps.Epoch, ps.LastSeen = p.epoch, p.lastSeen
+		c := p.carry
+		if p.s != nil {
+			ps.HighestSeq, ps.NextSeq, ps.Pending = p.s.top, p.s.next, p.s.pendBytes
+			c = p.s.st
+		}
 		ps.Delivered, ps.Reordered, ps.Recovered, ps.Late = c.Delivered, c.Reordered, c.Recovered, c.Late
 		ps.LostDatagrams, ps.LostMessages = c.LostDatagrams, c.LostMessages
 		s.Peers = append(s.Peers, ps)

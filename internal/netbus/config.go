@@ -14,6 +14,7 @@ const (
 	DefaultTTL        = 1       // one hop: the local network
 	DefaultPayload    = 1400    // fits a 1500-byte MTU with IPv4, UDP and tunnel headroom
 	DefaultMaxMessage = 1 << 20 // 1 MiB
+	DefaultMaxMemory  = 256 << 20
 )
 
 // Config configures a Bus. The zero value is valid: multicast on
@@ -100,6 +101,12 @@ type Config struct {
 	// MaxPeers bounds the peers tracked; datagrams from more are refused.
 	// Default 1024.
 	MaxPeers int
+	// MaxMemory bounds the memory other nodes can make this one hold:
+	// peers and their replay windows, gap ranges (NAK state),
+	// out-of-order datagrams and partly reassembled messages, all
+	// together. Datagrams that would go beyond it are refused and counted
+	// (ReasonMemory). Default DefaultMaxMemory.
+	MaxMemory int
 
 	// Logger receives peer joins, restarts and loss reports. Default:
 	// discard.
@@ -148,6 +155,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.HeartbeatInterval, 100*time.Millisecond)
 	defDur(&c.PeerTimeout, 30*time.Second)
 	def(&c.MaxPeers, 1024)
+	def(&c.MaxMemory, DefaultMaxMemory)
 	if c.NodeName == "" {
 		c.NodeName, _ = os.Hostname()
 	}
@@ -161,7 +169,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("netbus: config: node name is %d bytes, max %d", len(c.NodeName), maxNameLen)
 	case c.MaxMessage < 0 || c.MaxMessage > maxMessageFor(c.Payload):
 		return fmt.Errorf("netbus: config: max message %d outside 0..%d for payload %d", c.MaxMessage, maxMessageFor(c.Payload), c.Payload)
-	case c.NakRetries < 0 || c.MaxPeers < 0 || c.SendQueue < 0 || c.History < 0:
+	case c.NakRetries < 0 || c.MaxPeers < 0 || c.SendQueue < 0 || c.History < 0 || c.MaxMemory < 0:
 		return fmt.Errorf("netbus: config: negative limit")
 	}
 	return nil

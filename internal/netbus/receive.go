@@ -40,26 +40,52 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 		return
 	}
 	p := b.admit(h, src, now)
-	if p == nil || !b.fresh(p, h) {
+	if p == nil {
 		return
 	}
-	p.lastSeen = now
-	if p.pub.Addr != src {
-		p.pub.Addr = src
+	if isDataKind(h.Kind) && !b.prove(p) {
+		return
+	}
+	if !b.fresh(p, h) {
+		return
 	}
 	switch h.Kind {
 	case kindData, kindFrag:
+		if p.s == nil {
+			b.startStream(p, now)
+		}
+		if !p.s.onData(h, body, now) {
+			b.rejected[ReasonMemory] += b.env.refused
+			b.env.refused = 0
+			return
+		}
 		p.st.Datagrams++
-		p.s.onData(h, body, now)
 	case kindNak:
-		b.handleNak(src, &nak, now)
+		if b.handleNak(src, &nak, now) {
+			b.prove(p)
+		}
 	case kindHeartbeat:
 		if p.pub.Name != beat.Name {
 			p.pub.Name = beat.Name
 		}
-		p.s.onBeat(&beat, now)
+		if p.s != nil {
+			p.s.onBeat(&beat, now)
+		} else {
+			b.onBeatUnproven(p, &beat, now)
+		}
 	}
-	p.s.tailAccount()
+	b.accept(p, h)
+	p.lastSeen = now
+	if p.pub.Addr != src {
+		p.pub.Addr = src
+	}
+	if p.s != nil {
+		p.s.tailAccount()
+	}
+	if b.env.refused > 0 {
+		b.rejected[ReasonMemory] += b.env.refused
+		b.env.refused = 0
+	}
 }
 
 // decodeBody checks an opened body of the given kind; NAK and heartbeat
@@ -78,12 +104,20 @@ func decodeBody(kind uint8, body []byte) (nak nakBody, beat beatBody, err error)
 	return nak, beat, err
 }
 
-// fresh checks h's sequence against p's replay window for its kind and
-// records it; a duplicate or a replay is refused (counted). mu is held.
+// fresh checks h's sequence against p's replay window for its kind; a
+// duplicate or a replay is refused (counted). An unproven peer has no
+// windows: its control sequences must only grow. mu is held.
 func (b *Bus) fresh(p *peer, h header) bool {
-	win, seq := &p.data, h.Seq
+	if p.w == nil {
+		if h.Seq&^ctrlBit <= p.ctrlTop {
+			b.rejected[ReasonReplay]++
+			return false
+		}
+		return true
+	}
+	win, seq := &p.w.data, h.Seq
 	if !isDataKind(h.Kind) {
-		win, seq = &p.ctrl, h.Seq&^ctrlBit
+		win, seq = &p.w.ctrl, h.Seq&^ctrlBit
 	}
 	switch win.check(seq) {
 	case replaySeen:
@@ -94,8 +128,20 @@ func (b *Bus) fresh(p *peer, h header) bool {
 		b.rejected[ReasonReplay]++
 		return false
 	}
-	win.accept(seq)
 	return true
+}
+
+// accept records h's sequence in p's replay window, once fresh said yes
+// and the datagram was taken. mu is held.
+func (b *Bus) accept(p *peer, h header) {
+	switch {
+	case p.w == nil:
+		p.ctrlTop = h.Seq &^ ctrlBit
+	case isDataKind(h.Kind):
+		p.w.data.accept(h.Seq)
+	default:
+		p.w.ctrl.accept(h.Seq &^ ctrlBit)
+	}
 }
 
 // reasonOf classifies an error from decodeHeader or openDatagram.

@@ -325,11 +325,12 @@ const maxNakResend = 1024
 // handleNak answers a NAK from the node at src: retransmit what the
 // history holds (the stored sealed bytes, unchanged), and when something
 // is gone, tell the requester with a unicast heartbeat (its Oldest field)
-// so it stops waiting. mu is held.
-func (b *Bus) handleNak(src netip.AddrPort, n *nakBody, now time.Time) {
+// so it stops waiting. It reports whether the NAK was for this session.
+// mu is held.
+func (b *Bus) handleNak(src netip.AddrPort, n *nakBody, now time.Time) bool {
 	if n.Target != b.id || n.TargetEpoch != b.epoch {
 		b.rejected[ReasonMisdirected]++
-		return
+		return false
 	}
 	b.sent.naksReceived.Add(1)
 	budget := maxNakResend
@@ -358,6 +359,7 @@ func (b *Bus) handleNak(src netip.AddrPort, n *nakBody, now time.Time) {
 		b.sent.unavailable.Add(gone)
 		b.queueBeat(src, now)
 	}
+	return true
 }
 
 // history keeps sent data datagrams by sequence for retransmission,

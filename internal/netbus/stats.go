@@ -24,12 +24,14 @@ const (
 	ReasonStaleEpoch                // from an earlier session of a known node
 	ReasonPeerLimit                 // from one node too many (Config.MaxPeers)
 	ReasonMisdirected               // a NAK meant for another node or session
+	ReasonMemory                    // holding it would exceed Config.MaxMemory
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"truncated", "bad-magic", "bad-version", "malformed", "plaintext", "no-keys",
 	"unknown-key", "auth", "duplicate", "replay", "stale-epoch", "peer-limit", "misdirected",
+	"memory",
 }
 
 // String returns the reason's name, e.g. "auth".
@@ -97,5 +99,12 @@ type Stats struct {
 	Sent     SendStats
 	Echoes   uint64            // own datagrams received back (multicast loopback), ignored
 	Rejected map[Reason]uint64 // refused datagrams by reason; only non-zero reasons
-	Peers    []PeerStats       // sorted by node id
+	// Memory is the receive state's accounted bytes (peers, windows,
+	// gaps, out-of-order datagrams, reassembly), at most MemoryLimit
+	// (Config.MaxMemory).
+	Memory, MemoryLimit int
+	// Evicted counts peers whose windows and stream were dropped to make
+	// room within MemoryLimit for a peer that delivered more.
+	Evicted uint64
+	Peers   []PeerStats // sorted by node id
 }

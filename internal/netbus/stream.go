@@ -3,7 +3,6 @@ package netbus
 import (
 	"iter"
 	"log/slog"
-	"slices"
 	"time"
 )
 
@@ -16,9 +15,9 @@ import (
 // goroutine owns it (Bus.mu held).
 //
 // Invariants: every data sequence below next was processed (delivered or
-// given up); every sequence in [next, top] is either in pending
-// (received, or marked lost) or in gaps; top-next stays below
-// replayWindowSize.
+// given up); every sequence in [next, top] is in exactly one of pending
+// (received), lost (given up, processed in its turn) or gaps (missing);
+// top-next stays below replayWindowSize.
 type stream struct {
 	env   *streamEnv
 	from  *Peer  // the sender, as deliveries and logs name it
@@ -28,7 +27,9 @@ type stream struct {
 	next, top uint64
 	pending   map[uint64]slot
 	pendBytes int
-	gaps      gapSet
+	gaps      gapSet    // missing, to NAK
+	lost      gapSet    // given up, not yet reached
+	nakAt     time.Time // no gap needs a NAK before then
 
 	// Message accounting (message numbers from DATA/FRAG bodies).
 	msgKnown  bool
@@ -58,9 +59,8 @@ type streamStats struct {
 	Delivered, Reordered, Recovered, LostDatagrams, LostMessages, Late uint64
 }
 
-// slot is a received (or given-up) data datagram waiting for its turn.
+// slot is a received data datagram waiting for its turn.
 type slot struct {
-	lost   bool
 	kind   uint8
 	fi, fc uint16
 	body   []byte
@@ -74,11 +74,19 @@ type streamEnv struct {
 	epoch uint64  // this node's session, for the start rule
 	log   *slog.Logger
 
-	pendTotal int // bytes held out of order by all streams
-	partTotal int // bytes reserved for reassembly by all streams
+	pendTotal int    // bytes held out of order by all streams
+	pendSlots int    // datagrams held out of order by all streams
+	partTotal int    // bytes reserved for reassembly by all streams
+	ranges    int    // gap and lost ranges of all streams
+	peers     int    // peers in the table
+	proven    int    // of which proven (replay windows, a stream)
+	gone      int    // forgotten sessions remembered
+	refused   uint64 // datagrams refused for Config.MaxMemory, for the Bus to count
 	out       []delivery
 	chans     map[string]string // interned channel names
 
+	// evict frees memory for a stream (Bus.evict); nil: none.
+	evict func(keep *stream) bool
 	// all yields every stream, for the shared budgets; nil: none.
 	all iter.Seq[*stream]
 }
@@ -91,7 +99,7 @@ type delivery struct {
 
 // newStream returns the stream of a session (epoch) of from.
 func newStream(env *streamEnv, from *Peer, epoch uint64) stream {
-	return stream{env: env, from: from, epoch: epoch, pending: map[uint64]slot{}, gaps: newGapSet(), oldest: 1}
+	return stream{env: env, from: from, epoch: epoch, pending: map[uint64]slot{}, gaps: newGapSet(&env.ranges), lost: newGapSet(&env.ranges), oldest: 1}
 }
 
 // startGrace is how much earlier than ours a peer's session may have
@@ -110,7 +118,7 @@ const startGrace = 2 * time.Second
 // stream be young (first within one replay window): a long-running peer
 // whose clock runs ahead of ours is not replayed from its first datagram.
 func (s *stream) start(first uint64) {
-	if s.epoch+uint64(startGrace) >= s.env.epoch && first < replayWindowSize {
+	if s.env.young(s.epoch) && first < replayWindowSize {
 		first = 1
 		s.msgKnown, s.nextMsg = true, 0
 	}
@@ -118,31 +126,47 @@ func (s *stream) start(first uint64) {
 	s.next, s.top = first, first-1
 }
 
+// young reports whether a session (epoch) began no earlier than ours, or
+// within startGrace before it: one to follow from its first datagram.
+func (e *streamEnv) young(epoch uint64) bool { return epoch+uint64(startGrace) >= e.epoch }
+
 // resume continues a forgotten session from sequence next on.
 func (s *stream) resume(next uint64) {
 	s.started, s.next, s.top = true, next, next-1
 }
 
 // onData puts a data datagram (DATA or FRAG, body validated) into the
-// stream. body may be the read buffer: it is copied if kept.
-func (s *stream) onData(h header, body []byte, now time.Time) {
+// stream. body may be the read buffer: it is copied if kept. It returns
+// false, having changed nothing, when holding the datagram would take
+// the Bus over Config.MaxMemory.
+func (s *stream) onData(h header, body []byte, now time.Time) bool {
 	q := h.Seq
 	if !s.started {
 		s.start(q - min(uint64(h.FragIndex), q-1))
 	}
 	if q < s.next {
 		s.st.Late++
-		return
+		return true
+	}
+	if q != s.next {
+		cost := len(body) + slotCost
+		if q > s.top+1 || s.gaps.splitCost(q) {
+			cost += rangeCost
+		}
+		if !s.env.room(cost, s) {
+			s.env.refused++
+			return false
+		}
 	}
 	// Keep the span below the replay window: give up what is too old.
 	if q-s.next >= replayWindowSize-1 {
 		s.skipTo(q-(replayWindowSize-2), now)
 	}
 	if q > s.top {
-		s.gaps.addRun(s.top+1, q-1, now)
+		s.addGap(s.top+1, q-1, now)
 		s.top = q
-	} else if g, ok := s.gaps.take(q); ok {
-		if g.naks > 0 {
+	} else if naks, ok := s.gaps.take(q); ok {
+		if naks > 0 {
 			s.st.Recovered++
 		} else {
 			s.st.Reordered++
@@ -152,35 +176,60 @@ func (s *stream) onData(h header, body []byte, now time.Time) {
 	if q == s.next {
 		s.process(q, sl, now)
 		s.next++
-		if len(s.pending) > 0 {
+		if len(s.pending) > 0 || !s.lost.empty() {
 			s.drain(now)
 		}
-		return
+		return true
 	}
-	if held, ok := s.pending[q]; ok && !held.lost {
+	if _, ok := s.pending[q]; ok {
 		// A copy of a held datagram (the Bus's replay window refuses
 		// them first; this keeps the byte counts right on its own).
-		return
+		return true
 	}
 	sl.body = append([]byte(nil), body...) // the read buffer is reused
 	s.pending[q] = sl
 	s.pendBytes += len(sl.body)
 	s.env.pendTotal += len(sl.body)
+	s.env.pendSlots++
 	for s.pendBytes > s.env.cfg.MaxPending && s.next <= s.top {
 		s.skipTo(s.next+1, now)
 	}
 	s.env.boundPending(now)
+	return true
 }
 
-// advance processes the slot at next, if it is there, and moves past it.
+// slotCost is what holding one out-of-order datagram costs against
+// Config.MaxMemory beyond its bytes (map entry, slice header).
+const slotCost = 96
+
+// addGap records first..last as missing, and makes the next tick look at
+// the gaps.
+func (s *stream) addGap(first, last uint64, now time.Time) {
+	if first > last {
+		return
+	}
+	s.gaps.addRun(first, last, now)
+	if due := now.Add(s.env.cfg.NakDelay); s.nakAt.IsZero() || due.Before(s.nakAt) {
+		s.nakAt = due
+	}
+}
+
+// advance processes the slot at next, if it is there, or the given-up run
+// starting there, and moves past it.
 func (s *stream) advance(now time.Time) bool {
 	sl, ok := s.pending[s.next]
 	if !ok {
+		if n := s.lost.popFrom(s.next, s.top+1); n > 0 {
+			s.lose(s.next, n)
+			s.next += n
+			return true
+		}
 		return false
 	}
 	delete(s.pending, s.next)
 	s.pendBytes -= len(sl.body)
 	s.env.pendTotal -= len(sl.body)
+	s.env.pendSlots--
 	s.process(s.next, sl, now)
 	s.next++
 	return true
@@ -204,26 +253,18 @@ func (s *stream) skipTo(upto uint64, now time.Time) {
 			s.next, s.top = upto, upto-1
 			break
 		}
-		s.gaps.remove(s.next)
-		s.lose(s.next, 1)
-		s.next++
+		n := s.gaps.popFrom(s.next, upto)
+		if n == 0 {
+			n = 1 // not held anywhere: cannot happen; lose it all the same
+		}
+		s.lose(s.next, n)
+		s.next += n
 	}
 	s.drain(now)
 }
 
-// declareLost marks a missing sequence as given up; it is processed (as
-// a loss) in its turn.
-func (s *stream) declareLost(q uint64) {
-	s.gaps.remove(q)
-	s.pending[q] = slot{lost: true}
-}
-
-// process handles one datagram (or loss) at the stream position.
+// process handles one datagram at the stream position.
 func (s *stream) process(seq uint64, sl slot, now time.Time) {
-	if sl.lost {
-		s.lose(seq, 1)
-		return
-	}
 	switch sl.kind {
 	case kindData:
 		var n uint64
@@ -261,8 +302,14 @@ func (s *stream) onBeat(hb *beatBody, now time.Time) {
 	if hb.LastSeq >= s.next+replayWindowSize-1 {
 		s.skipTo(hb.LastSeq-(replayWindowSize-2), now)
 	}
-	s.gaps.addRun(s.top+1, hb.LastSeq, now)
-	s.top = max(s.top, hb.LastSeq)
+	if hb.LastSeq > s.top {
+		if !s.env.room(rangeCost, s) {
+			s.env.refused++
+		} else {
+			s.addGap(s.top+1, hb.LastSeq, now)
+			s.top = hb.LastSeq
+		}
+	}
 	if s.oldest > s.next {
 		s.giveUpBefore(s.oldest, now)
 	}
@@ -271,68 +318,65 @@ func (s *stream) onBeat(hb *beatBody, now time.Time) {
 // giveUpBefore declares lost every missing sequence the sender no longer
 // holds, and processes what that unblocks.
 func (s *stream) giveUpBefore(oldest uint64, now time.Time) {
-	for q := range s.gaps.all() {
-		if q < oldest {
-			s.declareLost(q)
-		}
-	}
+	s.gaps.moveBelow(oldest, &s.lost)
 	s.drain(now)
 }
 
 // urgent reports whether the reorder span passed a quarter of the window
 // with gaps open: then NAKs should go now, not at the next tick.
 func (s *stream) urgent() bool {
-	return s.gaps.len() > 0 && s.top-s.next >= replayWindowSize/4
+	return !s.gaps.empty() && s.top-s.next >= replayWindowSize/4
 }
 
 // dueNaks returns the missing sequences to NAK now, as sorted ranges, and
 // gives up those that exhausted their NAKs or that the sender no longer
-// holds. urgent (the reorder buffer is filling) skips NakDelay.
+// holds. urgent (the reorder buffer is filling) skips NakDelay. It looks
+// at the gaps only when one is due (nakAt), so a tick costs nothing for a
+// stream whose gaps are waiting.
 func (s *stream) dueNaks(now time.Time, urgent bool) []seqRange {
-	if s.gaps.len() == 0 {
+	if s.gaps.empty() || (!urgent && now.Before(s.nakAt)) {
 		return nil
 	}
 	cfg := s.env.cfg
-	var due []uint64
+	var due []seqRange
+	var next time.Time
 	lost := false
-	for q, g := range s.gaps.all() {
-		switch {
-		case q < s.oldest:
-			s.declareLost(q)
-			lost = true
-		case g.naks >= cfg.NakRetries:
-			if now.Sub(g.lastNak) >= cfg.NakInterval {
-				s.declareLost(q)
-				lost = true
-			}
-		case g.naks == 0 && (urgent || now.Sub(g.since) >= cfg.NakDelay),
-			g.naks > 0 && now.Sub(g.lastNak) >= cfg.NakInterval:
-			due = append(due, q)
-			g.naks++
-			g.lastNak = now
-		}
+	if s.oldest > s.next {
+		s.gaps.moveBelow(s.oldest, &s.lost)
+		lost = true
 	}
+	for i := 0; i < len(s.gaps.rs); {
+		r := &s.gaps.rs[i]
+		var at time.Time
+		switch {
+		case r.naks >= cfg.NakRetries:
+			if now.Sub(r.lastNak) >= cfg.NakInterval {
+				s.gaps.moveAt(i, &s.lost)
+				lost = true
+				continue
+			}
+			at = r.lastNak.Add(cfg.NakInterval)
+		case r.naks == 0 && (urgent || now.Sub(r.since) >= cfg.NakDelay),
+			r.naks > 0 && now.Sub(r.lastNak) >= cfg.NakInterval:
+			due = append(due, seqRange{r.first, r.last})
+			r.naks++
+			r.lastNak = now
+			at = now.Add(cfg.NakInterval)
+		case r.naks == 0:
+			at = r.since.Add(cfg.NakDelay)
+		default:
+			at = r.lastNak.Add(cfg.NakInterval)
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+		i++
+	}
+	s.nakAt = next
 	if lost {
 		s.drain(now)
 	}
-	return toRanges(due)
-}
-
-// toRanges sorts qs and joins consecutive sequences into ranges.
-func toRanges(qs []uint64) []seqRange {
-	if len(qs) == 0 {
-		return nil
-	}
-	slices.Sort(qs)
-	var ranges []seqRange
-	for _, q := range qs {
-		if n := len(ranges); n > 0 && ranges[n-1].Last+1 == q {
-			ranges[n-1].Last = q
-		} else {
-			ranges = append(ranges, seqRange{q, q})
-		}
-	}
-	return ranges
+	return due
 }
 
 // expire is the stream's part of a tick: a partial message older than
@@ -359,6 +403,8 @@ func (s *stream) end(now time.Time) {
 	if s.part != nil {
 		s.dropPartial()
 	}
+	s.gaps.clear()
+	s.lost.clear()
 	s.tailAccount()
 	s.reportLoss(now, true)
 }
@@ -366,7 +412,7 @@ func (s *stream) end(now time.Time) {
 // boundPending gives up sequences, in the stream holding the most, until
 // the bytes all streams hold out of order fit MaxPendingTotal.
 func (e *streamEnv) boundPending(now time.Time) {
-	for e.pendTotal > e.cfg.MaxPendingTotal && e.all != nil {
+	for (e.pendTotal > e.cfg.MaxPendingTotal || e.mem() > e.cfg.MaxMemory) && e.all != nil {
 		var big *stream
 		for s := range e.all {
 			if big == nil || s.pendBytes > big.pendBytes {

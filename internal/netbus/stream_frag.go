@@ -31,7 +31,7 @@ func (s *stream) onFrag(sl slot, now time.Time) {
 			s.skipMessage(m)
 			return
 		}
-		if !s.env.reserve(int(f.Total)) {
+		if !s.env.reserve(int(f.Total), s) {
 			s.skipMessage(m)
 			return
 		}
@@ -87,12 +87,12 @@ func (s *stream) dropPartial() {
 
 // reserve takes n bytes of the reassembly budget, dropping the oldest
 // partial messages of all streams to make room; false if they do not.
-func (e *streamEnv) reserve(n int) bool {
-	for e.partTotal+n > e.cfg.MaxReassembly && e.all != nil {
+func (e *streamEnv) reserve(n int, s *stream) bool {
+	for (e.partTotal+n > e.cfg.MaxReassembly || !e.fits(n)) && e.all != nil {
 		var old *stream
-		for s := range e.all {
-			if s.part != nil && (old == nil || s.part.since.Before(old.part.since)) {
-				old = s
+		for t := range e.all {
+			if t.part != nil && (old == nil || t.part.since.Before(old.part.since)) {
+				old = t
 			}
 		}
 		if old == nil {
@@ -101,6 +101,10 @@ func (e *streamEnv) reserve(n int) bool {
 		old.dropPartial()
 	}
 	if e.partTotal+n > e.cfg.MaxReassembly {
+		return false
+	}
+	if !e.room(n, s) {
+		e.refused++
 		return false
 	}
 	e.partTotal += n

@@ -299,8 +299,8 @@ func TestStreamStart(t *testing.T) {
 	s2 := newStream(&r.env, &r.from, rigEpoch-uint64(time.Second)) // within startGrace
 	r.streams[0] = &s2
 	data(3, 2, "c")(r)
-	if s2.next != 1 || s2.gaps.len() != 2 {
-		t.Errorf("started together: next %d, %d gaps; want 1, 2", s2.next, s2.gaps.len())
+	if s2.next != 1 || s2.gaps.count() != 2 {
+		t.Errorf("started together: next %d, %d gaps; want 1, 2", s2.next, s2.gaps.count())
 	}
 }
 
