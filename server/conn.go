@@ -59,6 +59,7 @@ type conn struct {
 	cut      []byte        // a slow consumer's error frame, to write after the frame in flight (sockWriter)
 	cutUntil time.Time     // when the writer gives up writing cut
 	pending  uint64        // drops not yet reported to the agent
+	dropWarn dropWarning   // rate-limits the log's drop warnings (dropwarn.go)
 	unsent   []byte        // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
 	wake     chan struct{}
 

@@ -38,9 +38,13 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 			return false
 		}
 		c.pending++
-		c.omu.Unlock()
 		c.dropped.Add(1)
 		c.ch.stats.dropped.Add(1)
+		since, warn := c.dropWarnDue(time.Now())
+		c.omu.Unlock()
+		if warn {
+			c.warnDropped(since)
+		}
 		return false
 	}
 	if c.pending > 0 && !c.legacy {

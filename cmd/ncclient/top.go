@@ -238,6 +238,7 @@ func (m *topModel) View() string {
 		m.channelsView(&b, st)
 	} else {
 		m.networkView(&b, st.Network)
+		backboneView(&b, st.Backbone)
 	}
 	if m.err != nil {
 		fmt.Fprintf(&b, "\nserver: %v (showing the figures of %s)\n", oneLine(m.err), m.at.Format(time.TimeOnly))
@@ -310,6 +311,24 @@ func (m *topModel) networkView(b *strings.Builder, n *control.NetStats) {
 	if len(peers) == 0 {
 		b.WriteString("no peers seen\n")
 	}
+}
+
+// backboneView shows the NATS backbone, when the server runs one.
+func backboneView(b *strings.Builder, bb *control.BackboneStats) {
+	if bb == nil {
+		return
+	}
+	fmt.Fprintf(b, "\nbackbone NATS: %s", strings.ToUpper(bb.State))
+	if bb.URL != "" {
+		fmt.Fprintf(b, " to %s", bb.URL)
+	}
+	fmt.Fprintf(b, ", reconnects %d\n", bb.Reconnects)
+	if bb.LastError != "" {
+		fmt.Fprintf(b, "last error: %s\n", bb.LastError)
+	}
+	fmt.Fprintf(b, "out %d msgs (%s), in %d msgs (%s), buffered %s, dropped %d, lost %d, durable %d\n",
+		bb.MsgsOut, bytesText(float64(bb.BytesOut)), bb.MsgsIn, bytesText(float64(bb.BytesIn)),
+		bytesText(float64(bb.Buffered)), bb.Dropped, bb.Lost, len(bb.Durable))
 }
 
 func peerRate(p control.NetPeerStats) float64 {

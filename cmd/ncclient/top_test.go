@@ -13,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/netcluster/netcluster/control"
 	"github.com/netcluster/netcluster/internal/testutil"
 )
 
@@ -145,5 +146,29 @@ func TestTopPlain(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The network view shows the peers with their rates, and the NATS
+// backbone's state when the server runs one.
+func TestTopNetworkView(t *testing.T) {
+	m := &topModel{view: viewNetwork, at: time.Now(), st: &control.Stats{
+		NodeID: "n1",
+		Network: &control.NetStats{Node: "n1", Name: "here", Group: "239.255.44.54:4454", Sealed: true,
+			Rejected: map[string]uint64{"auth": 3},
+			Rates:    &control.NetRates{Sent: 10, Received: 20},
+			Peers: []control.NetPeerStats{{Node: "p2", Name: "there", Addr: "10.99.0.2:4454", Recovered: 4, LostMessages: 1,
+				Rates: &control.PeerRates{Delivered: 12.5}}}},
+		Backbone: &control.BackboneStats{State: "reconnecting", URL: "nats://127.0.0.1:4222", Reconnects: 2, LastError: "connection refused"},
+	}}
+	v := m.View()
+	for _, want := range []string{
+		"[2] NETWORK", "network 239.255.44.54:4454, node n1 (here)", "sealed",
+		"sent 10.0/s", "received 20.0/s", "rejected datagrams: auth 3",
+		"p2", "there", "12.5", "backbone NATS: RECONNECTING to nats://127.0.0.1:4222, reconnects 2", "last error: connection refused",
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("network view lacks %q:\n%s", want, v)
+		}
 	}
 }
