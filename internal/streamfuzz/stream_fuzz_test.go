@@ -1,4 +1,4 @@
-package server
+package streamfuzz_test
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/internal/wire"
+	"github.com/netcluster/netcluster/server"
 )
 
 // The end-to-end fuzzer of the socket stream: a random byte stream, made
@@ -82,7 +83,7 @@ func FuzzServerStream(f *testing.F) {
 	bus.OutBuffer = 256 << 10
 	bus.Channels["A"] = &config.Channel{Propagate: config.PropagateAll()}
 	bus.Channels["B"] = &config.Channel{}
-	srv, err := New(Config{Bus: bus, NoListen: true, Console: io.Discard})
+	srv, err := server.New(server.Config{Bus: bus, NoListen: true, Console: io.Discard})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func FuzzServerStream(f *testing.F) {
 // feedStream sends stream to a new connection on channel A, chunk bytes
 // per write, half-closes it, and returns what the server sent back until
 // it closed (at most 1 MiB; a listener may get messages meanwhile).
-func feedStream(t *testing.T, srv *Server, stream []byte, chunk int) []byte {
+func feedStream(t *testing.T, srv *server.Server, stream []byte, chunk int) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nc, err := srv.Dial(ctx, "A")
@@ -170,7 +171,7 @@ type healthyPair struct {
 	note chan struct{}
 }
 
-func newHealthyPair(f *testing.F, srv *Server) *healthyPair {
+func newHealthyPair(f *testing.F, srv *server.Server) *healthyPair {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p := &healthyPair{got: map[int]bool{}, note: make(chan struct{}, 1)}
