@@ -196,7 +196,7 @@ func FuzzLegacy(f *testing.F) {
 			if string(m.Data) != "null" {
 				t.Fatalf("empty JSON data rendered as %s", m.Data)
 			}
-		case flags&wire.FlagJSON != 0 && json.Valid(data):
+		case flags&wire.FlagJSON != 0 && json.Valid(data) && utf8.Valid(data):
 			if string(m.Data) != strings.Trim(string(data), " \t\r\n") {
 				t.Fatalf("JSON data %q rendered as %q", data, m.Data)
 			}

@@ -105,8 +105,9 @@ func ParseLegacy(b []byte) (LegacyEnvelope, error) {
 }
 
 // AppendLegacy appends a legacy envelope for a message, NUL included.
-// JSON data is embedded as it is; other data becomes a JSON string: the
-// bytes themselves when they are valid UTF-8, else their standard base64.
+// JSON data is embedded as it is if it is valid UTF-8; other data becomes
+// a JSON string: the bytes themselves when they are valid UTF-8, else
+// their standard base64.
 func AppendLegacy(dst []byte, v *MsgView) []byte {
 	dst = append(dst, `{"channel":`...)
 	dst = appendJSONString(dst, v.Channel)
