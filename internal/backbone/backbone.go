@@ -120,8 +120,9 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 		nc.Close()
 		return nil, fmt.Errorf("backbone: jetstream: %w", err)
 	}
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go b.in.receive()
+	go b.pub.flushLoop()
 	for _, d := range b.durables {
 		d.start()
 	}
@@ -236,6 +237,11 @@ func (b *Backbone) Close() error {
 	}
 	for _, d := range b.durables {
 		d.stop()
+	}
+	b.pub.close()
+	select {
+	case <-b.pub.done:
+	case <-time.After(time.Second):
 	}
 	b.cancel()
 	if b.nc.IsConnected() {

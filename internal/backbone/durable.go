@@ -2,9 +2,11 @@ package backbone
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,9 +22,10 @@ import (
 // Durable channels. Each has a JetStream stream, PREFIX=CLUSTER=CHANNEL
 // (dots written '~'), holding the channel's subjects, and on each server a
 // durable consumer named after the server's node name. Messages are
-// published one at a time, each acknowledged by JetStream before the next
-// (retried with the same Nats-Msg-Id, which JetStream deduplicates), so
-// they are stored in emit order; the consumer delivers them in stream
+// published one envelope at a time (a batch of the messages waiting, when
+// they are dense), each acknowledged by JetStream before the next (retried
+// with the same Nats-Msg-Id, which JetStream deduplicates), so they are
+// stored in emit order; the consumer delivers them in stream
 // order and acknowledges each after local delivery.
 
 const (
@@ -35,6 +38,11 @@ const (
 	publishTimeout  = 5 * time.Second
 	retryWait       = 200 * time.Millisecond
 	dedupWindow     = 2 * time.Minute
+	// ackWait is how long JetStream waits for an acknowledgement before
+	// it redelivers; gapWait how long a consumer waits for the messages
+	// before a gap (redelivered after ackWait) before it counts them lost.
+	ackWait = 3 * time.Second
+	gapWait = 3 * ackWait
 )
 
 type durable struct {
@@ -74,7 +82,7 @@ func newDurable(b *Backbone, channel string, cfg config.Durable) *durable {
 		stream:   StreamName(b.cfg.NATS.Prefix, b.cfg.NATS.Cluster, channel),
 		consumer: ConsumerName(b.cfg.NodeName),
 		subject:  b.subj.wildcard(channel),
-		limit:    max(b.cfg.NATS.OutBuffer, minDurableQueue),
+		limit:    max(b.cfg.NATS.OutBuffer, minDurableQueue) + b.cfg.MaxMessage,
 		kickc:    make(chan struct{}, 1),
 		wantc:    make(chan struct{}),
 		stopc:    make(chan struct{}),
@@ -171,25 +179,45 @@ func (d *durable) publishLoop() {
 			}
 			return
 		}
+		// The first item, and those after it on the same subject that fit
+		// one batch envelope: one JetStream acknowledgement for all.
 		it := d.queue[0]
+		k, size := 1, len(it.frame)
+		maxPayload := int(d.b.nc.MaxPayload())
+		for k < len(d.queue) && k < maxBatch && d.queue[k].subj == it.subj &&
+			size+len(d.queue[k].frame) <= batchBytes && envHeaderLen+4+size+len(d.queue[k].frame) <= maxPayload {
+			size += len(d.queue[k].frame)
+			k++
+		}
+		items := d.queue[:k]
 		d.mu.Unlock()
 
-		err := publishFrame(&buf, d.b.cfg.NodeID, 1, it.seq, it.frame, int(d.b.nc.MaxPayload()), it.subj, func(subj string, data []byte) error {
-			return d.store(subj, it.seq, data)
-		})
+		var err error
+		if k == 1 {
+			err = publishFrame(&buf, d.b.cfg.NodeID, 1, it.seq, it.frame, maxPayload, it.subj, func(subj string, data []byte) error {
+				return d.store(subj, it.seq, data)
+			})
+		} else {
+			buf = appendEnvHeader(buf[:0], kindBatch, d.b.cfg.NodeID, 1, it.seq)
+			buf = binary.BigEndian.AppendUint32(buf, uint32(k))
+			for _, x := range items {
+				buf = append(buf, x.frame...)
+			}
+			err = d.store(it.subj, it.seq, buf)
+		}
 
 		d.mu.Lock()
-		d.queue = d.queue[1:]
-		d.bytes -= len(it.frame)
+		d.queue = d.queue[k:]
+		d.bytes -= size
 		d.mu.Unlock()
-		d.b.st.durableQueued.Add(-int64(len(it.frame)))
+		d.b.st.durableQueued.Add(-int64(size))
 		if err != nil {
-			d.b.st.dropped.Add(1)
+			d.b.st.dropped.Add(uint64(k))
 			d.b.warn.soon(&d.b.st)
 			continue
 		}
-		d.b.st.msgsOut.Add(1)
-		d.b.st.bytesOut.Add(uint64(len(it.frame)))
+		d.b.st.msgsOut.Add(uint64(k))
+		d.b.st.bytesOut.Add(uint64(size))
 	}
 }
 
@@ -266,11 +294,14 @@ func (d *durable) setupLoop() {
 	}
 }
 
-// setup creates or updates the stream and this server's consumer.
+// setup creates the stream, or updates it if its settings differ, and
+// creates this server's consumer if it does not exist. (It asks before
+// it writes: every server does this at every connection, and needless
+// updates of a stream race with consumer creation inside nats-server.)
 func (d *durable) setup() (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(d.b.ctx, publishTimeout)
 	defer cancel()
-	_, err := d.b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:       d.stream,
 		Subjects:   []string{d.subject},
 		Storage:    jetstream.FileStorage,
@@ -279,34 +310,61 @@ func (d *durable) setup() (jetstream.Consumer, error) {
 		MaxBytes:   d.cfg.MaxBytes,
 		Discard:    jetstream.DiscardOld,
 		Duplicates: dedupWindow,
-	})
+	}
+	s, err := d.b.js.Stream(ctx, d.stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = d.b.js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil // another server was first
+		}
+	case err == nil:
+		if have := s.CachedInfo().Config; !sameStream(have, want) {
+			_, err = d.b.js.UpdateStream(ctx, want)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("durable channel %s: stream %s: %w", d.channel, d.stream, err)
 	}
-	c, err := d.b.js.CreateOrUpdateConsumer(ctx, d.stream, jetstream.ConsumerConfig{
-		Durable:       d.consumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverNewPolicy,
-		FilterSubject: d.subject,
-		MaxAckPending: 4096,
-		AckWait:       30 * time.Second,
-	})
+	c, err := d.b.js.Consumer(ctx, d.stream, d.consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		c, err = d.b.js.CreateConsumer(ctx, d.stream, jetstream.ConsumerConfig{
+			Durable:       d.consumer,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverNewPolicy,
+			FilterSubject: d.subject,
+			MaxAckPending: 4096,
+			AckWait:       ackWait,
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("durable channel %s: consumer %s on %s: %w", d.channel, d.consumer, d.stream, err)
 	}
 	return c, nil
 }
 
+// sameStream reports whether the settings the server controls agree.
+func sameStream(a, b jetstream.StreamConfig) bool {
+	return slices.Equal(a.Subjects, b.Subjects) && a.Replicas == b.Replicas && a.MaxAge == b.MaxAge &&
+		a.MaxBytes == b.MaxBytes && a.Discard == b.Discard && a.Duplicates == b.Duplicates && a.Storage == b.Storage
+}
+
 // consume delivers the consumer's messages in stream order, acknowledging
 // each after local delivery.
 func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
 	r := newReceiver(d.b)
+	r.holdGaps, r.gapWait = true, gapWait
 	var mu sync.Mutex // Consume calls the handler from one goroutine; the lock documents r's ownership
 	return c.Consume(func(m jetstream.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
 		if m.Headers().Get(hdrOrigin) != d.consumer {
-			r.handle(m.Subject(), d.channel, m.Data())
+			if _, retry := r.handle(m.Subject(), d.channel, m.Data()); retry {
+				// What came before it is on its way again (a failover
+				// cut it off): ask for this one again after it.
+				m.NakWithDelay(50 * time.Millisecond)
+				return
+			}
 		}
 		if err := m.Ack(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			d.b.setErr(fmt.Errorf("durable channel %s: ack: %w", d.channel, err))

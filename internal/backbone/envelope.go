@@ -18,12 +18,15 @@ import (
 //	kindChunk: 22..25 total length of the frame, 26..29 offset of this
 //	           piece, 30.. the piece; the pieces of one frame are published
 //	           in order, back to back, on one subject.
+//	kindBatch: 22..25 count n, 26.. n whole wire Msg frames back to back,
+//	           numbered seq to seq+n-1.
 
 const (
 	envVersion = 1
 
 	kindMsg   = 1
 	kindChunk = 2
+	kindBatch = 3
 
 	envHeaderLen   = 22
 	chunkHeaderLen = envHeaderLen + 8
@@ -38,6 +41,7 @@ type envelope struct {
 	node   NodeID
 	epoch  uint32
 	seq    uint64
+	count  uint32 // batches only
 	total  uint32 // chunks only
 	offset uint32 // chunks only
 	body   []byte // the frame, or the piece
@@ -71,6 +75,15 @@ func parseEnvelope(p []byte) (envelope, error) {
 		e.offset = binary.BigEndian.Uint32(p[26:30])
 		e.body = p[chunkHeaderLen:]
 		if uint64(e.offset)+uint64(len(e.body)) > uint64(e.total) || len(e.body) == 0 {
+			return envelope{}, errEnvelope
+		}
+	case kindBatch:
+		if len(p) < envHeaderLen+4 {
+			return envelope{}, errEnvelope
+		}
+		e.count = binary.BigEndian.Uint32(p[22:26])
+		e.body = p[envHeaderLen+4:]
+		if e.count == 0 {
 			return envelope{}, errEnvelope
 		}
 	default:

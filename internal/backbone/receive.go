@@ -23,13 +23,21 @@ type receiver struct {
 	b     *Backbone
 	peers map[NodeID]*peerState
 	held  int // bytes in partial messages
+
+	// holdGaps (durable consumers) asks for a message after a gap again
+	// (handle returns retry) for up to gapWait, since JetStream redelivers
+	// what a failover cut off; past it, the gap is counted lost.
+	holdGaps bool
+	gapWait  time.Duration
+	retry    bool // set by accept: the message is to be redelivered
 }
 
 // peerState is what a receiver knows of one publishing server.
 type peerState struct {
 	epoch uint32
-	next  map[string]uint64 // sequence key → next expected seq
-	part  *partial          // the message being reassembled, if any
+	next  map[string]uint64    // sequence key → next expected seq
+	gaps  map[string]time.Time // sequence key → when a gap was first seen (holdGaps)
+	part  *partial             // the message being reassembled, if any
 }
 
 // partial is a large message in pieces.
@@ -46,8 +54,15 @@ func newReceiver(b *Backbone) *receiver {
 
 // handle takes one envelope that arrived under sequence key key and
 // delivers the frame it completes, if any. It returns false for a
-// malformed envelope.
-func (r *receiver) handle(subj, key string, data []byte) bool {
+// malformed envelope. With holdGaps, retry reports that the envelope came
+// after a gap and was not delivered: it should be redelivered later.
+func (r *receiver) handle(subj, key string, data []byte) (ok, retry bool) {
+	r.retry = false
+	ok = r.handle1(subj, key, data)
+	return ok, r.retry
+}
+
+func (r *receiver) handle1(subj, key string, data []byte) bool {
 	e, err := parseEnvelope(data)
 	if err != nil {
 		r.b.st.malformed.Add(1)
@@ -62,7 +77,7 @@ func (r *receiver) handle(subj, key string, data []byte) bool {
 		if ps != nil && ps.part != nil {
 			r.dropPartial(ps)
 		}
-		ps = &peerState{epoch: e.epoch, next: make(map[string]uint64)}
+		ps = &peerState{epoch: e.epoch, next: make(map[string]uint64), gaps: make(map[string]time.Time)}
 		r.peers[e.node] = ps
 	}
 	switch e.kind {
@@ -73,8 +88,33 @@ func (r *receiver) handle(subj, key string, data []byte) bool {
 		r.deliver(e.node, subj, e.body)
 	case kindChunk:
 		r.chunk(ps, subj, key, &e)
+	case kindBatch:
+		r.batch(ps, subj, key, &e)
 	}
 	return true
+}
+
+// batch delivers the frames of a batch envelope, all or none: a batch is
+// only ever sent again whole.
+func (r *receiver) batch(ps *peerState, subj, key string, e *envelope) {
+	if !r.accept(ps, key, e.seq) {
+		return
+	}
+	ps.next[key] = e.seq + uint64(e.count)
+	rest := e.body
+	for range e.count {
+		n, ok := wire.FrameLen(rest)
+		if !ok || n > len(rest) {
+			r.b.st.malformed.Add(1)
+			r.b.warn.soon(&r.b.st)
+			return
+		}
+		r.deliver(e.node, subj, rest[:n])
+		rest = rest[n:]
+	}
+	if len(rest) != 0 {
+		r.b.st.malformed.Add(1)
+	}
 }
 
 // accept checks seq against what ps expects under key: a duplicate is
@@ -85,10 +125,22 @@ func (r *receiver) accept(ps *peerState, key string, seq uint64) bool {
 	case seen && seq < want:
 		r.b.st.duplicates.Add(1)
 		return false
+	case seen && seq > want && r.holdGaps:
+		since, ok := ps.gaps[key]
+		if !ok {
+			since = time.Now()
+			ps.gaps[key] = since
+		}
+		if time.Since(since) < r.gapWait {
+			r.retry = true
+			return false
+		}
+		fallthrough
 	case seen && seq > want:
 		r.b.st.lost.Add(seq - want)
 		r.b.warn.soon(&r.b.st)
 	}
+	delete(ps.gaps, key)
 	if !seen && len(ps.next) >= maxPeerKeys {
 		clear(ps.next)
 	}

@@ -21,6 +21,7 @@ type counters struct {
 	slow              atomic.Uint64 // slow-consumer events reported by nats.go
 	reconnects        atomic.Uint64
 	durableQueued     atomic.Int64 // bytes waiting for JetStream
+	bufferedOut       atomic.Int64 // bytes waiting for the plain publisher
 }
 
 // Stats is a snapshot of a Backbone.
@@ -70,7 +71,7 @@ func (b *Backbone) Stats() Stats {
 	if n, err := b.nc.Buffered(); err == nil {
 		st.Buffered = n
 	}
-	st.Buffered += int(b.st.durableQueued.Load())
+	st.Buffered += int(b.st.durableQueued.Load() + b.st.bufferedOut.Load())
 	for name, d := range b.durables {
 		if d.consuming.Load() {
 			st.Durable = append(st.Durable, name)

@@ -99,7 +99,7 @@ const (
 func Scenarios(scale float64) []*Scenario {
 	n := func(c int) int { return max(1, int(float64(c)*scale)) }
 	rate := []Metric{{Name: "throughput", Unit: "msgs/s"}}
-	return []*Scenario{
+	scenarios := []*Scenario{
 		{
 			ID: "S1", Title: "1 pub → 1 sub, 128 B", Process: "server, publisher and subscriber in 3 processes",
 			Metrics: []Metric{{Name: "throughput", Unit: "msgs/s", Target: Target{RatioAtLeast, 2.0}}},
@@ -208,6 +208,7 @@ func Scenarios(scale float64) []*Scenario {
 			},
 		},
 	}
+	return append(scenarios, backboneScenarios(n)...)
 }
 
 // flow is a throughput scenario.

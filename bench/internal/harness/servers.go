@@ -129,7 +129,7 @@ func Child(args []string) (code int, ok bool) {
 	case "worker":
 		return Worker(args[1:], os.Stdin, os.Stdout), true
 	case "natsd":
-		return report(runNATSd(os.Stdin, os.Stdout)), true
+		return report(runNATSd(args[1:], os.Stdin, os.Stdout)), true
 	case "ncserve":
 		return report(runNCServe(args[1:], os.Stdin, os.Stdout)), true
 	}
@@ -144,9 +144,19 @@ func report(err error) int {
 	return 0
 }
 
-// runNATSd runs a NATS server until its standard input ends.
-func runNATSd(stdin io.Reader, stdout io.Writer) error {
-	ns, err := natsserver.NewServer(natsOptions())
+// runNATSd runs a NATS server until its standard input ends; "-js DIR"
+// turns JetStream on with its store in DIR.
+func runNATSd(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("natsd", flag.ContinueOnError)
+	js := fs.String("js", "", "JetStream store `dir` (JetStream off if empty)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opts := natsOptions()
+	if *js != "" {
+		opts.JetStream, opts.StoreDir = true, *js
+	}
+	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		return err
 	}

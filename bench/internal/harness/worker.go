@@ -175,6 +175,10 @@ func (w *workerArgs) run(stdin io.Reader, out *lineWriter) error {
 		return w.requester(ctx, ctl, out)
 	case "workers":
 		return w.workers(ctx, ctl, out)
+	case "jspub":
+		return w.jsPub(ctx, ctl, out)
+	case "jssub":
+		return w.jsSub(ctx, ctl, out)
 	}
 	return fmt.Errorf("unknown role %q", w.role)
 }
