@@ -36,8 +36,11 @@ getent passwd netcluster >/dev/null || fail "no netcluster user after install"
 getent group netcluster >/dev/null || fail "no netcluster group after install"
 [ "$(stat -c '%U:%G %a' /etc/netcluster/config.json)" = "root:netcluster 640" ] ||
 	fail "/etc/netcluster/config.json is $(stat -c '%U:%G %a' /etc/netcluster/config.json), want root:netcluster 640"
-ncserver -version | grep -q '^ncserver ' || fail "ncserver -version"
-ncclient -version | grep -q '^ncclient ' || fail "ncclient -version"
+for bin in ncserver ncclient; do
+	v=$("$bin" -version) || fail "$bin -version"
+	[[ $v == "$bin "* ]] || fail "$bin -version said: $v"
+	echo "$v"
+done
 ncserver -check /etc/netcluster/config.json || fail "the packaged config does not check"
 units=(/usr/lib/systemd/system/ncserver.service /usr/lib/systemd/system/ncserver.socket /usr/lib/systemd/system/ncserver-control.socket)
 if command -v systemd-analyze >/dev/null; then
