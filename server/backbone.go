@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -225,13 +226,15 @@ func (n *bbNode) interestLoop() {
 			st := ch.settings.Load()
 			var pats []string
 			if st != nil && st.AcceptNet {
-				pats = ch.index.Sources()
+				pats = append(ch.index.Sources(), ch.queues.Patterns()...)
 				for _, t := range st.targets {
 					pats = append(pats, t.index.Sources()...)
+					pats = append(pats, t.queues.Patterns()...)
 				}
 			}
 			n.b.SetInterest(name, pats, false)
 			known[name] = true
 		}
+		n.b.SetInterest(bbAnswers, []string{regexp.QuoteMeta(n.srv.nodeID)}, false)
 	}
 }

@@ -22,6 +22,10 @@ func (s *Server) sendBackbone(ch *channel, v *wire.MsgView, raw []byte) {
 // from several goroutines.
 func (n *bbNode) deliver(node backbone.NodeID, frame []byte) {
 	n.st.received.Add(1)
+	if f, rest, ok := wire.Split(frame); ok && len(rest) == 0 && (f.Type == wire.TypeCall || f.Type == wire.TypeAnswer) {
+		n.deliverCallFrame(node, f)
+		return
+	}
 	v, ok := parseNetMsg(frame)
 	if !ok {
 		n.st.malformed.Add(1)

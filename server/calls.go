@@ -108,7 +108,10 @@ func (c *conn) answer(f wire.Frame) error {
 // take answers), or the answer is for another server and cannot go there.
 func (s *Server) deliverAnswer(raw []byte, to *wire.AddrView) bool {
 	if len(to.Node) != 0 && string(to.Node) != s.nodeID {
-		return s.sendNetAnswer(raw, to)
+		// The requester's server is reached by multicast or peers, or by
+		// the NATS backbone: try both (the requester keeps the first).
+		sent := s.sendNetAnswer(raw, to)
+		return s.sendBackboneAnswer(raw, to) || sent
 	}
 	var ch *channel
 	if m := s.byName.Load(); m != nil {

@@ -23,6 +23,7 @@ func (c *conn) queueListen(q wire.QueueListen) error {
 		}
 		return perr(wire.CodeBadPattern, "queue listen: %v", err)
 	}
+	c.srv.interestChanged() // the NATS backbone subscribes to the group's pattern
 	return nil
 }
 
@@ -33,6 +34,7 @@ func (c *conn) queueUnlisten(sid uint32) bool {
 	if !ok {
 		return false
 	}
+	c.srv.interestChanged()
 	c.omu.Lock()
 	var taken []byte
 	head := headFrame(c.obuf)
@@ -49,6 +51,9 @@ func (c *conn) queueUnlisten(sid uint32) bool {
 // their groups by sid for requeue.
 func (c *conn) leaveQueues() {
 	c.qkeys = c.ch.queues.LeaveAll(c)
+	if c.qkeys != nil {
+		c.srv.interestChanged()
+	}
 }
 
 // requeue runs once c's writer has stopped: the QueueMsg frames left in

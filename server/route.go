@@ -59,12 +59,14 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if toNet {
 		ch.srv.sendNet(ch, d.raw)
 	}
-	if src != nil && st.PropagateToNet && !d.call {
-		// Calls do not cross the NATS backbone (yet): only Msg frames.
+	// Calls cross the NATS backbone too, except on durable channels: a
+	// request stored and replayed later would be answered to no one.
+	toBackbone := src != nil && st.PropagateToNet && (!d.call || st.Durable == nil) && ch.srv.bb.Load() != nil
+	if toBackbone {
 		ch.srv.sendBackbone(ch, v, d.raw)
 	}
 	if d.call {
-		ch.noResponders(src, d, toNet)
+		ch.noResponders(src, d, toNet || toBackbone)
 	}
 	if full != nil && src != nil {
 		src.stall(full)

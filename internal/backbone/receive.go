@@ -200,11 +200,12 @@ func (r *receiver) dropPartial(ps *peerState) {
 	r.b.warn.soon(&r.b.st)
 }
 
-// deliver hands a frame to the server after checking it is one Msg frame
-// of the channel its subject names.
+// deliver hands a frame to the server after checking it is one Msg or
+// Call frame of the channel its subject names, or one Answer frame (an
+// answer goes to its requester's server, which checks it is named in it).
 func (r *receiver) deliver(node NodeID, subj string, frame []byte) {
 	if n, ok := wire.FrameLen(frame); !ok || n != len(frame) || len(frame) < wire.HeaderLen ||
-		frame[wire.HeaderLen-1] != wire.TypeMsg || !r.b.subj.sameChannel(subj, channelOf(frame)) {
+		frame[wire.HeaderLen-1] != wire.TypeAnswer && !r.b.subj.sameChannel(subj, channelOf(frame)) {
 		r.b.st.malformed.Add(1)
 		r.b.warn.soon(&r.b.st)
 		return
@@ -214,16 +215,25 @@ func (r *receiver) deliver(node NodeID, subj string, frame []byte) {
 	r.b.deliver(node, frame)
 }
 
-// channelOf returns the channel a Msg frame names, or nil.
+// channelOf returns the channel a Msg or Call frame names, or nil for
+// any other frame.
 func channelOf(frame []byte) []byte {
-	if len(frame) < wire.HeaderLen+2 {
+	at := wire.HeaderLen + 1 // after the flags
+	switch frame[wire.HeaderLen-1] {
+	case wire.TypeMsg:
+	case wire.TypeCall:
+		at += wire.CallOverhead // the request id comes first
+	default:
 		return nil
 	}
-	n := int(frame[wire.HeaderLen+1])
-	if len(frame) < wire.HeaderLen+2+n {
+	if len(frame) < at+1 {
 		return nil
 	}
-	return frame[wire.HeaderLen+2 : wire.HeaderLen+2+n]
+	n := int(frame[at])
+	if len(frame) < at+1+n {
+		return nil
+	}
+	return frame[at+1 : at+1+n]
 }
 
 // sameChannel reports whether subj is under channel's subjects.

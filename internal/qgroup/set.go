@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -238,6 +239,17 @@ func (set *Set[S]) Memberships(s S) map[uint32]Key {
 		out[sid] = g.Key
 	}
 	return out
+}
+
+// Patterns returns the distinct patterns of the groups, sorted.
+func (set *Set[S]) Patterns() []string {
+	set.mu.Lock()
+	seen := make(map[string]bool, len(set.groups))
+	for k := range set.groups {
+		seen[k.Pattern] = true
+	}
+	set.mu.Unlock()
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // Len returns the number of groups.

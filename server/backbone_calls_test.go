@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/internal/natstest"
+)
+
+// withoutAnswers leaves out the answer subject every server subscribes to
+// for itself (bbAnswers), for tests that check the listeners' subjects.
+func withoutAnswers(subjects []string) []string {
+	tok := ".~" + base64.RawURLEncoding.EncodeToString([]byte(bbAnswers)) + "."
+	var out []string
+	for _, s := range subjects {
+		if !strings.Contains(s, tok) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestBackboneRequestReply: requests cross the NATS backbone and their
+// answers come back to the requester's server, across channels there;
+// queue groups there are per server; a request no one answers waits for
+// its context (the server cannot know who listens elsewhere).
+func TestBackboneRequestReply(t *testing.T) {
+	t.Parallel()
+	nc := natstest.RunCluster(t, 3, natstest.Options{NoJetStream: true})
+	chans := `{"A": {"propagatetonet": true, "propagatetochannels": "B"}, "B": {}}`
+	var hosts []*ntNode
+	for i := range 3 {
+		hosts = append(hosts, ntStart(t, bbConfig(t, []string{nc.URL(i)}, `{"nodename": "host`+fmt.Sprint(i+1)+`", "channels": `+chans+`}`)))
+	}
+	bbConnected(t, hosts...)
+	h1, h2, h3 := hosts[0], hosts[1], hosts[2]
+
+	resp := ctlAgent(t, h2.dir, "B", netcluster.WithAgentID("far"))
+	if _, err := resp.On("price", func(m *netcluster.Message) { m.Reply(context.Background(), "from "+m.Node) }); err != nil {
+		t.Fatal(err)
+	}
+	resp.Flush(ctlCtx(t))
+	worker := ctlAgent(t, h3.dir, "A", netcluster.WithAgentID("worker"))
+	if _, err := worker.OnQueue("resize", "resizers", func(m *netcluster.Message) { m.ReplyRaw(context.Background(), []byte("done")) }); err != nil {
+		t.Fatal(err)
+	}
+	worker.Flush(ctlCtx(t))
+	bbSubjects(t, h2, "netcluster.default.A.price", "netcluster.default.B.price")
+	bbSubjects(t, h3, "netcluster.default.A.resize")
+
+	req := ctlAgent(t, h1.dir, "A", netcluster.WithAgentID("near"))
+	got, err := req.Request(ctlCtx(t), "price", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s string
+	got.Decode(&s)
+	if s != "from "+h1.srv.NodeID() || got.Node != h2.srv.NodeID() || got.Channel != "B" || got.Agent != "far" {
+		t.Fatalf("reply %q from %s/%s/%s", s, got.Node, got.Channel, got.Agent)
+	}
+	got, err = req.RequestRaw(ctlCtx(t), "resize", nil)
+	if err != nil || string(got.Data) != "done" || got.Node != h3.srv.NodeID() {
+		t.Fatalf("queue group reply %q from %q, %v", got.Data, got.Node, err)
+	}
+	ctx, cancel := context.WithTimeout(ctlCtx(t), 200*time.Millisecond)
+	defer cancel()
+	if _, err := req.Request(ctx, "none", 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request to no one over NATS = %v, want the deadline", err)
+	}
+
+	// A group with members on two servers: each server's group gets
+	// each job once.
+	var mu sync.Mutex
+	counts := map[string]map[int]int{}
+	for _, h := range []*ntNode{h2, h3} {
+		for range 2 {
+			a := ctlAgent(t, h.dir, "A")
+			if _, err := a.OnQueue("job", "g", func(m *netcluster.Message) {
+				var k int
+				m.Decode(&k)
+				mu.Lock()
+				if counts[h.srv.NodeID()] == nil {
+					counts[h.srv.NodeID()] = map[int]int{}
+				}
+				counts[h.srv.NodeID()][k]++
+				mu.Unlock()
+			}); err != nil {
+				t.Fatal(err)
+			}
+			a.Flush(ctlCtx(t))
+		}
+	}
+	bbSubjects(t, h2, "netcluster.default.A.job", "netcluster.default.A.price", "netcluster.default.B.price")
+	bbSubjects(t, h3, "netcluster.default.A.job", "netcluster.default.A.resize")
+	const jobs = 200
+	for k := range jobs {
+		if err := req.Emit(ctlCtx(t), "job", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ntWait(t, "jobs on both servers", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(counts[h2.srv.NodeID()]) == jobs && len(counts[h3.srv.NodeID()]) == jobs
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for node, ks := range counts {
+		for k, c := range ks {
+			if c != 1 {
+				t.Fatalf("server %s: job %d handled %d times", node, k, c)
+			}
+		}
+	}
+}
