@@ -203,3 +203,64 @@ func TestBackboneConnectErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBackboneReload adds, changes and removes the backbone by reload: the
+// local agents stay connected throughout, and messages cross once it runs.
+func TestBackboneReload(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+	chans := `{"channels": {"A": {"propagatetonet": true}}}`
+	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, chans))
+	plain, err := config.Parse([]byte(chans), "plain.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := ntStart(t, plain)
+	if h2.srv.Stats().Backbone != nil {
+		t.Fatal("backbone without a nats block")
+	}
+	_, in := ntListen(t, h2, "A", "ev")
+	before := h2.srv.Stats().Channels
+	reload := func(bus *config.Config) {
+		t.Helper()
+		bus.SocketDir = h2.dir
+		if err := h2.srv.Reload(bus); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emitter := ctlAgent(t, h1.dir, "A")
+	ctx := ctlCtx(t)
+
+	// Added.
+	reload(bbConfig(t, []string{ns.URL()}, chans))
+	bbConnected(t, h2)
+	bbSubjects(t, h2, "netcluster.default.A.ev")
+	emitter.Emit(ctx, "ev", 1)
+	ntWait(t, "a message over the new backbone", func() bool { return len(in.get()) == 1 })
+
+	// Changed: another cluster name; host 1 keeps the old one, so nothing
+	// crosses, and host 2 subscribes under the new name.
+	changed := bbConfig(t, []string{ns.URL()}, chans)
+	changed.NATS.Cluster = "other"
+	reload(changed)
+	bbSubjects(t, h2, "netcluster.other.A.ev")
+	emitter.Emit(ctx, "ev", 2)
+	time.Sleep(200 * time.Millisecond)
+	if len(in.get()) != 1 {
+		t.Errorf("got %d messages across clusters, want 1", len(in.get()))
+	}
+
+	// Removed.
+	again, _ := config.Parse([]byte(chans), "plain.json")
+	reload(again)
+	if h2.srv.Stats().Backbone != nil {
+		t.Error("backbone still running after its removal")
+	}
+	// The listening agent was never dropped.
+	after := h2.srv.Stats().Channels
+	for i := range before {
+		if before[i].Name == "A" && (len(after[i].Agents) != 1 || after[i].Agents[0].ID != before[i].Agents[0].ID) {
+			t.Errorf("channel A's agents changed across reloads: %+v → %+v", before[i].Agents, after[i].Agents)
+		}
+	}
+}
