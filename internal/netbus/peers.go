@@ -137,12 +137,22 @@ func (b *Bus) admit(h header, src netip.AddrPort, now time.Time) *peer {
 	case h.Epoch < p.epoch:
 		b.rejected[ReasonStaleEpoch]++
 		return nil
+	case h.Epoch > p.epoch && b.keys.Load() == nil && src != p.pub.Addr && now.Sub(p.lastSeen) < b.heartbeatTimeout():
+		// Plaintext: anyone can claim a node id. A new session is taken
+		// from the address the node used, or once the old one went
+		// silent; otherwise it is an attempt to silence the node.
+		b.rejected[ReasonTakeover]++
+		return nil
 	case h.Epoch > p.epoch:
 		b.log.Info("netbus: peer restarted", "node", h.Node, "name", p.pub.Name, "addr", src)
 		b.restart(p, h.Epoch, src, now)
 	}
 	return p
 }
+
+// heartbeatTimeout is how long a session must be silent before, without
+// keys, a new session of its node is accepted from another address.
+func (b *Bus) heartbeatTimeout() time.Duration { return 5 * b.cfg.HeartbeatInterval }
 
 // join adds the peer of a node not in the table. mu is held.
 func (b *Bus) join(h header, src netip.AddrPort) *peer {

@@ -25,13 +25,14 @@ const (
 	ReasonPeerLimit                 // from one node too many (Config.MaxPeers)
 	ReasonMisdirected               // a NAK meant for another node or session
 	ReasonMemory                    // holding it would exceed Config.MaxMemory
+	ReasonTakeover                  // plaintext: a new session of a live node from another address
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"truncated", "bad-magic", "bad-version", "malformed", "plaintext", "no-keys",
 	"unknown-key", "auth", "duplicate", "replay", "stale-epoch", "peer-limit", "misdirected",
-	"memory",
+	"memory", "takeover",
 }
 
 // String returns the reason's name, e.g. "auth".
