@@ -38,6 +38,7 @@ type Bus struct {
 	log     *slog.Logger
 	id      NodeID
 	epoch   uint64
+	started int64                   // wall clock at New, ns: timed heartbeats must be later
 	keys    atomic.Pointer[keyring] // nil pointer inside: plaintext
 
 	// Send side.
@@ -115,6 +116,7 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		log:     cfg.Logger,
 		id:      cfg.NodeID,
 		epoch:   nextEpoch(),
+		started: time.Now().UnixNano(),
 		q:       &sendQueue{},
 		spare:   &sendQueue{},
 		sendSig: make(chan struct{}, 1),

@@ -96,6 +96,12 @@ type Config struct {
 	NakRetries int
 	// HeartbeatInterval is the period of heartbeats. Default 100ms.
 	HeartbeatInterval time.Duration
+	// MaxClockSkew is how far apart the clocks of two nodes may be: a
+	// timed heartbeat whose time is further from ours, or earlier than
+	// our start, is refused (ReasonStaleTime), and with keys a session's
+	// data is accepted only after one of its heartbeats passed. Default
+	// 10s.
+	MaxClockSkew time.Duration
 	// PeerTimeout forgets a peer silent this long. Default 30s.
 	PeerTimeout time.Duration
 	// MaxPeers bounds the peers tracked; datagrams from more are refused.
@@ -154,6 +160,7 @@ func (c *Config) setDefaults() error {
 	def(&c.NakRetries, 10)
 	defDur(&c.HeartbeatInterval, 100*time.Millisecond)
 	defDur(&c.PeerTimeout, 30*time.Second)
+	defDur(&c.MaxClockSkew, 10*time.Second)
 	def(&c.MaxPeers, 1024)
 	def(&c.MaxMemory, DefaultMaxMemory)
 	if c.NodeName == "" {

@@ -31,7 +31,8 @@ const (
 	kindFrag      uint8 = 2 // one fragment of a message too big for one datagram
 	kindNak       uint8 = 3 // a receiver asks a sender to retransmit sequences
 	kindHeartbeat uint8 = 4 // a sender's latest sequence, retention and name
-	kindLimit     uint8 = 5 // first unassigned kind; keep it last
+	kindTimedBeat uint8 = 5 // a heartbeat that carries the sender's clock
+	kindLimit     uint8 = 6 // first unassigned kind; keep it last
 )
 
 // Header flags. ONLY APPEND TO THIS LIST. Unknown flags are rejected.
@@ -180,6 +181,7 @@ type nakBody struct {
 // message will get, so a receiver that has processed every sequence up to
 // LastSeq knows exactly how many messages it missed.
 type beatBody struct {
+	Time    uint64 // TIMED HEARTBEAT only: the sender's clock, ns since 1970 (0: untimed)
 	LastSeq uint64
 	Oldest  uint64
 	NextMsg uint64
@@ -223,6 +225,9 @@ func appendNak(b []byte, n *nakBody) []byte {
 }
 
 func appendBeat(b []byte, hb *beatBody) []byte {
+	if hb.Time != 0 {
+		b = binary.BigEndian.AppendUint64(b, hb.Time)
+	}
 	b = binary.BigEndian.AppendUint64(b, hb.LastSeq)
 	b = binary.BigEndian.AppendUint64(b, hb.Oldest)
 	b = binary.BigEndian.AppendUint64(b, hb.NextMsg)
@@ -262,9 +267,12 @@ func encodeDatagram(d *datagram) ([]byte, error) {
 			return nil, err
 		}
 		b = appendNak(b, &d.Nak)
-	case kindHeartbeat:
+	case kindHeartbeat, kindTimedBeat:
 		if len(d.Beat.Name) > maxNameLen {
 			return nil, fmt.Errorf("netbus: heartbeat: %w: name %d", errBadLength, len(d.Beat.Name))
+		}
+		if (d.Beat.Time != 0) != (d.Kind == kindTimedBeat) {
+			return nil, fmt.Errorf("netbus: heartbeat: %w: time %d on kind %d", errBadSeq, d.Beat.Time, d.Kind)
 		}
 		b = appendBeat(b, &d.Beat)
 	}
@@ -308,8 +316,8 @@ func decodeDatagram(b []byte) (datagram, error) {
 		d.Frag, err = decodeFrag(body)
 	case kindNak:
 		d.Nak, err = decodeNak(body)
-	case kindHeartbeat:
-		d.Beat, err = decodeBeat(body)
+	case kindHeartbeat, kindTimedBeat:
+		d.Beat, err = decodeBeat(h.Kind, body)
 	}
 	return d, err
 }
@@ -396,8 +404,19 @@ func decodeNak(body []byte) (nakBody, error) {
 	return n, checkRanges(n.Ranges)
 }
 
-func decodeBeat(body []byte) (beatBody, error) {
+// decodeBeat decodes a HEARTBEAT body, or a TIMED HEARTBEAT's: the
+// sender's clock (not 0), then a HEARTBEAT body.
+func decodeBeat(kind uint8, body []byte) (beatBody, error) {
 	var hb beatBody
+	if kind == kindTimedBeat {
+		if len(body) < 8 {
+			return hb, fmt.Errorf("netbus: heartbeat: %w: body %d bytes", errTruncated, len(body))
+		}
+		if hb.Time = binary.BigEndian.Uint64(body); hb.Time == 0 {
+			return hb, fmt.Errorf("netbus: heartbeat: %w: time 0", errBadSeq)
+		}
+		body = body[8:]
+	}
 	if len(body) < beatBodyFixed {
 		return hb, fmt.Errorf("netbus: heartbeat: %w: body %d bytes", errTruncated, len(body))
 	}

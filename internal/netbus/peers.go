@@ -24,6 +24,7 @@ type peer struct {
 	from     uint64       // without a stream: where it would start (from the first heartbeat)
 	fromMsg  uint64       // the message number expected at from
 	nakAt    time.Time    // without a stream: when it was last NAKed
+	timely   bool         // a timed heartbeat of this session came since we started
 	w        *peerWindows // replay windows; nil until proven
 	s        *stream      // nil until its first data datagram
 	carry    streamStats  // counts of earlier sessions, for its next stream
@@ -93,7 +94,7 @@ func (b *Bus) onBeatUnproven(p *peer, hb *beatBody, now time.Time) {
 	if last >= maxNakResend {
 		first = max(first, last-maxNakResend+1)
 	}
-	if first > last || now.Sub(p.nakAt) < b.cfg.NakInterval || b.unprovenNaks <= 0 {
+	if first > last || now.Sub(p.nakAt) < b.cfg.NakInterval || b.unprovenNaks <= 0 || (!p.timely && b.keys.Load() != nil) {
 		return
 	}
 	b.unprovenNaks--
@@ -193,7 +194,7 @@ func (b *Bus) restart(p *peer, epoch uint64, src netip.AddrPort, now time.Time) 
 	b.unprove(p, now)
 	p.pub = Peer{ID: p.pub.ID, Addr: src}
 	p.epoch, p.lastSeen = epoch, time.Time{}
-	p.ctrlTop, p.beat, p.beatOK, p.from, p.fromMsg, p.nakAt = 0, beatBody{}, false, 0, 0, time.Time{}
+	p.ctrlTop, p.beat, p.beatOK, p.from, p.fromMsg, p.nakAt, p.timely = 0, beatBody{}, false, 0, 0, time.Time{}, false
 	p.st.Restarts++
 }
 

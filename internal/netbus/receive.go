@@ -39,12 +39,29 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 		b.rejected[ReasonMalformed]++
 		return
 	}
+	sealed := h.Flags&flagSealed != 0
+	if h.Kind == kindTimedBeat && !b.timely(beat.Time, now) {
+		b.rejected[ReasonStaleTime]++
+		return
+	}
 	p := b.admit(h, src, now)
 	if p == nil {
 		return
 	}
-	if isDataKind(h.Kind) && !b.prove(p) {
-		return
+	if h.Kind == kindTimedBeat {
+		p.timely = true
+	}
+	if isDataKind(h.Kind) {
+		if sealed && !p.timely {
+			// No timed heartbeat of this session since we started: a
+			// recording, or a session we will follow from its next
+			// heartbeat (what was refused is then NAKed).
+			b.rejected[ReasonUnfresh]++
+			return
+		}
+		if !b.prove(p) {
+			return
+		}
 	}
 	if !b.fresh(p, h) {
 		return
@@ -61,10 +78,10 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 		}
 		p.st.Datagrams++
 	case kindNak:
-		if b.handleNak(src, &nak, now) {
+		if b.handleNak(src, &nak, now) && (p.timely || !sealed) {
 			b.prove(p)
 		}
-	case kindHeartbeat:
+	case kindHeartbeat, kindTimedBeat:
 		if p.pub.Name != beat.Name {
 			p.pub.Name = beat.Name
 		}
@@ -88,6 +105,15 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 	}
 }
 
+// timely reports whether a heartbeat sent at t (the sender's clock) is
+// live: sent no earlier than this Bus started, and within MaxClockSkew
+// of now. A
+// recording made before a restart fails the first test whatever its age.
+func (b *Bus) timely(t uint64, now time.Time) bool {
+	d := time.Duration(int64(t) - now.UnixNano())
+	return int64(t) >= b.started && d <= b.cfg.MaxClockSkew && d >= -b.cfg.MaxClockSkew
+}
+
 // decodeBody checks an opened body of the given kind; NAK and heartbeat
 // bodies are returned decoded.
 func decodeBody(kind uint8, body []byte) (nak nakBody, beat beatBody, err error) {
@@ -98,8 +124,8 @@ func decodeBody(kind uint8, body []byte) (nak nakBody, beat beatBody, err error)
 		_, err = decodeFrag(body)
 	case kindNak:
 		nak, err = decodeNak(body)
-	case kindHeartbeat:
-		beat, err = decodeBeat(body)
+	case kindHeartbeat, kindTimedBeat:
+		beat, err = decodeBeat(kind, body)
 	}
 	return nak, beat, err
 }

@@ -309,9 +309,9 @@ func (b *Bus) sealCtrl(kind uint8, body []byte) []byte {
 // queueBeat queues a heartbeat to dst (zero: the group). mu is held.
 func (b *Bus) queueBeat(dst netip.AddrPort, now time.Time) {
 	b.smu.Lock()
-	hb := beatBody{LastSeq: b.wseq, Oldest: min(b.hist.oldest(b.seq), b.wseq+1), NextMsg: b.wmsg, Name: b.cfg.NodeName}
+	hb := beatBody{Time: uint64(max(now.UnixNano(), 1)), LastSeq: b.wseq, Oldest: min(b.hist.oldest(b.seq), b.wseq+1), NextMsg: b.wmsg, Name: b.cfg.NodeName}
 	b.smu.Unlock()
-	b.wout = append(b.wout, Packet{Data: b.sealCtrl(kindHeartbeat, appendBeat(nil, &hb)), Addr: dst})
+	b.wout = append(b.wout, Packet{Data: b.sealCtrl(kindTimedBeat, appendBeat(nil, &hb)), Addr: dst})
 	b.sent.beats.Add(1)
 	if !dst.IsValid() {
 		b.lastBeat = now

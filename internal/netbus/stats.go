@@ -26,13 +26,15 @@ const (
 	ReasonMisdirected               // a NAK meant for another node or session
 	ReasonMemory                    // holding it would exceed Config.MaxMemory
 	ReasonTakeover                  // plaintext: a new session of a live node from another address
+	ReasonStaleTime                 // a timed heartbeat sent before this node started, or off its clock by more than MaxClockSkew
+	ReasonUnfresh                   // sealed data of a session with no timed heartbeat since this node started
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"truncated", "bad-magic", "bad-version", "malformed", "plaintext", "no-keys",
 	"unknown-key", "auth", "duplicate", "replay", "stale-epoch", "peer-limit", "misdirected",
-	"memory", "takeover",
+	"memory", "takeover", "stale-time", "unfresh",
 }
 
 // String returns the reason's name, e.g. "auth".
