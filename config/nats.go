@@ -64,8 +64,11 @@ type NATS struct {
 	// letters, digits, '_' and '-'. Default "default".
 	Cluster string
 	// OutBuffer ("outbuffer") bounds, in bytes, the outbound network
-	// messages held while NATS is unreachable; beyond it they are dropped
-	// and counted. 0 to 1<<32. Default 8 MiB.
+	// messages held while NATS is unreachable (nats.go's reconnect
+	// buffer; the last message may pass it by one 64 KiB batch); beyond it
+	// they are dropped and counted. Each durable channel's queue for
+	// JetStream holds up to the larger of it and 1 MiB, plus one message.
+	// 0 to 1<<32. Default 8 MiB.
 	OutBuffer int
 }
 
