@@ -27,6 +27,16 @@ const (
 	SlowConsumerDisconnect = "disconnect"
 )
 
+// Defaults of the limits on connections and partial frames, which a zero
+// value in a [Config] also means (so a Config written for a version without
+// them keeps working).
+const (
+	DefaultMaxConnections        = 10000
+	DefaultMaxChannelConnections = 5000
+	DefaultMaxUIDConnections     = 5000
+	DefaultPartialFrames         = 64 << 20
+)
+
 // Defaults and limits. The file default.jsonc repeats the defaults; a test
 // keeps the two in step.
 const (
@@ -97,6 +107,27 @@ type Config struct {
 	// queue is full: [SlowConsumerDrop] or [SlowConsumerDisconnect].
 	// Default "drop".
 	SlowConsumer string
+	// MaxConnections ("maxconnections") bounds the agent connections the
+	// server holds at once, those still in their handshake included; at
+	// least 1. A connection past it is refused with an error naming the
+	// key. 0 means the default, 10000.
+	MaxConnections int
+	// MaxChannelConnections ("maxchannelconnections") bounds the
+	// connections to one channel, as MaxConnections. 0 means the default,
+	// 5000.
+	MaxChannelConnections int
+	// MaxUIDConnections ("maxuidconnections") bounds the connections of
+	// one user, known by the peer credentials of a local socket (in-process
+	// agents are not counted), as MaxConnections. 0 means the default,
+	// 5000.
+	MaxUIDConnections int
+	// PartialFrames ("partialframes") bounds, in bytes, what the server
+	// holds of frames still arriving that do not fit in a connection's
+	// read buffer, summed over every connection: 0 (the default, 64 MiB)
+	// or at least 65536. An agent whose frame would pass it is
+	// disconnected with an error naming the key, and the refusal is
+	// counted.
+	PartialFrames int
 
 	// Interface ("interface") is the network interface for multicast; ""
 	// lets the system choose. Default "".
@@ -190,19 +221,23 @@ func NewChannel() *Channel {
 // from it.
 func New() *Config {
 	return &Config{
-		Addr:              defaultAddr,
-		Port:              defaultPort,
-		StartControl:      true,
-		SocketMode:        defaultSocketMode,
-		ControlSocketMode: defaultControlSocketMode,
-		MaxFrame:          defaultMaxFrame,
-		OutBuffer:         defaultOutBuffer,
-		SlowConsumer:      SlowConsumerDrop,
-		TTL:               defaultTTL,
-		NetPayload:        defaultNetPayload,
-		MaxNetMessage:     defaultMaxNetMessage,
-		NetMemory:         defaultNetMemory,
-		Channels:          map[string]*Channel{ControlChannel: {}},
+		Addr:                  defaultAddr,
+		Port:                  defaultPort,
+		StartControl:          true,
+		SocketMode:            defaultSocketMode,
+		ControlSocketMode:     defaultControlSocketMode,
+		MaxFrame:              defaultMaxFrame,
+		OutBuffer:             defaultOutBuffer,
+		SlowConsumer:          SlowConsumerDrop,
+		MaxConnections:        DefaultMaxConnections,
+		MaxChannelConnections: DefaultMaxChannelConnections,
+		MaxUIDConnections:     DefaultMaxUIDConnections,
+		PartialFrames:         DefaultPartialFrames,
+		TTL:                   defaultTTL,
+		NetPayload:            defaultNetPayload,
+		MaxNetMessage:         defaultMaxNetMessage,
+		NetMemory:             defaultNetMemory,
+		Channels:              map[string]*Channel{ControlChannel: {}},
 	}
 }
 

@@ -16,28 +16,32 @@ const redacted = "REDACTED"
 // Config; with keys it does not, as the secrets are gone.
 func (c *Config) MarshalJSON() ([]byte, error) {
 	f := fileConfig{
-		Addr:              c.Addr,
-		Port:              c.Port,
-		DumpNet:           c.DumpNet,
-		ConnectToNet:      c.ConnectToNet,
-		StartControl:      c.StartControl,
-		SocketDir:         c.SocketDir,
-		SocketMode:        fmt.Sprintf("%04o", uint32(c.SocketMode)),
-		ControlSocketMode: fmt.Sprintf("%04o", uint32(c.ControlSocketMode)),
-		MaxFrame:          c.MaxFrame,
-		OutBuffer:         c.OutBuffer,
-		SlowConsumer:      c.SlowConsumer,
-		Interface:         c.Interface,
-		TTL:               c.TTL,
-		Peers:             c.Peers,
-		NodeName:          c.NodeName,
-		Keys:              c.Keys,
-		NetPayload:        c.NetPayload,
-		MaxNetMessage:     c.MaxNetMessage,
-		NetMemory:         c.NetMemory,
-		NATS:              c.NATS,
-		Metrics:           c.Metrics,
-		Channels:          c.Channels,
+		Addr:                  c.Addr,
+		Port:                  c.Port,
+		DumpNet:               c.DumpNet,
+		ConnectToNet:          c.ConnectToNet,
+		StartControl:          c.StartControl,
+		SocketDir:             c.SocketDir,
+		SocketMode:            fmt.Sprintf("%04o", uint32(c.SocketMode)),
+		ControlSocketMode:     fmt.Sprintf("%04o", uint32(c.ControlSocketMode)),
+		MaxFrame:              c.MaxFrame,
+		OutBuffer:             c.OutBuffer,
+		SlowConsumer:          c.SlowConsumer,
+		MaxConnections:        c.MaxConnections,
+		MaxChannelConnections: c.MaxChannelConnections,
+		MaxUIDConnections:     c.MaxUIDConnections,
+		PartialFrames:         c.PartialFrames,
+		Interface:             c.Interface,
+		TTL:                   c.TTL,
+		Peers:                 c.Peers,
+		NodeName:              c.NodeName,
+		Keys:                  c.Keys,
+		NetPayload:            c.NetPayload,
+		MaxNetMessage:         c.MaxNetMessage,
+		NetMemory:             c.NetMemory,
+		NATS:                  c.NATS,
+		Metrics:               c.Metrics,
+		Channels:              c.Channels,
 	}
 	// Empty rather than null, which the parser rejects.
 	if f.Peers == nil {
@@ -54,28 +58,32 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 
 // fileConfig orders the keys of Config.MarshalJSON as in default.jsonc.
 type fileConfig struct {
-	Addr              string              `json:"addr"`
-	Port              int                 `json:"port"`
-	DumpNet           bool                `json:"dumpnet"`
-	ConnectToNet      bool                `json:"connecttonet"`
-	StartControl      bool                `json:"startcontrol"`
-	SocketDir         string              `json:"socketdir"`
-	SocketMode        string              `json:"socketmode"`
-	ControlSocketMode string              `json:"controlsocketmode"`
-	MaxFrame          int                 `json:"maxframe"`
-	OutBuffer         int                 `json:"outbuffer"`
-	SlowConsumer      string              `json:"slowconsumer"`
-	Interface         string              `json:"interface"`
-	TTL               int                 `json:"ttl"`
-	Peers             []string            `json:"peers"`
-	NodeName          string              `json:"nodename"`
-	Keys              []Key               `json:"keys"`
-	NetPayload        int                 `json:"netpayload"`
-	MaxNetMessage     int                 `json:"maxnetmessage"`
-	NetMemory         int                 `json:"netmemory"`
-	NATS              *NATS               `json:"nats,omitempty"`
-	Metrics           string              `json:"metrics"`
-	Channels          map[string]*Channel `json:"channels"`
+	Addr                  string              `json:"addr"`
+	Port                  int                 `json:"port"`
+	DumpNet               bool                `json:"dumpnet"`
+	ConnectToNet          bool                `json:"connecttonet"`
+	StartControl          bool                `json:"startcontrol"`
+	SocketDir             string              `json:"socketdir"`
+	SocketMode            string              `json:"socketmode"`
+	ControlSocketMode     string              `json:"controlsocketmode"`
+	MaxFrame              int                 `json:"maxframe"`
+	OutBuffer             int                 `json:"outbuffer"`
+	SlowConsumer          string              `json:"slowconsumer"`
+	MaxConnections        int                 `json:"maxconnections"`
+	MaxChannelConnections int                 `json:"maxchannelconnections"`
+	MaxUIDConnections     int                 `json:"maxuidconnections"`
+	PartialFrames         int                 `json:"partialframes"`
+	Interface             string              `json:"interface"`
+	TTL                   int                 `json:"ttl"`
+	Peers                 []string            `json:"peers"`
+	NodeName              string              `json:"nodename"`
+	Keys                  []Key               `json:"keys"`
+	NetPayload            int                 `json:"netpayload"`
+	MaxNetMessage         int                 `json:"maxnetmessage"`
+	NetMemory             int                 `json:"netmemory"`
+	NATS                  *NATS               `json:"nats,omitempty"`
+	Metrics               string              `json:"metrics"`
+	Channels              map[string]*Channel `json:"channels"`
 }
 
 // MarshalJSON returns ch in the file format.

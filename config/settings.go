@@ -53,6 +53,12 @@ func (c *Config) settings() []setting {
 		{"nats", natsValue{&c.NATS}},
 		{"metrics", stringValue{&c.Metrics, checkMetrics}},
 		{"channels", channelsValue{&c.Channels}},
+		// Checked last, so that a zero Config's errors start with the
+		// older keys.
+		{"maxconnections", limitValue{intValue{&c.MaxConnections, 1, math.MaxInt32}}},
+		{"maxchannelconnections", limitValue{intValue{&c.MaxChannelConnections, 1, math.MaxInt32}}},
+		{"maxuidconnections", limitValue{intValue{&c.MaxUIDConnections, 1, math.MaxInt32}}},
+		{"partialframes", limitValue{intValue{&c.PartialFrames, minOutBuffer, 1 << 40}}},
 	}
 }
 
@@ -152,6 +158,23 @@ func (n intValue) decode(d *decoder, v *hujson.Value, path string) {
 func (n intValue) check(l *errorList, path string) {
 	if *n.p < n.min || *n.p > n.max {
 		l.add(&Error{Path: path, Err: fmt.Errorf("want %s, got %d", n.want(), *n.p)})
+	}
+}
+
+// limitValue is an intValue that may also be 0, for its default.
+type limitValue struct{ intValue }
+
+func (n limitValue) decode(d *decoder, v *hujson.Value, path string) {
+	if lit, ok := literal(v, '0'); ok && string(lit) == "0" {
+		*n.p = 0
+		return
+	}
+	n.intValue.decode(d, v, path)
+}
+
+func (n limitValue) check(l *errorList, path string) {
+	if *n.p != 0 {
+		n.intValue.check(l, path)
 	}
 }
 

@@ -134,6 +134,11 @@ type ChannelCounters struct {
 	BytesOut uint64 `json:"bytes_out"`
 	Dropped  uint64 `json:"dropped"`        // deliveries dropped for slow consumers
 	Slow     uint64 `json:"slow_consumers"` // agents disconnected as slow consumers
+	// Refused counts connections refused by a connection limit (the
+	// maxconnections keys); FramesRefused, agents disconnected for a frame
+	// that would pass partialframes or its deadline.
+	Refused       uint64 `json:"refused_connections"`
+	FramesRefused uint64 `json:"frames_refused"`
 
 	Requests       uint64 `json:"requests"`        // requests emitted on the channel (by its agents, or from the network)
 	Replies        uint64 `json:"replies"`         // answers its agents sent

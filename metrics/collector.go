@@ -12,7 +12,7 @@ type statsCollector struct {
 
 	info, start, agents                      *prometheus.Desc
 	msgsIn, bytesIn, msgsOut, bytesOut, drop *prometheus.Desc
-	slow                                     *prometheus.Desc
+	slow, refused, framesRefused             *prometheus.Desc
 	// Requests and queue groups (issue 12).
 	requests, replies, repliesDropped, noResponders *prometheus.Desc
 	queueMsgs, redispatched, queueLost              *prometheus.Desc
@@ -35,16 +35,18 @@ func newStatsCollector(s *server.Server) *statsCollector {
 	ch := []string{"channel"}
 	peer := []string{"peer", "name"}
 	return &statsCollector{
-		s:        s,
-		info:     prometheus.NewDesc("netcluster_server_info", "The server's node id, as a label; always 1.", []string{"node_id"}, nil),
-		start:    prometheus.NewDesc("netcluster_server_start_time_seconds", "When the server started, in seconds since the Unix epoch.", nil, nil),
-		agents:   prometheus.NewDesc("netcluster_agents", "Agents connected to the channel.", ch, nil),
-		msgsIn:   prometheus.NewDesc("netcluster_messages_received_total", "Messages emitted by the channel's agents.", ch, nil),
-		bytesIn:  prometheus.NewDesc("netcluster_received_bytes_total", "Data bytes of the messages emitted by the channel's agents.", ch, nil),
-		msgsOut:  prometheus.NewDesc("netcluster_messages_delivered_total", "Messages queued for delivery to the channel's agents.", ch, nil),
-		bytesOut: prometheus.NewDesc("netcluster_delivered_bytes_total", "Frame bytes of the messages queued for the channel's agents.", ch, nil),
-		drop:     prometheus.NewDesc("netcluster_messages_dropped_total", "Messages dropped for the channel's agents because they read too slowly.", ch, nil),
-		slow:     prometheus.NewDesc("netcluster_slow_consumers_disconnected_total", "Agents of the channel disconnected as slow consumers.", ch, nil),
+		s:             s,
+		info:          prometheus.NewDesc("netcluster_server_info", "The server's node id, as a label; always 1.", []string{"node_id"}, nil),
+		start:         prometheus.NewDesc("netcluster_server_start_time_seconds", "When the server started, in seconds since the Unix epoch.", nil, nil),
+		agents:        prometheus.NewDesc("netcluster_agents", "Agents connected to the channel.", ch, nil),
+		msgsIn:        prometheus.NewDesc("netcluster_messages_received_total", "Messages emitted by the channel's agents.", ch, nil),
+		bytesIn:       prometheus.NewDesc("netcluster_received_bytes_total", "Data bytes of the messages emitted by the channel's agents.", ch, nil),
+		msgsOut:       prometheus.NewDesc("netcluster_messages_delivered_total", "Messages queued for delivery to the channel's agents.", ch, nil),
+		bytesOut:      prometheus.NewDesc("netcluster_delivered_bytes_total", "Frame bytes of the messages queued for the channel's agents.", ch, nil),
+		drop:          prometheus.NewDesc("netcluster_messages_dropped_total", "Messages dropped for the channel's agents because they read too slowly.", ch, nil),
+		slow:          prometheus.NewDesc("netcluster_slow_consumers_disconnected_total", "Agents of the channel disconnected as slow consumers.", ch, nil),
+		refused:       prometheus.NewDesc("netcluster_connections_refused_total", "Connections to the channel refused by a connection limit.", ch, nil),
+		framesRefused: prometheus.NewDesc("netcluster_frames_refused_total", "Agents of the channel disconnected for a frame past partialframes or its deadline.", ch, nil),
 
 		requests:       prometheus.NewDesc("netcluster_requests_total", "Requests emitted on the channel, by its agents or arriving from the network.", ch, nil),
 		replies:        prometheus.NewDesc("netcluster_replies_total", "Answers the channel's agents sent.", ch, nil),
@@ -86,7 +88,7 @@ func newStatsCollector(s *server.Server) *statsCollector {
 
 // Describe implements prometheus.Collector.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow,
+	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow, c.refused, c.framesRefused,
 		c.requests, c.replies, c.repliesDropped, c.noResponders, c.queueMsgs, c.redispatched, c.queueLost,
 		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
 		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen,
@@ -118,6 +120,8 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 		counter(c.bytesOut, ch.BytesOut, ch.Name)
 		counter(c.drop, ch.Dropped, ch.Name)
 		counter(c.slow, ch.Slow, ch.Name)
+		counter(c.refused, ch.Refused, ch.Name)
+		counter(c.framesRefused, ch.FramesRefused, ch.Name)
 		counter(c.requests, ch.Requests, ch.Name)
 		counter(c.replies, ch.Replies, ch.Name)
 		counter(c.repliesDropped, ch.RepliesDropped, ch.Name)

@@ -33,6 +33,7 @@ type channel struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
+	nconns int              // connections held, handshakes included; under srv.liveMu
 	ids    map[string]*conn // the newest connection of each agent id
 	closed bool             // no new members (removed by a reload, or server closing)
 
@@ -53,6 +54,8 @@ type channelStats struct {
 	bytesOut atomic.Uint64
 	dropped  atomic.Uint64 // deliveries dropped for slow consumers
 	slow     atomic.Uint64 // slow consumers disconnected
+	refused  atomic.Uint64 // connections refused by a connection limit
+	frames   atomic.Uint64 // agents disconnected for a frame past partialframes or its deadline
 
 	requests       atomic.Uint64 // requests (Calls) emitted on this channel
 	replies        atomic.Uint64 // answers sent by this channel's agents
@@ -100,14 +103,22 @@ func (ch *channel) serve(nc net.Conn) {
 	c := newConn(ch, nc)
 	s := ch.srv
 	s.liveMu.Lock()
+	refusal := s.admitLocked(c)
 	s.live[c] = struct{}{}
 	s.liveMu.Unlock()
 	s.conns.Add(1)
 	go func() {
 		defer s.conns.Done()
-		c.run()
+		if refusal != nil {
+			c.refuseConn(refusal)
+		} else {
+			c.run()
+		}
 		s.liveMu.Lock()
 		delete(s.live, c)
+		if refusal == nil {
+			s.releaseLocked(c)
+		}
 		s.liveMu.Unlock()
 	}()
 }

@@ -44,24 +44,34 @@ type conn struct {
 	rd       *wire.Reader // native connections
 
 	// Owned by the reader (run's goroutine).
-	stallTimer *time.Timer // used in stall
-	patterns   int         // listener patterns added (native agents)
+	stallTimer *time.Timer   // used in stall
+	credit     time.Duration // of pauses in vain for recipients (stall)
+	refilled   time.Time     // when credit was last refilled
+	patterns   int           // listener patterns added (native agents)
+	br         *bufio.Reader
+	big        int // size of the frame larger than br arriving, 0 if none (conn_frames.go)
+	bigLeft    int // of its bytes, those not yet read
+	charged    int // bytes charged to the server's partial frame budget
 
 	// The outbox: frames queued for the agent, written by writeLoop.
 	omu      sync.Mutex
 	obuf     []byte
 	obig     int           // size of a frame larger than the bound alone at the head of obuf
-	lscratch []byte        // legacy agents: the envelope being delivered
+	inflight int           // bytes of the batch the writer is writing (less obig's frame), counted in the bound
 	room     chan struct{} // closed when the writer takes obuf; senders stall on it
 	stalled  bool          // stalls used up stallBudget; none until the writer takes obuf
 	stalls   time.Duration // stall time that ran out since the writer last took obuf
 	closing  bool          // no more deliveries; writeLoop flushes then closes
-	cut      []byte        // a slow consumer's error frame, to write after the frame in flight (sockWriter)
-	cutUntil time.Time     // when the writer gives up writing cut
-	pending  uint64        // drops not yet reported to the agent
-	dropWarn dropWarning   // rate-limits the log's drop warnings (dropwarn.go)
-	unsent   []byte        // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
-	wake     chan struct{}
+	// undecided: the wire is not known yet; messages are queued as Msg
+	// frames, for a legacy agent (toLegacy). discarding: a native
+	// agent in its handshake, which gets nothing before its Welcome.
+	undecided, discarding bool
+	cut                   []byte      // a slow consumer's error frame, to write after the frame in flight (sockWriter)
+	cutUntil              time.Time   // when the writer gives up writing cut
+	pending               uint64      // drops not yet reported to the agent
+	dropWarn              dropWarning // rate-limits the log's drop warnings (dropwarn.go)
+	unsent                []byte      // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
+	wake                  chan struct{}
 
 	qkeys map[uint32]qgroup.Key // the groups of its memberships, once it left them (for requeue)
 
@@ -84,6 +94,8 @@ func newConn(ch *channel, nc net.Conn) *conn {
 		since:      time.Now(),
 		pid:        -1,
 		uid:        -1,
+		credit:     stallBudget,
+		refilled:   time.Now(),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -96,7 +108,8 @@ func newConn(ch *channel, nc net.Conn) *conn {
 
 // run serves the connection until it ends.
 func (c *conn) run() {
-	br := bufio.NewReaderSize(c.nc, readBufSize)
+	br := bufio.NewReaderSize(frameReader{c}, readBufSize)
+	c.br = br
 	err := c.handshake(br)
 	if err == nil {
 		go c.writeLoop()
@@ -109,6 +122,7 @@ func (c *conn) run() {
 		c.linger()
 		c.requeue()
 	} else {
+		c.ch.index.RemoveAll(c)
 		c.close()
 	}
 	if err != nil && !isClosedErr(err) {

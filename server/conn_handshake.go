@@ -26,7 +26,13 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	defer c.nc.SetReadDeadline(time.Time{})
 	// A native agent writes its preamble at once; an agent of the Node
 	// original writes nothing until it emits. One silent for legacyWait
-	// is taken for a legacy agent that only listens.
+	// is taken for a legacy agent that only listens. Until the wire is
+	// known the connection listens to everything, as a legacy agent
+	// would, and what is routed to it waits in its outbox.
+	c.omu.Lock()
+	c.undecided = true
+	c.omu.Unlock()
+	c.ch.index.Add(c, ".*")
 	c.nc.SetReadDeadline(time.Now().Add(legacyWait))
 	first, err := br.Peek(1)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -38,6 +44,7 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	if wire.IsLegacyStart(first[0]) {
 		return c.joinLegacy()
 	}
+	c.notLegacy()
 	c.nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	pre, err := br.Peek(len(wire.Preamble))
 	if err != nil {
@@ -51,10 +58,12 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	}
 	br.Discard(len(wire.Preamble))
 	c.rd = wire.NewReader(br, c.srv.limits.Load().maxFrame)
+	c.frameStart()
 	f, err := c.rd.Next()
 	if err != nil {
-		return c.refuse(frameErr(err))
+		return c.refuse(frameErr(c.frameDone(err)))
 	}
+	c.frameDone(nil)
 	if f.Type != wire.TypeHello {
 		return c.refuse(perr(wire.CodeProtocol, "expected hello, got %s", wire.TypeName(f.Type)))
 	}
@@ -74,22 +83,61 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	if c.pid < 0 {
 		c.pid = c.hellopid
 	}
-	c.obuf = wire.AppendWelcome(c.obuf, wire.Welcome{
+	c.omu.Lock()
+	c.obuf = wire.AppendWelcome(c.obuf[:0], wire.Welcome{
 		Version:  c.version,
 		MaxFrame: uint32(c.srv.limits.Load().maxFrame),
 		ServerID: c.srv.nodeID,
 	})
+	c.discarding = false
+	c.omu.Unlock()
 	return c.join()
 }
 
 func (c *conn) joinLegacy() error {
-	c.legacy = true
 	c.id = fmt.Sprintf("legacy-%d", c.srv.nextID.Add(1))
 	c.idb = []byte(c.id)
 	// A legacy agent cannot say what it listens to: it gets everything
-	// routed to its channel, as in the original.
-	c.ch.index.Add(c, ".*")
+	// routed to its channel, as in the original, from its first moment
+	// (the index has it since handshake began).
+	c.toLegacy()
 	return c.join()
+}
+
+// toLegacy makes c a legacy connection, turning the messages queued while
+// its wire was unknown into envelopes, without holding c.omu meanwhile:
+// senders go on delivering (as envelopes, after those). The writer is not
+// running yet.
+func (c *conn) toLegacy() {
+	c.omu.Lock()
+	queued := c.obuf
+	c.obuf, c.obig, c.pending = nil, 0, 0
+	c.legacy, c.undecided = true, false
+	c.omu.Unlock()
+	out := make([]byte, 0, len(queued)+len(queued)/4)
+	for f := range wire.Frames(queued) {
+		if f.Type != wire.TypeMsg {
+			continue
+		}
+		if v, err := wire.ParseMsg(f.Payload); err == nil {
+			out = wire.AppendLegacy(out, &v)
+		}
+	}
+	c.omu.Lock()
+	c.obuf = append(out, c.obuf...)
+	c.omu.Unlock()
+}
+
+// notLegacy discards what was queued for c while its wire was unknown,
+// and stops it listening to everything: a native agent says what it
+// listens to. Deliveries still on their way are dropped until the Welcome
+// is queued.
+func (c *conn) notLegacy() {
+	c.omu.Lock()
+	c.undecided, c.discarding = false, true
+	c.obuf, c.obig, c.pending = c.obuf[:0], 0, 0
+	c.omu.Unlock()
+	c.ch.index.RemoveAll(c)
 }
 
 func (c *conn) join() error {

@@ -13,38 +13,25 @@ import (
 // agent) if the agent's outbox is full. It reports whether the outbox is
 // more than three quarters full and the sender should pause (see stall).
 func (c *conn) deliver(d *delivery) (nearlyFull bool) {
-	v := d.v
 	lim := c.srv.limits.Load()
 	c.omu.Lock()
-	if c.closing {
+	if c.closing || c.discarding {
 		c.omu.Unlock()
 		return false
 	}
-	// A frame larger than the bound is accepted into an empty outbox, and
-	// does not count against the bound for the frames after it.
 	n := len(c.obuf)
 	frame := d.frameFor(c)
 	if c.legacy {
-		c.lscratch = wire.AppendLegacy(c.lscratch[:0], v)
-		frame = c.lscratch
-	}
-	if n > 0 && n-c.obig+len(frame) > lim.outBuffer {
-		if lim.disconnectSlow {
-			c.omu.Unlock()
-			c.ch.stats.slow.Add(1)
-			c.closeWithError(&protoError{code: wire.CodeSlowConsumer,
-				text: fmt.Sprintf("disconnected as a slow consumer: more than %d bytes queued", lim.outBuffer)})
-			c.srv.log.Warn("slow consumer disconnected", "channel", c.ch.name, "agent", c.id)
+		// An agent that will drop the message does not cost its
+		// encoding; the envelope is made once for all legacy agents.
+		if c.overLocked(legacyMinLen(d.v), lim) {
+			c.overflowLocked(lim)
 			return false
 		}
-		c.pending++
-		c.dropped.Add(1)
-		c.ch.stats.dropped.Add(1)
-		since, warn := c.dropWarnDue(time.Now())
-		c.omu.Unlock()
-		if warn {
-			c.warnDropped(since)
-		}
+		frame = d.legacyFrame()
+	}
+	if c.overLocked(len(frame), lim) {
+		c.overflowLocked(lim)
 		return false
 	}
 	if c.pending > 0 && !c.legacy {
@@ -55,7 +42,7 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
-	nearlyFull = !c.stalled && len(c.obuf)-c.obig > lim.outBuffer/4*3
+	nearlyFull = !c.stalled && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
 	c.omu.Unlock()
 	if d.call && !c.legacy && c.version >= wire.VersionCalls {
 		d.answerers++
@@ -70,25 +57,86 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 	return nearlyFull
 }
 
+// legacyMinLen is the least size of v's legacy envelope (wire.AppendLegacy):
+// its size exactly when the data is JSON.
+func legacyMinLen(v *wire.MsgView) int {
+	const fixed = len(`{"channel":"","broadcast":false,"event":"","data":}`) + 1
+	return fixed + len(v.Channel) + len(v.Event) + len(v.Data)
+}
+
+// queuedLocked is what counts against the outbox bound: the batch the
+// writer is writing and the frames queued after it, less a frame larger
+// than the bound alone at the head of either. c.omu is held.
+func (c *conn) queuedLocked() int { return c.inflight + len(c.obuf) - c.obig }
+
+// overLocked reports whether a frame of size bytes would pass the outbox
+// bound. A frame larger than the bound is accepted into an empty queue, and
+// does not count against the bound for the frames after it. c.omu is held.
+func (c *conn) overLocked(size int, lim *limits) bool {
+	return (len(c.obuf) > 0 || size <= lim.outBuffer) && c.queuedLocked()+size > lim.outBuffer
+}
+
+// overflowLocked deals with a message that does not fit: it is dropped
+// and counted, or the agent disconnected, as configured. It reports
+// whether the agent was disconnected. It unlocks c.omu, which is held.
+func (c *conn) overflowLocked(lim *limits) (disconnected bool) {
+	if lim.disconnectSlow {
+		c.omu.Unlock()
+		c.ch.stats.slow.Add(1)
+		c.closeWithError(&protoError{code: wire.CodeSlowConsumer,
+			text: fmt.Sprintf("disconnected as a slow consumer: more than %d bytes queued", lim.outBuffer)})
+		if held, ok := c.srv.warns.allow(time.Now()); ok {
+			c.srv.log.Warn("slow consumer disconnected", "channel", c.ch.name, "agent", c.id, "outbuffer", lim.outBuffer, "warnings_held", held)
+		}
+		return true
+	}
+	c.pending++
+	c.dropped.Add(1)
+	c.ch.stats.dropped.Add(1)
+	// The clock is read for the first drop and every 1024th, not for
+	// each: drops must stay cheap when many agents do not read.
+	var since uint64
+	var warn bool
+	if d := c.dropped.Load(); d-c.dropWarn.warned == 1 || d%1024 == 0 {
+		since, warn = c.dropWarnDue(time.Now())
+	}
+	c.omu.Unlock()
+	if warn {
+		c.warnDropped(since)
+	}
+	return false
+}
+
 // stallMax bounds how long a sender's reader pauses for one nearly full
-// recipient; stallBudget bounds the pauses a recipient may cause while its
-// writer makes no progress.
+// recipient. stallBudget bounds the pauses that end without the recipient's
+// writer making progress: per recipient, until its writer next takes its
+// outbox, and per sender, as a credit that refills by stallRefill of the
+// time that passes.
 const (
 	stallMax    = 5 * time.Millisecond
 	stallBudget = 100 * time.Millisecond
+	stallRefill = 100 // the credit grows by 1/stallRefill of the time passed
 )
 
 // stall pauses the reader of this connection (the sender) until the
 // writer of recipient r has taken its outbox, or for stallMax at most. A
 // sender faster than its reader is thus slowed to the reader's pace
-// instead of losing messages. A recipient whose writer makes no progress
-// for stallBudget of such pauses stops causing them, and then has messages
-// dropped (or is disconnected) as configured, so a stuck agent costs its
-// senders a tenth of a second, not a pause per message. Deliveries to
-// other agents are delayed by a pause, never blocked.
+// instead of losing messages. A pause that ends without progress costs the
+// sender stallMax of its credit, and once r has had such a pause since its
+// writer last took its outbox, r is waited for only while the sender has
+// credit left: recipients that make no progress cost a sender stallBudget,
+// then a hundredth of its time, however many of them there are and however
+// often they are replaced. One that has cost stallBudget of pauses stops
+// causing them, and then has messages dropped (or is disconnected) as
+// configured. Deliveries to other agents are delayed by a pause, never
+// blocked.
 func (c *conn) stall(r *conn) {
 	r.omu.Lock()
-	if r.closing || r.stalled || len(r.obuf)-r.obig <= c.srv.limits.Load().outBuffer/4*3 {
+	if r.closing || r.stalled || r.queuedLocked() <= c.srv.limits.Load().outBuffer/4*3 {
+		r.omu.Unlock()
+		return
+	}
+	if r.stalls > 0 && c.stallCredit() < stallMax {
 		r.omu.Unlock()
 		return
 	}
@@ -108,11 +156,21 @@ func (c *conn) stall(r *conn) {
 	case <-r.done:
 		c.stallTimer.Stop()
 	case <-c.stallTimer.C:
+		c.credit = max(c.stallCredit()-stallMax, -stallBudget)
 		r.omu.Lock()
 		r.stalls += stallMax
 		r.stalled = r.stalls >= stallBudget // no more pauses until its writer takes obuf
 		r.omu.Unlock()
 	}
+}
+
+// stallCredit refills and returns the sender's credit of pauses (see
+// stall). Only the reader calls it.
+func (c *conn) stallCredit() time.Duration {
+	now := time.Now()
+	c.credit = min(c.credit+now.Sub(c.refilled)/stallRefill, stallBudget)
+	c.refilled = now
+	return c.credit
 }
 
 // sendControl queues a frame that is not a message (pong, reply). Such
@@ -128,7 +186,7 @@ func (c *conn) sendControl(frame []byte) {
 		c.omu.Unlock()
 		return
 	}
-	if len(c.obuf) > 2*lim.outBuffer {
+	if c.queuedLocked() > 2*lim.outBuffer {
 		c.omu.Unlock()
 		c.closeWithError(&protoError{code: wire.CodeSlowConsumer, text: "disconnected: not reading its replies"})
 		return

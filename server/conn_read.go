@@ -24,10 +24,13 @@ func frameErr(err error) error {
 // readNative reads and acts on native frames until the connection ends.
 func (c *conn) readNative() error {
 	for {
+		c.frameStart()
 		f, err := c.rd.Next()
 		if err != nil {
+			err = c.frameDone(err)
 			return c.fail(frameErr(err))
 		}
+		c.frameDone(nil)
 		if err := c.onFrame(f); err != nil {
 			return c.fail(err)
 		}

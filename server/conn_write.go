@@ -119,6 +119,7 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 		return nil, c.closing
 	}
 	c.obuf = spare
+	c.inflight = len(batch) - c.obig
 	c.obig = 0
 	c.stalled, c.stalls = false, 0
 	if c.room != nil {
@@ -132,6 +133,9 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 // did not hand to the connection, for other members (requeue). The failed
 // write ends the writer, which closes the connection.
 func (q outboxQueue) Wrote(batch []byte, n int, err error) {
+	q.c.omu.Lock()
+	q.c.inflight = 0
+	q.c.omu.Unlock()
 	if err == nil {
 		return
 	}

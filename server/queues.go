@@ -7,7 +7,6 @@ package server
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/netcluster/netcluster/control"
@@ -77,7 +76,7 @@ func (c *conn) requeue() {
 func (c *conn) hasRoom() bool {
 	bound := c.srv.limits.Load().outBuffer / 4 * 3
 	c.omu.Lock()
-	ok := !c.closing && len(c.obuf)-c.obig <= bound
+	ok := !c.closing && c.queuedLocked() <= bound
 	c.omu.Unlock()
 	return ok
 }
@@ -96,20 +95,8 @@ func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
 		return false, false
 	}
 	n := len(c.obuf)
-	if n > 0 && n-c.obig+size > lim.outBuffer {
-		if lim.disconnectSlow {
-			c.omu.Unlock()
-			c.ch.stats.slow.Add(1)
-			c.closeWithError(&protoError{code: wire.CodeSlowConsumer,
-				text: fmt.Sprintf("disconnected as a slow consumer: more than %d bytes queued", lim.outBuffer)})
-			c.srv.log.Warn("slow consumer disconnected", "channel", c.ch.name, "agent", c.id)
-			return false, false
-		}
-		c.pending++
-		c.omu.Unlock()
-		c.dropped.Add(1)
-		c.ch.stats.dropped.Add(1)
-		return true, false
+	if c.overLocked(size, lim) {
+		return !c.overflowLocked(lim), false
 	}
 	if c.pending > 0 {
 		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
@@ -119,7 +106,7 @@ func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
-	nearlyFull = !c.stalled && len(c.obuf)-c.obig > lim.outBuffer/4*3
+	nearlyFull = !c.stalled && c.queuedLocked() > lim.outBuffer/4*3
 	c.omu.Unlock()
 	c.queuedIn.Add(1)
 	c.ch.stats.queueMsgs.Add(1)

@@ -68,6 +68,7 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if d.call {
 		ch.noResponders(src, d, toNet || toBackbone)
 	}
+	d.release()
 	if full != nil && src != nil {
 		src.stall(full)
 	}

@@ -104,8 +104,12 @@ type Server struct {
 	conns  sync.WaitGroup // one per connection: its goroutines
 	liveMu sync.Mutex
 	live   map[*conn]struct{} // every served connection, joined or in its handshake
-	loops  sync.WaitGroup     // accept loops
-	nextID atomic.Uint64
+	counts connCounts         // connections held, for the limits; under liveMu
+	// partial is the bytes of frames in progress, over all connections.
+	partial atomic.Int64
+	warns   warnLimiter    // rate limit of the slow consumer warnings
+	loops   sync.WaitGroup // accept loops
+	nextID  atomic.Uint64
 }
 
 const (
@@ -150,23 +154,38 @@ func New(cfg Config) (*Server, error) {
 		channels: make(map[string]*channel),
 		passed:   passed,
 		live:     make(map[*conn]struct{}),
+		counts:   connCounts{byUID: make(map[int]int)},
 	}
 	s.limits.Store(limitsOf(bus))
 	return s, nil
 }
 
-// limits are the per-connection bounds of the configuration in force.
+// limits are the bounds of the configuration in force.
 type limits struct {
 	maxFrame       int
 	outBuffer      int
 	disconnectSlow bool
+	maxConns       int // connections: in all, per channel, per uid (conn_limits.go)
+	maxChanConns   int
+	maxUIDConns    int
+	partialFrames  int // bytes of frames in progress, over all connections
 }
 
 func limitsOf(bus *config.Config) *limits {
+	or := func(v, def int) int {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
 	return &limits{
 		maxFrame:       bus.MaxFrame,
 		outBuffer:      bus.OutBuffer,
 		disconnectSlow: bus.SlowConsumer == "disconnect",
+		maxConns:       or(bus.MaxConnections, config.DefaultMaxConnections),
+		maxChanConns:   or(bus.MaxChannelConnections, config.DefaultMaxChannelConnections),
+		maxUIDConns:    or(bus.MaxUIDConnections, config.DefaultMaxUIDConnections),
+		partialFrames:  or(bus.PartialFrames, config.DefaultPartialFrames),
 	}
 }
 

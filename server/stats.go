@@ -13,6 +13,8 @@ func addCounters(c *ChannelCounters, o ChannelCounters) {
 	c.BytesOut += o.BytesOut
 	c.Dropped += o.Dropped
 	c.Slow += o.Slow
+	c.Refused += o.Refused
+	c.FramesRefused += o.FramesRefused
 	c.Requests += o.Requests
 	c.Replies += o.Replies
 	c.RepliesDropped += o.RepliesDropped
@@ -38,7 +40,7 @@ type Stats struct {
 
 func (c *conn) info() AgentInfo {
 	c.omu.Lock()
-	queued := len(c.obuf)
+	queued := c.queuedLocked() + c.obig
 	c.omu.Unlock()
 	return AgentInfo{
 		Channel:   c.ch.name,
@@ -69,6 +71,9 @@ func (ch *channel) counters() ChannelCounters {
 		BytesOut: ch.stats.bytesOut.Load(),
 		Dropped:  ch.stats.dropped.Load(),
 		Slow:     ch.stats.slow.Load(),
+		Refused:  ch.stats.refused.Load(),
+
+		FramesRefused: ch.stats.frames.Load(),
 
 		Requests:       ch.stats.requests.Load(),
 		Replies:        ch.stats.replies.Load(),
