@@ -13,8 +13,9 @@ import (
 var (
 	// ErrNoResponders is returned by Request when the server knows that no
 	// agent able to answer listens to the event: none on the channel, none
-	// on the channels it propagates to, and the request did not go to the
-	// network.
+	// on the channels it propagates to, and the request either did not go
+	// to the network or went only to the NATS backbone, where no other
+	// server subscribes to its subject.
 	ErrNoResponders = errors.New("netcluster: no responders")
 	// ErrNotRequest is returned by Message.Reply for a message that is not
 	// a request.

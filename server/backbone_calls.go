@@ -108,3 +108,20 @@ func (s *Server) sendBackboneAnswer(raw []byte, to *wire.AddrView) bool {
 	n.b.Send(bbAnswers, string(to.Node), raw)
 	return true
 }
+
+// probeBackbone asks NATS whether any other server subscribes to the
+// subject of the Call d, which found no local agent able to answer: if
+// none does, the requester src gets NoResponders at once. (A Call that
+// also went to multicast or peers waits for its context: who listens
+// there cannot be known.)
+func (s *Server) probeBackbone(ch *channel, src *conn, d *delivery) {
+	n := s.bb.Load()
+	if n == nil || src == nil {
+		return
+	}
+	id := d.id
+	n.b.Probe(ch.name, string(d.v.Event), func() {
+		ch.stats.noResponders.Add(1)
+		src.sendControl(wire.AppendU64(nil, wire.TypeNoResponders, id))
+	})
+}

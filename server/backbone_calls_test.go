@@ -29,8 +29,9 @@ func withoutAnswers(subjects []string) []string {
 
 // TestBackboneRequestReply: requests cross the NATS backbone and their
 // answers come back to the requester's server, across channels there;
-// queue groups there are per server; a request no one answers waits for
-// its context (the server cannot know who listens elsewhere).
+// queue groups there are per server; a request no server subscribes to
+// gets ErrNoResponders at once (NATS says no one has interest), one that
+// a server subscribes to waits for its context.
 func TestBackboneRequestReply(t *testing.T) {
 	t.Parallel()
 	nc := natstest.RunCluster(t, 3, natstest.Options{NoJetStream: true})
@@ -69,10 +70,27 @@ func TestBackboneRequestReply(t *testing.T) {
 	if err != nil || string(got.Data) != "done" || got.Node != h3.srv.NodeID() {
 		t.Fatalf("queue group reply %q from %q, %v", got.Data, got.Node, err)
 	}
-	ctx, cancel := context.WithTimeout(ctlCtx(t), 200*time.Millisecond)
+	// No server subscribes to "none": NATS says so, and the request
+	// ends with ErrNoResponders long before its deadline.
+	ctx, cancel := context.WithTimeout(ctlCtx(t), 10*time.Second)
 	defer cancel()
-	if _, err := req.Request(ctx, "none", 1); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("request to no one over NATS = %v, want the deadline", err)
+	if _, err := req.Request(ctx, "none", 1); !errors.Is(err, netcluster.ErrNoResponders) {
+		t.Fatalf("request to no one over NATS = %v, want ErrNoResponders", err)
+	}
+	// A server subscribes to the subject, but its agent does not answer:
+	// the request waits for its context.
+	if _, err := resp.On("mute", func(*netcluster.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	resp.Flush(ctlCtx(t))
+	bbSubjects(t, h2, "netcluster.default.A.mute", "netcluster.default.A.price", "netcluster.default.B.mute", "netcluster.default.B.price")
+	ntWait(t, "interest in mute on the requester's NATS server", func() bool {
+		return nc.Servers[0].GlobalAccount().SubscriptionInterest("netcluster.default.A.mute")
+	})
+	ctx2, cancel2 := context.WithTimeout(ctlCtx(t), 300*time.Millisecond)
+	defer cancel2()
+	if _, err := req.Request(ctx2, "mute", 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request to a listener that does not answer = %v, want the deadline", err)
 	}
 
 	// A group with members on two servers: each server's group gets
@@ -97,7 +115,7 @@ func TestBackboneRequestReply(t *testing.T) {
 			a.Flush(ctlCtx(t))
 		}
 	}
-	bbSubjects(t, h2, "netcluster.default.A.job", "netcluster.default.A.price", "netcluster.default.B.price")
+	bbSubjects(t, h2, "netcluster.default.A.job", "netcluster.default.A.mute", "netcluster.default.A.price", "netcluster.default.B.mute", "netcluster.default.B.price")
 	bbSubjects(t, h3, "netcluster.default.A.job", "netcluster.default.A.resize")
 	const jobs = 200
 	for k := range jobs {

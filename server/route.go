@@ -67,6 +67,9 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	}
 	if d.call {
 		ch.noResponders(src, d, toNet || toBackbone)
+		if toBackbone && !toNet && d.answerers == 0 {
+			ch.srv.probeBackbone(ch, src, d)
+		}
 	}
 	d.release()
 	if full != nil && src != nil {

@@ -54,6 +54,7 @@ type Backbone struct {
 
 	pub publisher
 	in  interest
+	pr  prober
 
 	durables map[string]*durable
 
@@ -104,6 +105,7 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 	b.warn.log = log
 	b.pub.init(b)
 	b.in.init(b)
+	b.pr.init(b)
 	for name, d := range cfg.Durable {
 		b.durables[name] = newDurable(b, name, d)
 	}
@@ -116,6 +118,10 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 		return nil, fmt.Errorf("backbone: nats %s: %w", redactedURLs(cfg.NATS.URLs), err)
 	}
 	b.nc = nc
+	if err := b.pr.start(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("backbone: probe inbox: %w", err)
+	}
 	if b.js, err = jetstream.New(nc); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("backbone: jetstream: %w", err)

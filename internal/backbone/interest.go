@@ -187,6 +187,9 @@ func (in *interest) receive() {
 	for {
 		select {
 		case m := <-in.msgs:
+			if in.b.isProbe(m) {
+				continue
+			}
 			r.handle(m.Subject, m.Subject, m.Data)
 		case <-in.done:
 			return

@@ -1,0 +1,50 @@
+package backbone
+
+import (
+	"testing"
+	"time"
+
+	"github.com/netcluster/netcluster/internal/natstest"
+)
+
+// TestProbe: a probe on a subject no other server subscribes to calls
+// none (NATS's no-responders status), also when the prober itself
+// subscribes to it (NoEcho); once another server subscribes, it answers
+// the probe and none is not called; the probe is not delivered as a
+// message and not counted as malformed.
+func TestProbe(t *testing.T) {
+	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+	a, _ := open(t, natsCfg(ns.URL()), 1, nil)
+	b, sb := open(t, natsCfg(ns.URL()), 2, nil)
+	waitConnected(t, a)
+	waitConnected(t, b)
+	a.SetInterest("A", []string{"price"}, false)
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	probe := func() (none bool) {
+		t.Helper()
+		called := make(chan struct{})
+		a.Probe("A", "price", func() { close(called) })
+		select {
+		case <-called:
+			return true
+		case <-time.After(time.Second):
+			return false
+		}
+	}
+	if !probe() {
+		t.Fatal("probe with no other subscriber: none not called")
+	}
+	b.SetInterest("A", []string{"price"}, false)
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if probe() {
+		t.Fatal("probe with a subscriber: none called")
+	}
+	if n, st := sb.len(), b.Stats(); n != 0 || st.Malformed != 0 || st.MsgsIn != 0 {
+		t.Fatalf("the subscriber got %d messages, stats %+v", n, st)
+	}
+}
