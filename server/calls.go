@@ -6,19 +6,20 @@ package server
 
 import (
 	"bytes"
-	"sync"
 
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
 // delivery is one Msg or Call being routed.
 type delivery struct {
-	raw    []byte        // the frame as emitted: a Msg, or a Call when call is set
-	v      *wire.MsgView // its fields
-	call   bool
-	id     uint64  // the Call's request id
-	asMsg  []byte  // the Call as a Msg frame, for version 1 agents; made when first needed
-	legacy *[]byte // its legacy envelope, made for the first legacy agent (legacyFrame)
+	raw       []byte        // the frame as emitted: a Msg, or a Call when call is set
+	v         *wire.MsgView // its fields
+	call      bool
+	id        uint64 // the Call's request id
+	asMsg     []byte // the Call as a Msg frame, for version 1 agents; made when first needed
+	legacy    []byte // its legacy envelope, made for the first legacy agent (legacyFrame)
+	hasLegacy bool
+	scratch   *[]byte // the sender's buffer for legacy, nil for one from the network
 
 	// answerers counts the agents able to answer (version 2) that got
 	// the Call, as plain listeners or queue group members.
@@ -50,26 +51,20 @@ func (d *delivery) msgForm() []byte {
 	return d.asMsg
 }
 
-// legacyBufs holds the buffers of legacy envelopes, one per delivery to
-// legacy agents, so routing allocates nothing.
-var legacyBufs = sync.Pool{New: func() any { return new([]byte) }}
-
 // legacyFrame returns d's legacy envelope, made once for all the legacy
-// agents that get it.
+// agents that get it, in the sender's scratch buffer when there is one
+// (routeDelivery hands it over and back).
 func (d *delivery) legacyFrame() []byte {
-	if d.legacy == nil {
-		d.legacy = legacyBufs.Get().(*[]byte)
-		*d.legacy = wire.AppendLegacy((*d.legacy)[:0], d.v)
+	if !d.hasLegacy {
+		if d.scratch != nil {
+			*d.scratch = wire.AppendLegacy((*d.scratch)[:0], d.v)
+			d.legacy = *d.scratch
+		} else {
+			d.legacy = wire.AppendLegacy(nil, d.v)
+		}
+		d.hasLegacy = true
 	}
-	return *d.legacy
-}
-
-// release gives back what d borrowed; d is not used after.
-func (d *delivery) release() {
-	if d.legacy != nil {
-		legacyBufs.Put(d.legacy)
-		d.legacy = nil
-	}
+	return d.legacy
 }
 
 // checkOrigin is the origin check of a Msg, Call or Answer from c.

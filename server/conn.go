@@ -49,9 +49,10 @@ type conn struct {
 	refilled   time.Time     // when credit was last refilled
 	patterns   int           // listener patterns added (native agents)
 	br         *bufio.Reader
-	big        int // size of the frame larger than br arriving, 0 if none (conn_frames.go)
-	bigLeft    int // of its bytes, those not yet read
-	charged    int // bytes charged to the server's partial frame budget
+	lscratch   []byte // legacy envelopes of the messages it sends (delivery.legacyFrame)
+	big        int    // size of the frame larger than br arriving, 0 if none (conn_frames.go)
+	bigLeft    int    // of its bytes, those not yet read
+	charged    int    // bytes charged to the server's partial frame budget
 
 	// The outbox: frames queued for the agent, written by writeLoop.
 	omu      sync.Mutex

@@ -26,6 +26,9 @@ func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 // to the network, gets NoResponders.
 func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	v := d.v
+	if src != nil {
+		d.scratch = &src.lscratch
+	}
 	st := ch.settings.Load()
 	ch.stats.msgsIn.Add(1)
 	ch.stats.bytesIn.Add(uint64(len(v.Data)))
@@ -71,7 +74,6 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 			ch.srv.probeBackbone(ch, src, d)
 		}
 	}
-	d.release()
 	if full != nil && src != nil {
 		src.stall(full)
 	}

@@ -197,11 +197,10 @@ func TestLegacyEnvelopeNotMadeForDrop(t *testing.T) {
 		}
 		d := delivery{raw: frame, v: &v}
 		r.deliver(&d)
-		d.release()
 	}
 	d := delivery{raw: frame, v: &v}
 	r.deliver(&d)
-	if d.legacy != nil {
+	if d.hasLegacy {
 		t.Fatal("an envelope was made for a message dropped")
 	}
 }
