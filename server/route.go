@@ -35,27 +35,10 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if st.DumpToConsole {
 		ch.srv.console.dump(ch.name, v)
 	}
-	var full *conn // a recipient whose outbox is nearly full
-	for _, c := range ch.index.Match(v.Event) {
-		if c != src && c.deliver(d) {
-			full = c
-		}
-	}
-	if !ch.queues.Empty() {
-		if f := ch.routeGroups(d); f != nil {
-			full = f
-		}
-	}
+	full := ch.deliverLocal(src, d) // a recipient whose outbox is nearly full
 	for _, t := range st.targets {
-		for _, c := range t.index.Match(v.Event) {
-			if c.deliver(d) {
-				full = c
-			}
-		}
-		if !t.queues.Empty() {
-			if f := t.routeGroups(d); f != nil {
-				full = f
-			}
+		if f := t.deliverLocal(nil, d); f != nil {
+			full = f
 		}
 	}
 	toNet := src != nil && st.PropagateToNet && ch.srv.net.Load() != nil
@@ -77,4 +60,21 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if full != nil && src != nil {
 		src.stall(full)
 	}
+}
+
+// deliverLocal gives d to ch's agents whose listeners match its event,
+// except src, and to one member of each of ch's matching queue groups. It
+// returns the last recipient whose outbox is nearly full, or nil.
+func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
+	for _, c := range ch.index.Match(d.v.Event) {
+		if c != src && c.deliver(d) {
+			full = c
+		}
+	}
+	if !ch.queues.Empty() {
+		if f := ch.routeGroups(d); f != nil {
+			full = f
+		}
+	}
+	return full
 }
