@@ -85,7 +85,7 @@ type Client struct {
 type session struct {
 	nc      net.Conn
 	rd      *wire.Reader
-	wmu     sync.Mutex             // serialises writes
+	wmu     chan struct{}          // holds a token while a write is under way
 	pending map[uint64]chan []byte // under Client.mu
 	done    chan struct{}          // closed when the connection ended
 	err     error                  // why, set before done closes
@@ -171,7 +171,7 @@ func (c *Client) connect(ctx context.Context) (s *session, err error) {
 	}
 	nc.SetDeadline(time.Time{})
 	rd.SetMax(max(int(w.MaxFrame), wire.DefaultMaxFrame))
-	return &session{nc: nc, rd: rd, pending: make(map[uint64]chan []byte), done: make(chan struct{})}, nil
+	return &session{nc: nc, rd: rd, wmu: make(chan struct{}, 1), pending: make(map[uint64]chan []byte), done: make(chan struct{})}, nil
 }
 
 // start makes s the connection and starts its reader. Call with mu held.
@@ -228,7 +228,7 @@ func (s *session) readLoop(c *Client) error {
 			if err != nil {
 				return fmt.Errorf("control: from server: %w", err)
 			}
-			if err := s.write(wire.AppendU64(nil, wire.TypePong, tok)); err != nil {
+			if err := s.write(context.Background(), wire.AppendU64(nil, wire.TypePong, tok)); err != nil {
 				return err
 			}
 		case wire.TypeError:
@@ -244,10 +244,35 @@ func (s *session) readLoop(c *Client) error {
 	}
 }
 
-func (s *session) write(frame []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+// write writes frame whole, one writer at a time, unless ctx ends first.
+// A write that fails or is cut short by ctx may leave part of a frame on
+// the connection: write then closes it, and the reader ends and reports
+// why. Waiting for another writer ends with ctx and leaves the connection
+// as it was.
+func (s *session) write(ctx context.Context, frame []byte) error {
+	select {
+	case s.wmu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.wmu }()
+	cut := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		s.nc.SetWriteDeadline(time.Now())
+		close(cut)
+	})
 	_, err := s.nc.Write(frame)
+	if !stop() {
+		<-cut
+		if err == nil {
+			s.nc.SetWriteDeadline(time.Time{}) // ctx ended just after the write
+		} else {
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		s.nc.Close()
+	}
 	return err
 }
 
@@ -347,9 +372,12 @@ func (c *Client) RoundTrip(ctx context.Context, body []byte) ([]byte, error) {
 	done := make(chan []byte, 1)
 	s.pending[id] = done
 	c.mu.Unlock()
-	if err := s.write(wire.AppendRequest(nil, wire.TypeRequest, wire.Request{ID: id, Body: body})); err != nil {
-		s.nc.Close() // the reader ends and reports why
-	}
+	if err := s.write(ctx, wire.AppendRequest(nil, wire.TypeRequest, wire.Request{ID: id, Body: body})); err != nil && ctx.Err() != nil {
+		c.mu.Lock()
+		delete(s.pending, id)
+		c.mu.Unlock()
+		return nil, err
+	} // other write errors end the connection: s.done says why
 	select {
 	case b := <-done:
 		return b, nil
