@@ -5,13 +5,12 @@ import (
 	"errors"
 	"net"
 	"os"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/netcluster/netcluster/control"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/internal/transport"
 )
 
@@ -31,24 +30,8 @@ func TestDialRefusesImpostor(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := transport.SocketPath(dir, control.Channel)
-	// Bind as nobody on a thread of that effective uid only.
 	var ln net.Listener
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), 65534, ^uintptr(0)); e != 0 {
-			runtime.UnlockOSThread()
-			err = e
-			return
-		}
-		ln, err = transport.Listen(path, transport.ListenConfig{Mode: 0o666})
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), 0, ^uintptr(0)); e != 0 {
-			return // the thread ends with this goroutine
-		}
-		runtime.UnlockOSThread()
-	}()
-	<-done
+	testutil.AsUser(t, 65534, func() { ln, err = transport.Listen(path, transport.ListenConfig{Mode: 0o666}) })
 	if err != nil {
 		t.Fatalf("listen as nobody: %v", err)
 	}

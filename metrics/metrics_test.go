@@ -9,6 +9,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/internal/testutil/testserver"
 )
 
@@ -165,7 +166,7 @@ func TestMetricsNetwork(t *testing.T) {
 	}
 	n1, dir1 := startServer(t, netConfig())
 	n2, dir2 := startServer(t, netConfig())
-	waitFor(t, "peers", func() bool {
+	testutil.Eventually(t, "peers", func() bool {
 		s1, s2 := n1.Stats().Network, n2.Stats().Network
 		return s1 != nil && s2 != nil && len(s1.Peers) == 1 && len(s2.Peers) == 1
 	})
@@ -204,17 +205,5 @@ func TestMetricsNetwork(t *testing.T) {
 	}
 	if mf["netcluster_net_peer_last_seen_seconds"] == nil {
 		t.Error("no last seen gauge")
-	}
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

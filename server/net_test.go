@@ -116,16 +116,10 @@ func ntListen(t testing.TB, n *ntNode, channel, pattern string) (*netcluster.Age
 	return a, in
 }
 
-// ntWait polls cond until it holds or 10 s pass.
+// ntWait is testutil.Eventually under the name the network tests use.
 func ntWait(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, cond)
 }
 
 // ntPeers waits until every node knows every other (a heartbeat crossed).

@@ -2,41 +2,13 @@ package server
 
 import (
 	"os"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/netcluster/netcluster/control"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/internal/transport"
 )
-
-// reloadAsUser runs f on a locked OS thread whose effective uid is uid
-// (Linux credentials are per thread; the runtime starts no thread from a
-// locked one). Needs root, as CI runs.
-func reloadAsUser(t *testing.T, uid int, f func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("ROOT-SKIP: acting as uid %d needs root", uid)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)); e != 0 {
-			runtime.UnlockOSThread()
-			t.Errorf("setresuid: %v", e)
-			return
-		}
-		f()
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), 0, ^uintptr(0)); e != 0 {
-			t.Errorf("restoring euid 0: %v", e)
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	<-done
-}
 
 // reloadconfig from a user who may use the control socket but could not
 // read the file is refused without the file's content; the same request
@@ -51,7 +23,7 @@ func TestReloadConfigReadsOnlyWhatTheRequesterCould(t *testing.T) {
 
 	var c *control.Client
 	var err error
-	reloadAsUser(t, 65534, func() { c, err = control.Dial(ctlCtx(t), path, &control.Options{Dial: transport.Dial}) })
+	testutil.AsUser(t, 65534, func() { c, err = control.Dial(ctlCtx(t), path, &control.Options{Dial: transport.Dial}) })
 	if err != nil {
 		t.Fatalf("control connection as nobody: %v", err)
 	}

@@ -54,10 +54,10 @@ func TestListen(t *testing.T) {
 		return func() bool { return strings.Count(out.String(), "\n") == n }
 	}
 	a.Emit(ctx, "log", map[string]any{"n": 1})
-	eventually(t, "line 1", lines(1))
+	testutil.Eventually(t, "line 1", lines(1))
 	b.Emit(ctx, "other", 2) // not listened to
 	b.EmitRaw(ctx, "x", []byte("raw\nbytes"))
-	eventually(t, "line 2", lines(2))
+	testutil.Eventually(t, "line 2", lines(2))
 	a.Emit(ctx, "log", []int{3})
 	a.Emit(ctx, "log", 4) // after the count
 	a.Flush(ctx)
@@ -102,7 +102,7 @@ func TestListenUntilCancelled(t *testing.T) {
 	waitListening(t, srv, "A", ".*")
 	a := agent(t, dir, "A")
 	a.Emit(testCtx(t), "one", 1)
-	eventually(t, "the message printed", func() bool { return strings.Contains(out.String(), `"event":"one"`) })
+	testutil.Eventually(t, "the message printed", func() bool { return strings.Contains(out.String(), `"event":"one"`) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestListenUntilCancelled(t *testing.T) {
 // waitListening waits until an agent of channel listens to pattern.
 func waitListening(t testing.TB, srv *server.Server, channel, pattern string) {
 	t.Helper()
-	eventually(t, "the listener", func() bool {
+	testutil.Eventually(t, "the listener", func() bool {
 		ci, _ := srv.Channel(channel)
 		for _, a := range ci.Agents {
 			for _, p := range a.Patterns {

@@ -27,7 +27,7 @@ func startReply(t *testing.T, srv *server.Server, dir string, args ...string) *s
 			t.Errorf("reply: %v", err)
 		}
 	})
-	eventually(t, "the reply listener", func() bool {
+	testutil.Eventually(t, "the reply listener", func() bool {
 		ci, _ := srv.Channel(args[0])
 		for _, a := range ci.Agents {
 			if len(a.Patterns) > 0 || len(a.Queues) > 0 {
@@ -129,7 +129,7 @@ func TestReplyConcurrency(t *testing.T) {
 		done <- run(testCtx(t), []string{"-socketdir", dir, "reply", "A", "job", "-concurrency", "3", "-n", "6", "--", "sh", "-c", script, "sh", running},
 			strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
 	}()
-	eventually(t, "the reply listener", func() bool {
+	testutil.Eventually(t, "the reply listener", func() bool {
 		ci, _ := srv.Channel("A")
 		return len(ci.Agents) == 1 && len(ci.Agents[0].Patterns) == 1
 	})

@@ -108,18 +108,6 @@ func (c *collect) none(t testing.TB) {
 	}
 }
 
-// eventually retries cond until it holds or 10 seconds pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func writeFile(t testing.TB, dir, name, src string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)

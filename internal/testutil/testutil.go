@@ -1,6 +1,7 @@
 // Package testutil holds the helpers that tests of several packages share:
 // short socket directories, a context bounded by the test, a buffer safe
-// for a server's goroutines. It imports nothing of netcluster, so the
+// for a server's goroutines, a bounded wait for a condition, and (Linux)
+// acting as another user. It imports nothing of netcluster, so the
 // tests of any package may use it, server and transport included; a
 // server started for one test is in package testserver.
 package testutil
@@ -51,4 +52,17 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Eventually waits until cond holds, checking every 5 ms, and fails the
+// test naming what it waited for if 10 s pass first.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

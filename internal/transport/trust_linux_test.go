@@ -9,45 +9,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
 
 // nobody is the uid the tests act as besides root.
 const nobody = 65534
-
-// asUser runs f on a locked OS thread whose effective uid is uid. Linux
-// credentials belong to a thread, and the raw setresuid changes this
-// thread only (the runtime starts no new thread from a locked one). It
-// needs root; CI runs as root.
-func asUser(t *testing.T, uid int, f func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("ROOT-SKIP: acting as uid %d needs root", uid)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)); e != 0 {
-			runtime.UnlockOSThread()
-			t.Errorf("setresuid(-1, %d, -1): %v", uid, e)
-			return
-		}
-		f()
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), 0, ^uintptr(0)); e != 0 {
-			t.Errorf("restoring euid 0: %v (the thread ends with this goroutine)", e)
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	<-done
-}
 
 // sharedDir returns a fresh directory anyone may create entries in, like
 // /tmp.
@@ -85,7 +55,7 @@ func TestDialRefusesImpostor(t *testing.T) {
 	path := SocketPath(dir, "A")
 	var ln net.Listener
 	var err error
-	asUser(t, nobody, func() { ln, err = Listen(path, ListenConfig{Mode: 0o666}) })
+	testutil.AsUser(t, nobody, func() { ln, err = Listen(path, ListenConfig{Mode: 0o666}) })
 	if err != nil {
 		t.Fatalf("Listen as uid %d: %v", nobody, err)
 	}
@@ -108,7 +78,7 @@ func TestDialRefusesImpostor(t *testing.T) {
 	}
 
 	// The same server is trusted by its own user.
-	asUser(t, nobody, func() { c, err = Dial(ctx, path) })
+	testutil.AsUser(t, nobody, func() { c, err = Dial(ctx, path) })
 	if err != nil {
 		t.Fatalf("Dial as uid %d: %v", nobody, err)
 	}
@@ -117,7 +87,7 @@ func TestDialRefusesImpostor(t *testing.T) {
 	// And root's server in the shared directory is trusted by everyone.
 	rootPath := SocketPath(dir, "B")
 	acceptAll(t, listen(t, rootPath, ListenConfig{Mode: 0o666}))
-	asUser(t, nobody, func() { c, err = Dial(ctx, rootPath) })
+	testutil.AsUser(t, nobody, func() { c, err = Dial(ctx, rootPath) })
 	if err != nil {
 		t.Fatalf("Dial as uid %d to root's server: %v", nobody, err)
 	}
@@ -134,7 +104,7 @@ func TestDialPermissionDenied(t *testing.T) {
 	path := SocketPath(dir, "A")
 	acceptAll(t, listen(t, path, ListenConfig{Mode: 0o600}))
 	var err error
-	asUser(t, nobody, func() {
+	testutil.AsUser(t, nobody, func() {
 		var c net.Conn
 		if c, err = Dial(context.Background(), path); err == nil {
 			c.Close()
