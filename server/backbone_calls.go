@@ -40,18 +40,7 @@ func (n *bbNode) deliverCallFrame(node backbone.NodeID, f wire.Frame) {
 		Data:    v.Data,
 	}
 	ch := (*n.chans.Load())[m.Channel]
-	verdict := ""
-	switch {
-	case ch == nil:
-		n.st.unknownChannel.Add(1)
-		verdict = "unknown-channel"
-	case !ch.settings.Load().AcceptNet:
-		n.st.refused.Add(1)
-		verdict = "acceptnet-false"
-	case wire.CallSize(&m)-wire.LenSize > n.srv.limits.Load().maxFrame:
-		n.st.refused.Add(1)
-		verdict = "larger-than-maxframe"
-	}
+	verdict := n.srv.netVerdict(ch, wire.CallSize(&m), &n.st.unknownChannel, &n.st.refused)
 	if n.dumpnet.Load() {
 		n.srv.console.dumpNet(m.Node, netbus.Peer{ID: netbus.NodeID(node), Name: "nats"}, m.Channel, &v, verdict)
 	}

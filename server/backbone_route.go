@@ -42,18 +42,7 @@ func (n *bbNode) deliver(node backbone.NodeID, frame []byte) {
 		Data:    v.Data,
 	}
 	ch := (*n.chans.Load())[m.Channel]
-	verdict := ""
-	switch {
-	case ch == nil:
-		n.st.unknownChannel.Add(1)
-		verdict = "unknown-channel"
-	case !ch.settings.Load().AcceptNet:
-		n.st.refused.Add(1)
-		verdict = "acceptnet-false"
-	case wire.MsgSize(&m)-wire.LenSize > n.srv.limits.Load().maxFrame:
-		n.st.refused.Add(1)
-		verdict = "larger-than-maxframe"
-	}
+	verdict := n.srv.netVerdict(ch, wire.MsgSize(&m), &n.st.unknownChannel, &n.st.refused)
 	if n.dumpnet.Load() {
 		n.srv.console.dumpNet(m.Node, netbus.Peer{ID: netbus.NodeID(node), Name: "nats"}, m.Channel, &v, verdict)
 	}

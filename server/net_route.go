@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -112,20 +113,7 @@ func (n *netNode) deliver(from netbus.Peer, channel string, frame []byte) {
 		Data:    v.Data,
 	}
 	ch := (*n.chans.Load())[channel]
-	verdict := ""
-	switch {
-	case ch == nil:
-		n.st.unknownChannel.Add(1)
-		verdict = "unknown-channel"
-	case !ch.settings.Load().AcceptNet:
-		n.st.refused.Add(1)
-		verdict = "acceptnet-false"
-	case wire.MsgSize(&m)-wire.LenSize > n.srv.limits.Load().maxFrame:
-		// With the node id added its length field would exceed what
-		// agents accept.
-		n.st.refused.Add(1)
-		verdict = "larger-than-maxframe"
-	}
+	verdict := n.srv.netVerdict(ch, wire.MsgSize(&m), &n.st.unknownChannel, &n.st.refused)
 	if n.dumpnet.Load() {
 		n.srv.console.dumpNet(n.name, from, channel, &v, verdict)
 	}
@@ -156,3 +144,23 @@ func parseNetMsg(frame []byte) (wire.MsgView, bool) {
 // unsafeString views b as a string without copying; b must not change
 // while the string is in use.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// netVerdict says why a message from another node cannot enter ch, whose
+// frame with the origin node written in is size bytes long: the channel
+// is unknown here, refuses the network, or the frame would exceed what
+// agents accept. It counts the refusal in unknown or refused and returns
+// its name for dumpnet; "" admits the message.
+func (s *Server) netVerdict(ch *channel, size int, unknown, refused *atomic.Uint64) string {
+	switch {
+	case ch == nil:
+		unknown.Add(1)
+		return "unknown-channel"
+	case !ch.settings.Load().AcceptNet:
+		refused.Add(1)
+		return "acceptnet-false"
+	case size-wire.LenSize > s.limits.Load().maxFrame:
+		refused.Add(1)
+		return "larger-than-maxframe"
+	}
+	return ""
+}
