@@ -15,20 +15,23 @@ import (
 // first accepted data datagram (it gets a stream) or by a NAK addressed to
 // this node's session (a listener that only asks for retransmissions).
 type peer struct {
-	pub      Peer
-	epoch    uint64
-	lastSeen time.Time
-	ctrlTop  uint64       // unproven: the highest control sequence accepted
-	beat     beatBody     // without a stream: the latest heartbeat, applied when one starts
-	beatOK   bool         // beat is set
-	from     uint64       // without a stream: where it would start (from the first heartbeat)
-	fromMsg  uint64       // the message number expected at from
-	nakAt    time.Time    // without a stream: when it was last NAKed
-	timely   bool         // a timed heartbeat of this session came since we started
-	w        *peerWindows // replay windows; nil until proven
-	s        *stream      // nil until its first data datagram
-	carry    streamStats  // counts of earlier sessions, for its next stream
-	st       PeerStats    // the Bus's counters: Datagrams, Duplicates, NaksSent, Restarts
+	pub       Peer
+	epoch     uint64
+	lastSeen  time.Time
+	ctrlTop   uint64       // unproven: the highest control sequence accepted
+	beat      beatBody     // without a stream: the latest heartbeat, applied when one starts
+	beatOK    bool         // beat is set
+	from      uint64       // without a stream: where it would start (from the first heartbeat)
+	fromMsg   uint64       // the message number expected at from
+	fromMsgOK bool         // fromMsg is known
+	nakAt     time.Time    // without a stream: when it was last NAKed
+	timely    bool         // a timed heartbeat of this session came since we started
+	early     uint64       // the lowest data sequence refused before timely (0: none)
+	earlyAt   time.Time    // when it came
+	w         *peerWindows // replay windows; nil until proven
+	s         *stream      // nil until its first data datagram
+	carry     streamStats  // counts of earlier sessions, for its next stream
+	st        PeerStats    // the Bus's counters: Datagrams, Duplicates, NaksSent, Restarts
 }
 
 // peerWindows are a proven peer's replay windows, data and control.
@@ -36,7 +39,9 @@ type peerWindows struct{ data, ctrl replayWindow }
 
 func (b *Bus) newPeer(id NodeID, epoch uint64, src netip.AddrPort) *peer {
 	b.env.peers++
-	return &peer{pub: Peer{ID: id, Addr: src}, epoch: epoch}
+	// lastSeen starts now: a peer whose first datagrams are refused
+	// (unfresh) keeps what it learned until PeerTimeout.
+	return &peer{pub: Peer{ID: id, Addr: src}, epoch: epoch, lastSeen: time.Now()}
 }
 
 // prove gives p replay windows, if the memory bound allows (else the
@@ -63,7 +68,7 @@ func (b *Bus) startStream(p *peer, now time.Time) {
 	p.s = &s
 	if p.beatOK {
 		s.start(p.from)
-		if !s.msgKnown {
+		if !s.msgKnown && p.fromMsgOK {
 			s.msgKnown, s.nextMsg = true, p.fromMsg
 		}
 		s.onBeat(&p.beat, now)
@@ -82,9 +87,15 @@ func (b *Bus) startStream(p *peer, now time.Time) {
 // sequences; they leave no state behind. mu is held.
 func (b *Bus) onBeatUnproven(p *peer, hb *beatBody, now time.Time) {
 	if !p.beatOK {
-		p.from, p.fromMsg = hb.LastSeq+1, hb.NextMsg
+		p.from, p.fromMsg, p.fromMsgOK = hb.LastSeq+1, hb.NextMsg, true
 		if b.env.young(p.epoch) {
 			p.from, p.fromMsg = 1, 0
+		}
+		// Data that came just before the first timely heartbeat were
+		// sent to us: follow from the earliest of them, within a bound
+		// (a replay of older recorded data must not pull the start back).
+		if p.early != 0 && p.early < p.from && p.from-p.early <= maxNakResend && now.Sub(p.earlyAt) <= 10*b.cfg.HeartbeatInterval {
+			p.from, p.fromMsgOK = p.early, false
 		}
 	}
 	if !p.beatOK || hb.LastSeq >= p.beat.LastSeq {
@@ -195,6 +206,7 @@ func (b *Bus) restart(p *peer, epoch uint64, src netip.AddrPort, now time.Time) 
 	p.pub = Peer{ID: p.pub.ID, Addr: src}
 	p.epoch, p.lastSeen = epoch, time.Time{}
 	p.ctrlTop, p.beat, p.beatOK, p.from, p.fromMsg, p.nakAt, p.timely = 0, beatBody{}, false, 0, 0, time.Time{}, false
+	p.early, p.earlyAt, p.fromMsgOK = 0, time.Time{}, false
 	p.st.Restarts++
 }
 

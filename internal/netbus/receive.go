@@ -57,6 +57,9 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 			// recording, or a session we will follow from its next
 			// heartbeat (what was refused is then NAKed).
 			b.rejected[ReasonUnfresh]++
+			if p.early == 0 || h.Seq < p.early {
+				p.early, p.earlyAt = h.Seq, now
+			}
 			return
 		}
 		if !b.prove(p) {
