@@ -104,6 +104,9 @@ type Run struct {
 	Sample   Sample
 	Err      string
 	Elapsed  time.Duration
+	// LoadBefore and LoadAfter are the machine's load averages (1, 5
+	// and 15 minutes) before and after the run.
+	LoadBefore, LoadAfter string
 }
 
 // Results are the samples of a whole run.
@@ -129,8 +132,12 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 			continue
 		}
 		res.Scenarios = append(res.Scenarios, sc)
+		systems := h.opts.Systems
+		if sc.Ceiling {
+			systems = []System{Relay}
+		}
 		for round := 1; round <= h.opts.Rounds; round++ {
-			for _, sys := range h.opts.Systems {
+			for _, sys := range systems {
 				if err := ctx.Err(); err != nil {
 					return res, err
 				}
@@ -149,8 +156,9 @@ func (h *Harness) runOne(ctx context.Context, sc *Scenario, sys System, round in
 	defer cancel()
 	tag := fmt.Sprintf("%s-%s-r%d", sc.ID, sys, round)
 	t0 := time.Now()
+	load := loadAvg()
 	s, err := sc.run(ctx, h, sys, tag)
-	r := Run{Scenario: sc.ID, System: sys, Round: round, Sample: s, Elapsed: time.Since(t0)}
+	r := Run{Scenario: sc.ID, System: sys, Round: round, Sample: s, Elapsed: time.Since(t0), LoadBefore: load, LoadAfter: loadAvg()}
 	if err != nil {
 		r.Err = err.Error()
 	}
@@ -175,7 +183,7 @@ func describeRun(sc *Scenario, r Run) string {
 	if r.Sample.Note != "" {
 		fmt.Fprintf(&b, "  (%s)", r.Sample.Note)
 	}
-	fmt.Fprintf(&b, "  [%.1fs]", r.Elapsed.Seconds())
+	fmt.Fprintf(&b, "  [%.1fs, load %s → %s]", r.Elapsed.Seconds(), r.LoadBefore, r.LoadAfter)
 	return b.String()
 }
 

@@ -35,6 +35,10 @@ func (r *Results) Rows() []Row {
 			row := Row{ID: sc.ID, Title: sc.Title, Metric: m.Name, Unit: m.Unit, Lower: m.Lower, Target: m.Target}
 			row.Ours, row.OursN = r.Median(sc.ID, Netcluster, i)
 			row.Theirs, row.TheirsN = r.Median(sc.ID, NATS, i)
+			if sc.Ceiling {
+				row.Ours, row.OursN = r.Median(sc.ID, Relay, i)
+				row.Theirs, row.TheirsN = math.NaN(), 0
+			}
 			row.Ratio = row.Ours / row.Theirs
 			row.Advantage = row.Ratio
 			if m.Lower {
@@ -42,6 +46,9 @@ func (r *Results) Rows() []Row {
 			}
 			row.OursDrops = r.dropText(sc.ID, Netcluster)
 			row.TheirsDrops = r.dropText(sc.ID, NATS)
+			if sc.Ceiling {
+				row.OursDrops, row.TheirsDrops = r.dropText(sc.ID, Relay), ""
+			}
 			met := func(ok bool) string {
 				if ok {
 					return "yes"
@@ -52,6 +59,9 @@ func (r *Results) Rows() []Row {
 			case RatioAtLeast:
 				if !math.IsNaN(row.Ratio) {
 					row.Met = met(row.Ratio >= t.Value)
+				}
+				if s0, _ := r.Median("S0", Relay, 0); sc.ID == "S1" && i == 0 && !math.IsNaN(s0) {
+					row.Versus = fmt.Sprintf("ours %.0f %%, NATS %.0f %% of S0", 100*row.Ours/s0, 100*row.Theirs/s0)
 				}
 			case RatioAtMost:
 				if !math.IsNaN(row.Ratio) {
@@ -75,7 +85,7 @@ func (r *Results) Rows() []Row {
 }
 
 func (r *Results) dropText(id string, sys System) string {
-	if !containsSystem(r.Systems, sys) {
+	if sys != Relay && !containsSystem(r.Systems, sys) {
 		return ""
 	}
 	d, l, f := r.Drops(id, sys)
@@ -178,7 +188,7 @@ func ftoa(v float64) string {
 
 func (r *Results) writeRunsCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"scenario", "system", "round", "metric", "unit", "value", "dropped", "lost", "seconds", "error", "note"})
+	cw.Write([]string{"scenario", "system", "round", "metric", "unit", "value", "dropped", "lost", "seconds", "error", "note", "load_before", "load_after"})
 	byID := map[string]*Scenario{}
 	for _, sc := range r.Scenarios {
 		byID[sc.ID] = sc
@@ -192,7 +202,7 @@ func (r *Results) writeRunsCSV(w io.Writer) error {
 			}
 			cw.Write([]string{run.Scenario, string(run.System), strconv.Itoa(run.Round), m.Name, m.Unit, ftoa(v),
 				strconv.FormatUint(run.Sample.Dropped, 10), strconv.FormatUint(run.Sample.Lost, 10),
-				ftoa(run.Elapsed.Seconds()), run.Err, run.Sample.Note})
+				ftoa(run.Elapsed.Seconds()), run.Err, run.Sample.Note, run.LoadBefore, run.LoadAfter})
 		}
 	}
 	cw.Flush()

@@ -29,6 +29,8 @@ type System string
 const (
 	Netcluster System = "netcluster"
 	NATS       System = "nats"
+	// Relay is no message system: the bare relay of S0, the ceiling.
+	Relay System = "relay"
 )
 
 // busServer is a running server of either system.

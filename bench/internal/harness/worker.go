@@ -70,7 +70,7 @@ func Worker(args []string, stdin io.Reader, stdout io.Writer) int {
 		}
 		return nil
 	})
-	fs.StringVar(&w.role, "role", "", "pub, sub, ping, pong, idle, local, local2, responders, requester or workers")
+	fs.StringVar(&w.role, "role", "", "pub, sub, ping, pong, idle, local, local2, responders, requester, workers, relay, rpub or rsub")
 	fs.StringVar(&w.addr, "addr", "", "socket directory (netcluster) or server URL (nats)")
 	fs.IntVar(&w.n, "n", 0, "messages to send or expect")
 	fs.IntVar(&w.size, "size", 128, "message size, bytes")
@@ -179,6 +179,12 @@ func (w *workerArgs) run(stdin io.Reader, out *lineWriter) error {
 		return w.jsPub(ctx, ctl, out)
 	case "jssub":
 		return w.jsSub(ctx, ctl, out)
+	case "relay":
+		return w.relayRole(ctx, ctl, out)
+	case "rpub":
+		return w.relayPub(ctx, ctl, out)
+	case "rsub":
+		return w.relaySub(ctx, ctl, out)
 	}
 	return fmt.Errorf("unknown role %q", w.role)
 }
