@@ -53,6 +53,7 @@ type conn struct {
 	big        int    // size of the frame larger than br arriving, 0 if none (conn_frames.go)
 	bigLeft    int    // of its bytes, those not yet read
 	charged    int    // bytes charged to the server's partial frame budget
+	origin     []byte // what its Msg frames carry after their flags (wire.AppendOrigin)
 
 	// The outbox: frames queued for the agent, written by writeLoop.
 	omu      sync.Mutex
