@@ -1,0 +1,85 @@
+package netcluster
+
+import (
+	"bufio"
+	"runtime"
+	"testing"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// endless is a stream of its bytes over and over.
+type endless struct {
+	b   []byte
+	off int
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	n := copy(p, e.b[e.off:])
+	e.off = (e.off + n) % len(e.b)
+	return n, nil
+}
+
+// recvSetup returns a frame reader over an endless stream of 128-byte
+// messages, as the server's batches bring them, and the reader's decoder.
+func recvSetup() (*wire.Reader, *recvAlloc) {
+	frame := wire.AppendMsg(nil, &wire.Msg{Channel: "bench", Agent: "pub-1", Event: "bench", Data: make([]byte, 128)})
+	var stream []byte
+	for len(stream)+len(frame) <= readBufSize {
+		stream = append(stream, frame...)
+	}
+	return wire.NewReader(bufio.NewReaderSize(&endless{b: stream}, readBufSize), wire.DefaultMaxFrame), &recvAlloc{}
+}
+
+func recvOne(t testing.TB, rd *wire.Reader, alloc *recvAlloc) *Message {
+	f, err := rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := alloc.received(f.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Receiving a message (frame reader and decoding into a Message the
+// handler owns) allocates nothing per message: messages and their data
+// come from slabs, one allocation for many messages, and names seen
+// before are not copied again.
+func TestReceiveAllocatesNothing(t *testing.T) { // not parallel: counts allocations
+	rd, alloc := recvSetup()
+	for range 1000 {
+		recvOne(t, rd, alloc)
+	}
+	if n := testing.AllocsPerRun(1000, func() { recvOne(t, rd, alloc) }); n != 0 {
+		t.Fatalf("receiving a message allocates %.2f times", n)
+	}
+	const msgs = 100_000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range msgs {
+		recvOne(t, rd, alloc)
+	}
+	runtime.ReadMemStats(&after)
+	// A slab of msgSlab messages, and one of data per 16 KiB of 128-byte
+	// data: 2/128 per message.
+	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
+		t.Fatalf("%.4f allocations per message received, want at most 1/32", per)
+	}
+	m := recvOne(t, rd, alloc)
+	if m.Event != "bench" || m.Channel != "bench" || m.Agent != "pub-1" || len(m.Data) != 128 {
+		t.Fatalf("received %+v", m)
+	}
+}
+
+// BenchmarkReceive is an agent's reader goroutine for one 128-byte
+// message: frame reader and decoding into a Message.
+func BenchmarkReceive(b *testing.B) {
+	rd, alloc := recvSetup()
+	b.ReportAllocs()
+	b.SetBytes(128)
+	for b.Loop() {
+		recvOne(b, rd, alloc)
+	}
+}
