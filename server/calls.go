@@ -7,6 +7,7 @@ package server
 import (
 	"bytes"
 
+	"github.com/netcluster/netcluster/internal/router"
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
@@ -24,6 +25,19 @@ type delivery struct {
 	// answerers counts the agents able to answer (version 2) that got
 	// the Call, as plain listeners or queue group members.
 	answerers int
+
+	// memo, if set, is the sender's memo of its channel's last match.
+	memo *router.Memo[*conn]
+}
+
+// match returns the listeners of d's event in ix: from the sender's memo
+// when ix is the index of src's own channel (src is not nil) and d has
+// the memo.
+func (d *delivery) match(ix *router.Index[*conn], src *conn) []*conn {
+	if d.memo != nil && src != nil {
+		return ix.MatchMemo(d.v.Event, d.memo)
+	}
+	return ix.Match(d.v.Event)
 }
 
 // frameFor returns the frame c gets for d: the frame as emitted, or, for

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/internal/qgroup"
+	"github.com/netcluster/netcluster/internal/router"
 	"github.com/netcluster/netcluster/internal/transport"
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -49,11 +50,12 @@ type conn struct {
 	refilled   time.Time     // when credit was last refilled
 	patterns   int           // listener patterns added (native agents)
 	br         *bufio.Reader
-	lscratch   []byte // legacy envelopes of the messages it sends (delivery.legacyFrame)
-	big        int    // size of the frame larger than br arriving, 0 if none (conn_frames.go)
-	bigLeft    int    // of its bytes, those not yet read
-	charged    int    // bytes charged to the server's partial frame budget
-	origin     []byte // what its Msg frames carry after their flags (wire.AppendOrigin)
+	lscratch   []byte             // legacy envelopes of the messages it sends (delivery.legacyFrame)
+	big        int                // size of the frame larger than br arriving, 0 if none (conn_frames.go)
+	bigLeft    int                // of its bytes, those not yet read
+	charged    int                // bytes charged to the server's partial frame budget
+	origin     []byte             // what its Msg frames carry after their flags (wire.AppendOrigin)
+	memo       router.Memo[*conn] // its channel's listeners of the event it last emitted
 
 	// The outbox: frames queued for the agent, written by writeLoop.
 	omu      sync.Mutex

@@ -16,6 +16,9 @@ import (
 // header fields in v and allocates nothing.
 func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 	d := delivery{raw: raw, v: v}
+	if src != nil {
+		d.memo = &src.memo // route runs on src's reader goroutine
+	}
 	ch.routeDelivery(src, &d)
 }
 
@@ -66,7 +69,7 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 // except src, and to one member of each of ch's matching queue groups. It
 // returns the last recipient whose outbox is nearly full, or nil.
 func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
-	for _, c := range ch.index.Match(d.v.Event) {
+	for _, c := range d.match(ch.index, src) {
 		if c != src && c.deliver(d) {
 			full = c
 		}
