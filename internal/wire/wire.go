@@ -93,6 +93,10 @@ func TypeName(t byte) string {
 		return "queueunlisten"
 	case TypeQueueMsg:
 		return "queuemsg"
+	case TypeReplay:
+		return "replay"
+	case TypeReplayEnd:
+		return "replayend"
 	}
 	return fmt.Sprintf("type %d", t)
 }
