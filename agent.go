@@ -53,6 +53,9 @@ type Agent struct {
 	nextSID  uint32
 	qls      atomic.Pointer[map[uint32]*Listener] // queue listeners by sid; copy on write under mu
 
+	replays    []*pendingReplay // replays in flight, in the order asked (replay.go); under mu
+	nextReplay uint64
+
 	ctx  context.Context // cancelled by Close: stops reconnecting
 	stop context.CancelFunc
 	wg   sync.WaitGroup

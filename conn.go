@@ -309,6 +309,12 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		}
 		switch f.Type {
 		case wire.TypeMsg:
+			if len(f.Payload) > 0 && f.Payload[0]&wire.FlagReplayed != 0 {
+				if err := a.onReplayed(f.Payload); err != nil {
+					return err
+				}
+				continue
+			}
 			m, err := alloc.received(f.Payload)
 			if err != nil {
 				return err
@@ -375,6 +381,8 @@ func (a *Agent) onFrame(f wire.Frame) error {
 			return fromServer(err)
 		}
 		a.q.push(false, item{err: &DroppedError{Count: n}})
+	case wire.TypeReplayEnd:
+		return a.onReplayEnd(f.Payload)
 	case wire.TypeAnswer, wire.TypeNoResponders:
 		if err := a.readAnswer(f); err != nil {
 			return fromServer(err)

@@ -25,6 +25,9 @@ type Message struct {
 	// Local reports whether the message was delivered in memory by this
 	// agent's own Emit or Request.
 	Local bool
+	// Replayed reports whether the message was read back from a durable
+	// channel's stored history by Agent.Replay, not delivered live.
+	Replayed bool
 
 	// Set for a request (IsRequest): the agent that got it, to answer
 	// with, and the request's id.

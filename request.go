@@ -167,6 +167,7 @@ func (a *Agent) resolve(id uint64, r callResult) bool {
 
 // failCallsLocked ends every request in flight with err. Call with mu held.
 func (a *Agent) failCallsLocked(err error) {
+	a.failReplaysLocked(err)
 	for id, pc := range a.calls {
 		pc.done <- callResult{err: err}
 		delete(a.calls, id)

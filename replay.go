@@ -1,0 +1,146 @@
+package netcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// ReplayOption chooses which stored messages Replay returns.
+type ReplayOption func(*wire.Replay) error
+
+// Last asks for at most the last n stored messages (1 to 10000).
+func Last(n int) ReplayOption {
+	return func(r *wire.Replay) error {
+		if n < 1 || n > wire.MaxReplay {
+			return fmt.Errorf("netcluster: Last(%d): want 1 to %d", n, wire.MaxReplay)
+		}
+		r.Last = uint32(n)
+		return nil
+	}
+}
+
+// Since asks for the messages stored at or after t.
+func Since(t time.Time) ReplayOption {
+	return func(r *wire.Replay) error {
+		if t.IsZero() || t.UnixNano() <= 0 {
+			return fmt.Errorf("netcluster: Since(%v): want a time after 1970", t)
+		}
+		r.Since = t.UnixNano()
+		return nil
+	}
+}
+
+// pendingReplay is a Replay waiting for its ReplayEnd. The server answers
+// replays in the order they were asked, each with its messages then its
+// end, so the replayed messages that arrive belong to the oldest one.
+type pendingReplay struct {
+	id   uint64
+	msgs []*Message
+	done chan replayResult
+}
+
+type replayResult struct {
+	msgs []*Message
+	err  error
+}
+
+// Replay returns the stored recent history of the agent's channel, which
+// must be durable (a JetStream stream on the server's NATS backbone): the
+// messages whose event matches pattern, oldest first, each with Replayed
+// set. Last(n) keeps the last n of them, Since(t) those stored at or after
+// t; with both, the last n since t; with neither, the last 10000. The
+// messages do not go to the agent's listeners. Replay fails with the
+// server's reason for a channel that is not durable or a server without a
+// backbone, and with ctx's error if ctx ends first.
+func (a *Agent) Replay(ctx context.Context, pattern string, opts ...ReplayOption) ([]*Message, error) {
+	r := wire.Replay{Pattern: pattern}
+	if pattern == "" || len(pattern) > wire.MaxPatternLen {
+		return nil, fmt.Errorf("netcluster: replay: pattern of %d bytes; want 1 to %d", len(pattern), wire.MaxPatternLen)
+	}
+	for _, o := range opts {
+		if err := o(&r); err != nil {
+			return nil, err
+		}
+	}
+	a.mu.Lock()
+	if a.version != 0 && a.version < wire.VersionCalls {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("netcluster: replay %q: %w (it speaks protocol version %d)", pattern, ErrUnsupported, a.version)
+	}
+	if err := a.waitRoomLocked(ctx, "replay", pattern, wire.HeaderLen+22+len(pattern)); err != nil {
+		a.mu.Unlock()
+		return nil, err
+	}
+	a.nextReplay++
+	r.ID = a.nextReplay
+	pr := &pendingReplay{id: r.ID, done: make(chan replayResult, 1)}
+	a.replays = append(a.replays, pr)
+	a.queueFrame(wire.AppendReplay(a.out, r))
+	a.mu.Unlock()
+	select {
+	case res := <-pr.done:
+		if res.err != nil {
+			return nil, fmt.Errorf("netcluster: replay %q: %w", pattern, res.err)
+		}
+		return res.msgs, nil
+	case <-ctx.Done():
+		// Its entry stays until its end arrives: the messages before it
+		// are its own, not the next replay's.
+		return nil, fmt.Errorf("netcluster: replay %q: %w", pattern, ctx.Err())
+	}
+}
+
+// onReplayed takes a Msg payload flagged replayed.
+func (a *Agent) onReplayed(payload []byte) error {
+	var alloc recvAlloc
+	m, err := alloc.received(payload)
+	if err != nil {
+		return err
+	}
+	m.Replayed = true
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.replays) == 0 {
+		return errors.New("netcluster: from server: a replayed message with no replay asked")
+	}
+	pr := a.replays[0]
+	pr.msgs = append(pr.msgs, m)
+	return nil
+}
+
+// onReplayEnd ends the oldest replay.
+func (a *Agent) onReplayEnd(payload []byte) error {
+	e, err := wire.ParseReplayEnd(payload)
+	if err != nil {
+		return fromServer(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.replays) == 0 || a.replays[0].id != e.ID {
+		return fmt.Errorf("netcluster: from server: end of replay %d, which is not the oldest asked", e.ID)
+	}
+	pr := a.replays[0]
+	a.replays = a.replays[1:]
+	switch {
+	case e.Err != "":
+		pr.done <- replayResult{err: errors.New(e.Err)}
+	case int(e.Count) != len(pr.msgs):
+		pr.done <- replayResult{err: fmt.Errorf("from server: %d messages, the end says %d", len(pr.msgs), e.Count)}
+	default:
+		pr.done <- replayResult{msgs: pr.msgs}
+	}
+	return nil
+}
+
+// failReplaysLocked ends every replay in flight with err. Call with mu
+// held.
+func (a *Agent) failReplaysLocked(err error) {
+	for _, pr := range a.replays {
+		pr.done <- replayResult{err: err}
+	}
+	a.replays = nil
+}
