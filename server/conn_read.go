@@ -107,6 +107,9 @@ func (c *conn) onMsg(f wire.Frame) error {
 	if len(v.Event) == 0 {
 		return perr(wire.CodeMalformed, "msg: empty event name")
 	}
+	if v.Flags&wire.FlagReplayed != 0 {
+		return perr(wire.CodeMalformed, "msg: the replayed flag is the server's to set")
+	}
 	c.msgsIn.Add(1)
 	c.ch.route(c, f.Raw, &v)
 	return nil

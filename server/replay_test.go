@@ -9,6 +9,7 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/internal/natstest"
+	"github.com/netcluster/netcluster/internal/wire"
 )
 
 // replayNumbers returns the data of msgs as integers, failing on any
@@ -141,5 +142,20 @@ func TestReplayWithoutBackbone(t *testing.T) {
 	defer cancel()
 	if _, err := a.Replay(ctx, "n", netcluster.Last(1)); err == nil || !strings.Contains(err.Error(), "no NATS backbone") {
 		t.Fatalf("replay without a backbone: %v", err)
+	}
+}
+
+// TestReplayedFlagFromAgent: only a server marks a message replayed; an
+// agent that does is refused, so it cannot pass live messages off as
+// another agent's replay.
+func TestReplayedFlagFromAgent(t *testing.T) {
+	t.Parallel()
+	_, dir := ctlServer(t, `{"channels": {"A": {}}}`)
+	r := ctlDialRaw(t, dir, "A", "raw")
+	r.write(wire.AppendMsg(nil, &wire.Msg{Flags: wire.FlagReplayed, Channel: "A", Agent: "raw", Event: "n"}))
+	f := r.next()
+	e, err := wire.ParseError(f.Payload)
+	if f.Type != wire.TypeError || err != nil || e.Code != wire.CodeMalformed || !strings.Contains(e.Text, "replayed flag") {
+		t.Fatalf("got %s frame %+v, want error malformed naming the replayed flag", wire.TypeName(f.Type), e)
 	}
 }

@@ -116,3 +116,11 @@ func FuzzReplayFrames(f *testing.F) {
 		}
 	})
 }
+
+// TestReplayNumbers pins the replay frame types and flag.
+func TestReplayNumbers(t *testing.T) {
+	if wire.TypeReplay != 18 || wire.TypeReplayEnd != 19 || wire.FlagReplayed != 2 || wire.MaxReplay != 10000 {
+		t.Errorf("TypeReplay %d, TypeReplayEnd %d, FlagReplayed %d, MaxReplay %d",
+			wire.TypeReplay, wire.TypeReplayEnd, wire.FlagReplayed, wire.MaxReplay)
+	}
+}
