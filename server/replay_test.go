@@ -70,9 +70,8 @@ func TestReplayDurable(t *testing.T) {
 	emit(0, 40)
 	// Stored in order: wait until the replay sees the last one.
 	late := ctlAgent(t, h2.dir, "D")
-	ctx := ctlCtx(t)
 	ntWait(t, "messages stored", func() bool {
-		msgs, err := late.Replay(ctx, "n", netcluster.Last(1))
+		msgs, err := late.Replay(ctlCtx(t), "n", netcluster.Last(1))
 		return err == nil && len(msgs) == 1 && string(msgs[0].Data) == "39"
 	})
 	time.Sleep(20 * time.Millisecond)
@@ -80,11 +79,11 @@ func TestReplayDurable(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	emit(40, 50)
 	ntWait(t, "all stored", func() bool {
-		msgs, err := late.Replay(ctx, "n", netcluster.Last(1))
+		msgs, err := late.Replay(ctlCtx(t), "n", netcluster.Last(1))
 		return err == nil && len(msgs) == 1 && string(msgs[0].Data) == "49"
 	})
 
-	msgs, err := late.Replay(ctx, "n", netcluster.Last(10))
+	msgs, err := late.Replay(ctlCtx(t), "n", netcluster.Last(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,20 +94,20 @@ func TestReplayDurable(t *testing.T) {
 		}
 	}
 
-	msgs, err = late.Replay(ctx, "n", netcluster.Since(mark))
+	msgs, err = late.Replay(ctlCtx(t), "n", netcluster.Since(mark))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkRange(t, "Since(mark)", replayNumbers(t, msgs), 40, 50)
 
-	msgs, err = late.Replay(ctx, "n", netcluster.Since(mark.Add(-time.Hour)), netcluster.Last(5))
+	msgs, err = late.Replay(ctlCtx(t), "n", netcluster.Since(mark.Add(-time.Hour)), netcluster.Last(5))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkRange(t, "Since(an hour ago), Last(5)", replayNumbers(t, msgs), 45, 50)
 
 	// The publishing host replays its own messages too, Node empty.
-	msgs, err = src.Replay(ctx, "n|other", netcluster.Last(100))
+	msgs, err = src.Replay(ctlCtx(t), "n|other", netcluster.Last(100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,17 +116,17 @@ func TestReplayDurable(t *testing.T) {
 	}
 
 	plain := ctlAgent(t, h2.dir, "P")
-	if _, err := plain.Replay(ctx, "n", netcluster.Last(1)); err == nil || !strings.Contains(err.Error(), "not a durable channel") {
+	if _, err := plain.Replay(ctlCtx(t), "n", netcluster.Last(1)); err == nil || !strings.Contains(err.Error(), "not a durable channel") {
 		t.Fatalf("replay on a plain channel: %v, want not a durable channel", err)
 	}
-	if _, err := late.Replay(ctx, "n", netcluster.Last(0)); err == nil || !strings.Contains(err.Error(), "Last(0)") {
+	if _, err := late.Replay(ctlCtx(t), "n", netcluster.Last(0)); err == nil || !strings.Contains(err.Error(), "Last(0)") {
 		t.Fatalf("Last(0): %v", err)
 	}
-	if _, err := late.Replay(ctx, "a(", netcluster.Last(1)); err == nil || !strings.Contains(err.Error(), "invalid listener pattern") {
+	if _, err := late.Replay(ctlCtx(t), "a(", netcluster.Last(1)); err == nil || !strings.Contains(err.Error(), "invalid listener pattern") {
 		t.Fatalf("bad pattern: %v", err)
 	}
 	// The connection still works after the errors.
-	if _, err := late.Replay(ctx, "n", netcluster.Last(2)); err != nil {
+	if _, err := late.Replay(ctlCtx(t), "n", netcluster.Last(2)); err != nil {
 		t.Fatal(err)
 	}
 }

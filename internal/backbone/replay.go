@@ -96,7 +96,7 @@ func (b *Backbone) replayRange(ctx context.Context, d *durable, cfg jetstream.Co
 		if dl, ok := ctx.Deadline(); ok {
 			wait = max(min(wait, time.Until(dl)), 10*time.Millisecond)
 		}
-		batch, err := cons.Fetch(replayFetch, jetstream.FetchMaxWait(wait))
+		batch, err := cons.Fetch(int(min(pending, replayFetch)), jetstream.FetchMaxWait(wait)) // no more than are stored: Fetch waits for a full batch
 		if err != nil {
 			return nil, fmt.Errorf("durable channel %s: replay: %w", d.channel, err)
 		}
