@@ -36,7 +36,8 @@ type conn struct {
 	pid   int // from SO_PEERCRED, or the agent's hello; -1 if unknown
 	uid   int // from SO_PEERCRED; -1 if unknown
 
-	// Set by the handshake, then read-only.
+	// Set by the handshake, then read-only; legacy and version under omu
+	// (deliver reads them while the connection is still undecided).
 	id       string
 	idb      []byte
 	legacy   bool

@@ -79,11 +79,13 @@ func (c *conn) handshake(br *bufio.Reader) error {
 		return c.refuse(perr(wire.CodeBadHello, "invalid agent id %q: want 1 to 64 letters, digits, '.', '_' or '-'", h.AgentID))
 	}
 	c.id, c.idb, c.hellopid = h.AgentID, []byte(h.AgentID), int(h.PID)
-	c.version = min(h.Version, wire.VersionCalls)
 	if c.pid < 0 {
 		c.pid = c.hellopid
 	}
 	c.omu.Lock()
+	// Under omu: the connection has been reachable by deliver since the
+	// handshake began (it listens to everything while undecided).
+	c.version = min(h.Version, wire.VersionCalls)
 	c.obuf = wire.AppendWelcome(c.obuf[:0], wire.Welcome{
 		Version:  c.version,
 		MaxFrame: uint32(c.srv.limits.Load().maxFrame),

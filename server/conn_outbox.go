@@ -43,8 +43,9 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 		c.obig = len(c.obuf)
 	}
 	nearlyFull = !c.stalled && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
+	answerer := d.call && !c.legacy && c.version >= wire.VersionCalls
 	c.omu.Unlock()
-	if d.call && !c.legacy && c.version >= wire.VersionCalls {
+	if answerer {
 		d.answerers++
 	}
 	c.msgsOut.Add(1)

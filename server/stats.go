@@ -41,13 +41,14 @@ type Stats struct {
 func (c *conn) info() AgentInfo {
 	c.omu.Lock()
 	queued := c.queuedLocked() + c.obig
+	legacy, version := c.legacy, c.version
 	c.omu.Unlock()
 	return AgentInfo{
 		Channel:   c.ch.name,
 		ID:        c.id,
 		PID:       c.pid,
 		UID:       c.uid,
-		Legacy:    c.legacy,
+		Legacy:    legacy,
 		Since:     c.since,
 		Patterns:  c.ch.index.Patterns(c),
 		MsgsIn:    c.msgsIn.Load(),
@@ -56,7 +57,7 @@ func (c *conn) info() AgentInfo {
 		Dropped:   c.dropped.Load(),
 		Queued:    queued,
 		BufferCap: c.srv.limits.Load().outBuffer,
-		Version:   int(c.version),
+		Version:   int(version),
 		QueueMsgs: c.queuedIn.Load(),
 		Queues:    c.memberships(),
 	}
