@@ -42,19 +42,25 @@ type Bus struct {
 	keys    atomic.Pointer[keyring] // nil pointer inside: plaintext
 
 	// Send side.
-	qmu     sync.Mutex
-	q       *sendQueue
-	spare   *sendQueue
-	room    chan struct{} // closed when q is emptied; nil while no SendWait waits
-	sendSig chan struct{}
-	smu     sync.Mutex // guards the fields below
-	seq     uint64     // last data sequence assigned
-	nextMsg uint64     // number of the next message
-	wseq    uint64     // last data sequence written to the transport
-	wmsg    uint64     // number of the next message after wseq
-	hist    history
-	ctrlSeq atomic.Uint64
-	sent    sendCounters
+	qmu       sync.Mutex
+	q         *sendQueue
+	spare     *sendQueue
+	room      chan struct{} // closed when q is emptied; nil while no SendWait waits
+	sendSig   chan struct{}
+	ackSig    chan struct{} // an ack arrived: the window may have opened
+	smu       sync.Mutex    // guards the fields below
+	seq       uint64        // last data sequence assigned
+	nextMsg   uint64        // number of the next message
+	wseq      uint64        // last data sequence written to the transport
+	wmsg      uint64        // number of the next message after wseq
+	hist      history
+	ackers    map[NodeID]*acker // receivers' acks, for the window
+	cwnd      int               // window, datagrams
+	cwndCutAt time.Time
+	freeFloor uint64    // the window's floor while no receiver acks
+	freeAt    time.Time // when freeFloor last moved
+	ctrlSeq   atomic.Uint64
+	sent      sendCounters
 
 	// Receive side, owned by the loop goroutine; mu guards it against Stats.
 	mu           sync.Mutex
@@ -84,6 +90,7 @@ type Bus struct {
 type sendCounters struct {
 	messages, fragmented, datagrams, bytes, queueFull         atomic.Uint64
 	retransmits, naksReceived, unavailable, beats, writeError atomic.Uint64
+	windowFull, windowCuts                                    atomic.Uint64
 }
 
 const readBatch = 32 // datagrams per ReadBatch
@@ -120,6 +127,9 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		q:       &sendQueue{},
 		spare:   &sendQueue{},
 		sendSig: make(chan struct{}, 1),
+		ackSig:  make(chan struct{}, 1),
+		ackers:  map[NodeID]*acker{},
+		cwnd:    cwndInit,
 		peers:   map[NodeID]*peer{},
 		gone:    map[NodeID]*goneSession{},
 		in:      make(chan *rbatch, 2),
@@ -328,8 +338,12 @@ func (b *Bus) Stats() Stats {
 			QueueFull: b.sent.queueFull.Load(), Retransmits: b.sent.retransmits.Load(),
 			NaksReceived: b.sent.naksReceived.Load(), Unavailable: b.sent.unavailable.Load(),
 			Heartbeats: b.sent.beats.Load(), WriteErrors: b.sent.writeError.Load(),
+			WindowWaits: b.sent.windowFull.Load(), WindowCuts: b.sent.windowCuts.Load(),
 		},
 	}
+	b.smu.Lock()
+	s.Sent.Window = b.cwnd
+	b.smu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s.Echoes = b.echoes

@@ -92,7 +92,8 @@ type Config struct {
 	// NakInterval is the wait between NAKs for the same sequence. Default 10ms.
 	NakInterval time.Duration
 	// NakRetries is how many NAKs are sent for a sequence before it is
-	// declared lost. Default 10.
+	// declared lost. Default 50 (half a second at the default interval:
+	// the sender keeps what its receivers have not acked).
 	NakRetries int
 	// HeartbeatInterval is the period of heartbeats. Default 100ms.
 	HeartbeatInterval time.Duration
@@ -157,7 +158,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.ReassemblyTimeout, 5*time.Second)
 	defDur(&c.Tick, 5*time.Millisecond)
 	defDur(&c.NakInterval, 10*time.Millisecond)
-	def(&c.NakRetries, 10)
+	def(&c.NakRetries, 50)
 	defDur(&c.HeartbeatInterval, 100*time.Millisecond)
 	defDur(&c.PeerTimeout, 30*time.Second)
 	defDur(&c.MaxClockSkew, 10*time.Second)

@@ -32,7 +32,8 @@ const (
 	kindNak       uint8 = 3 // a receiver asks a sender to retransmit sequences
 	kindHeartbeat uint8 = 4 // a sender's latest sequence, retention and name
 	kindTimedBeat uint8 = 5 // a heartbeat that carries the sender's clock
-	kindLimit     uint8 = 6 // first unassigned kind; keep it last
+	kindAck       uint8 = 6 // a receiver tells a sender how far it has processed
+	kindLimit     uint8 = 7 // first unassigned kind; keep it last
 )
 
 // Header flags. ONLY APPEND TO THIS LIST. Unknown flags are rejected.
@@ -196,6 +197,7 @@ type datagram struct {
 	Frag fragBody
 	Nak  nakBody
 	Beat beatBody
+	Ack  ackBody
 }
 
 // appendDataRecord appends one record of a DATA body.
@@ -267,6 +269,11 @@ func encodeDatagram(d *datagram) ([]byte, error) {
 			return nil, err
 		}
 		b = appendNak(b, &d.Nak)
+	case kindAck:
+		if d.Ack.Next == 0 || d.Ack.Next&ctrlBit != 0 {
+			return nil, fmt.Errorf("netbus: ack: %w: next %d", errBadSeq, d.Ack.Next)
+		}
+		b = appendAck(b, &d.Ack)
 	case kindHeartbeat, kindTimedBeat:
 		if len(d.Beat.Name) > maxNameLen {
 			return nil, fmt.Errorf("netbus: heartbeat: %w: name %d", errBadLength, len(d.Beat.Name))
@@ -318,6 +325,8 @@ func decodeDatagram(b []byte) (datagram, error) {
 		d.Nak, err = decodeNak(body)
 	case kindHeartbeat, kindTimedBeat:
 		d.Beat, err = decodeBeat(h.Kind, body)
+	case kindAck:
+		d.Ack, err = decodeAck(body)
 	}
 	return d, err
 }

@@ -48,6 +48,7 @@ var vectors = []struct {
 		Ranges: []seqRange{{1, 1}, {10, 20}}}}},
 	{"heartbeat", datagram{header: hdr(kindHeartbeat, ctrlBit|1), Beat: beatBody{LastSeq: 0, Oldest: 1, NextMsg: 0, Name: "host-a"}}},
 	{"heartbeat-busy", datagram{header: hdr(kindHeartbeat, ctrlBit|99), Beat: beatBody{LastSeq: 5000, Oldest: 4000, NextMsg: 123456, Name: ""}}},
+	{"ack", datagram{header: hdr(kindAck, ctrlBit|101), Ack: ackBody{Target: NodeID{9, 9, 9, 9, 9, 9, 9, 9}, TargetEpoch: 77, Next: 4001}}},
 	{"timed-heartbeat", datagram{header: hdr(kindTimedBeat, ctrlBit|100), Beat: beatBody{Time: 1_764_633_600_000_000_000, LastSeq: 5000, Oldest: 4000, NextMsg: 123456, Name: "host-a"}}},
 }
 

@@ -32,6 +32,8 @@ type peer struct {
 	s         *stream      // nil until its first data datagram
 	carry     streamStats  // counts of earlier sessions, for its next stream
 	st        PeerStats    // the Bus's counters: Datagrams, Duplicates, NaksSent, Restarts
+	ackNext   uint64       // the stream position last acked
+	ackAt     time.Time    // when it was last acked
 }
 
 // peerWindows are a proven peer's replay windows, data and control.
@@ -207,6 +209,7 @@ func (b *Bus) restart(p *peer, epoch uint64, src netip.AddrPort, now time.Time) 
 	p.epoch, p.lastSeen = epoch, time.Time{}
 	p.ctrlTop, p.beat, p.beatOK, p.from, p.fromMsg, p.nakAt, p.timely = 0, beatBody{}, false, 0, 0, time.Time{}, false
 	p.early, p.earlyAt, p.fromMsgOK = 0, time.Time{}, false
+	p.ackNext, p.ackAt = 0, time.Time{}
 	p.st.Restarts++
 }
 
@@ -229,6 +232,7 @@ func (b *Bus) tick(now time.Time) {
 		if p.s != nil {
 			b.sendNaks(p, p.s.dueNaks(now, false))
 			p.s.expire(now)
+			b.queueAck(p, now)
 		}
 	}
 	if now.Sub(b.lastBeat) >= b.cfg.HeartbeatInterval {
@@ -238,7 +242,7 @@ func (b *Bus) tick(now time.Time) {
 		b.reportRejected(now)
 	}
 	b.smu.Lock()
-	b.hist.trim(b.cfg.History, now.Add(-b.cfg.HistoryAge))
+	b.hist.trim(b.cfg.History, now.Add(-b.cfg.HistoryAge), b.ackFloor())
 	b.smu.Unlock()
 }
 

@@ -34,7 +34,7 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 		return
 	}
 	// Validate the body before it can touch any state.
-	nak, beat, err := decodeBody(h.Kind, body)
+	nak, beat, ack, err := decodeBody(h.Kind, body)
 	if err != nil {
 		b.rejected[ReasonMalformed]++
 		return
@@ -80,8 +80,15 @@ func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
 			return
 		}
 		p.st.Datagrams++
+		if p.s.next-p.ackNext >= ackEvery {
+			b.queueAck(p, now)
+		}
 	case kindNak:
 		if b.handleNak(src, &nak, now) && (p.timely || !sealed) {
+			b.prove(p)
+		}
+	case kindAck:
+		if b.handleAck(h.Node, &ack, now) && (p.timely || !sealed) {
 			b.prove(p)
 		}
 	case kindHeartbeat, kindTimedBeat:
@@ -119,7 +126,7 @@ func (b *Bus) timely(t uint64, now time.Time) bool {
 
 // decodeBody checks an opened body of the given kind; NAK and heartbeat
 // bodies are returned decoded.
-func decodeBody(kind uint8, body []byte) (nak nakBody, beat beatBody, err error) {
+func decodeBody(kind uint8, body []byte) (nak nakBody, beat beatBody, ack ackBody, err error) {
 	switch kind {
 	case kindData:
 		_, err = forEachRecord(body, nil)
@@ -129,8 +136,10 @@ func decodeBody(kind uint8, body []byte) (nak nakBody, beat beatBody, err error)
 		nak, err = decodeNak(body)
 	case kindHeartbeat, kindTimedBeat:
 		beat, err = decodeBeat(kind, body)
+	case kindAck:
+		ack, err = decodeAck(body)
 	}
-	return nak, beat, err
+	return nak, beat, ack, err
 }
 
 // fresh checks h's sequence against p's replay window for its kind; a

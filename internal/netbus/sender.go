@@ -166,6 +166,7 @@ func (b *Bus) flushQueue() {
 		// data it announces.
 		for len(out) > 0 {
 			n := min(len(out), 64)
+			b.waitWindow(meta[n-1].seq)
 			b.write(out[:n])
 			b.smu.Lock()
 			b.wseq, b.wmsg = meta[n-1].seq, meta[n-1].nextMsg
@@ -226,7 +227,7 @@ func (b *Bus) pack(q *sendQueue, now time.Time, out []Packet) ([]Packet, []pktMe
 		pk.fragment(r.ch, frame)
 	}
 	pk.finishData()
-	b.hist.trim(b.cfg.History, now.Add(-b.cfg.HistoryAge))
+	b.hist.trim(b.cfg.History, now.Add(-b.cfg.HistoryAge), b.ackFloor())
 	return pk.out, pk.meta
 }
 
@@ -334,8 +335,12 @@ func (b *Bus) handleNak(src netip.AddrPort, n *nakBody, now time.Time) bool {
 	}
 	b.sent.naksReceived.Add(1)
 	budget := maxNakResend
-	var gone uint64
+	var gone, asked uint64
 	b.smu.Lock()
+	for _, r := range n.Ranges {
+		asked += r.Last - r.First + 1
+	}
+	b.onNakWindow(asked, now)
 	oldest := b.hist.oldest(b.seq)
 	for _, r := range n.Ranges {
 		first, last := r.First, min(r.Last, b.wseq) // never resend what was not sent yet
@@ -386,9 +391,10 @@ func (h *history) add(seq uint64, at time.Time, d []byte) {
 	h.bytes += len(d)
 }
 
-// trim evicts entries beyond maxBytes or older than before.
-func (h *history) trim(maxBytes int, before time.Time) {
-	for h.head < len(h.ents) && (h.bytes > maxBytes || h.ents[h.head].at.Before(before)) {
+// trim evicts entries beyond maxBytes, or older than before and below
+// keep (what a receiver may still ask for is kept while it is young).
+func (h *history) trim(maxBytes int, before time.Time, keep uint64) {
+	for h.head < len(h.ents) && (h.bytes > maxBytes || h.ents[h.head].at.Before(before) && h.first < keep) {
 		h.bytes -= len(h.ents[h.head].d)
 		h.ents[h.head] = histEnt{}
 		h.head++

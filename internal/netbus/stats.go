@@ -91,6 +91,9 @@ type SendStats struct {
 	Unavailable  uint64 // NAKed sequences no longer in the history
 	Heartbeats   uint64 // heartbeats sent
 	WriteErrors  uint64 // transport write errors
+	WindowWaits  uint64 // times the writer waited for receivers' acks (flow control)
+	WindowCuts   uint64 // times the window was halved after a large NAK
+	Window       int    // the window now, in datagrams
 }
 
 // Stats is a snapshot of a Bus.

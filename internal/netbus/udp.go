@@ -253,12 +253,13 @@ func (t *UDPTransport) reader(c *ipv4.PacketConn) {
 			return
 		}
 		b.n, b.err = c.ReadBatch(b.msgs, 0)
+		err := b.err // b belongs to the consumer once sent
 		select {
 		case t.inbox <- b:
 		case <-t.done:
 			return
 		}
-		if b.err != nil {
+		if err != nil {
 			select {
 			case <-t.done:
 				return
