@@ -86,7 +86,10 @@ func TestKillServerUnderLoad(t *testing.T) {
 
 	ctx := testutil.Context(t, 2*time.Minute)
 	var recvErrs atomic.Int64
-	rcv, err := netcluster.Connect(ctx, "A", netcluster.WithSocketDir(dir), netcluster.WithAgentID("receiver"),
+	// Both retry at most every 250 ms, well within the server's restart
+	// grace (docs/PROTOCOL.md, section 13), however slow the machine.
+	retry := netcluster.WithReconnectWait(10*time.Millisecond, 250*time.Millisecond)
+	rcv, err := netcluster.Connect(ctx, "A", netcluster.WithSocketDir(dir), netcluster.WithAgentID("receiver"), retry,
 		netcluster.WithErrorHandler(func(err error) {
 			var de *netcluster.DroppedError
 			if errors.As(err, &de) {
@@ -104,7 +107,7 @@ func TestKillServerUnderLoad(t *testing.T) {
 	if err := rcv.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	snd, err := netcluster.Connect(ctx, "A", netcluster.WithSocketDir(dir), netcluster.WithAgentID("sender"))
+	snd, err := netcluster.Connect(ctx, "A", netcluster.WithSocketDir(dir), netcluster.WithAgentID("sender"), retry)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ const (
 	// connection is not number 1): the agents connected to the server
 	// before it restarted come back meanwhile, listeners first, so the
 	// messages sent again reach them.
-	resumeGrace = time.Second
+	resumeGrace = 2 * time.Second
 )
 
 // onSeqMsg routes a SeqMsg like a Msg, then records its number for the
