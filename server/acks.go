@@ -27,8 +27,10 @@ const (
 	ackPoll = 200 * time.Microsecond
 	// ackGiveUp: a recipient whose writer writes nothing for this long
 	// is not waited for (a slow consumer); what is queued for it is
-	// acknowledged unwritten.
-	ackGiveUp = 100 * time.Millisecond
+	// acknowledged unwritten, and later rounds do not wait for it until
+	// its writer has written again, so a stuck agent costs its senders
+	// one such wait, not one per round.
+	ackGiveUp = time.Second
 	// resumeGrace is how long after its start a server holds the
 	// messages of an agent that resumes a stream (its first SeqMsg on the
 	// connection is not number 1): the agents connected to the server
@@ -257,7 +259,14 @@ func (a *acker) snapshot() {
 		}
 		closing := c.closing
 		c.omu.Unlock()
-		if w := c.wrote.Load(); !closing && w < need {
+		w := c.wrote.Load()
+		if c.ackStuck != 0 {
+			if c.ackStuck == w+1 {
+				continue // still stuck: not waited for
+			}
+			c.ackStuck = 0
+		}
+		if !closing && w < need {
 			a.wait = append(a.wait, ackWait{c: c, need: need, last: w, since: now})
 		}
 	}
@@ -282,6 +291,7 @@ func (a *acker) poll(now time.Time) {
 		if wr != w.last {
 			w.last, w.since = wr, now
 		} else if now.Sub(w.since) >= ackGiveUp {
+			w.c.ackStuck = wr + 1
 			continue
 		}
 		keep = append(keep, w)

@@ -88,6 +88,7 @@ type conn struct {
 	wrote      atomic.Uint64
 	routed     atomic.Uint64
 	acked      uint64
+	ackStuck   uint64 // the acker's: 1 + wrote when it gave up waiting for this writer, 0 if it did not
 	seqSeen    bool
 	seqScratch []byte
 
