@@ -37,6 +37,11 @@ const (
 	// before it restarted come back meanwhile, listeners first, so the
 	// messages sent again reach them.
 	resumeGrace = 2 * time.Second
+	// resumeQuiet: the hold goes on past resumeGrace while agents are
+	// still joining, until none has joined for this long (resumeMax at
+	// most).
+	resumeQuiet = 250 * time.Millisecond
+	resumeMax   = 10 * time.Second
 )
 
 // onSeqMsg routes a SeqMsg like a Msg, then records its number for the
@@ -66,17 +71,30 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 	return nil
 }
 
-// resumeWait holds a resumed stream until the server is resumeGrace old.
+// resumeWait holds a resumed stream until the server is resumeGrace old
+// and no agent has joined for resumeQuiet, or it is resumeMax old.
 func (c *conn) resumeWait() {
-	d := resumeGrace - time.Since(c.srv.started)
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.done:
+	s := c.srv
+	for {
+		now := time.Now()
+		up := now.Sub(s.started)
+		if up >= resumeMax {
+			return
+		}
+		d := resumeGrace - up
+		if q := resumeQuiet - now.Sub(time.Unix(0, s.lastJoin.Load())); q > d {
+			d = q
+		}
+		if d <= 0 {
+			return
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.done:
+			t.Stop()
+			return
+		}
 	}
 }
 

@@ -101,6 +101,8 @@ type Server struct {
 	metrics metricsEndpoint // the "metrics" listener; off when not configured
 	rates   rater           // samples the counters for Stats' rates while running
 	acks    acker           // acknowledges version 3 agents' messages once delivered
+	// lastJoin is when an agent last joined (UnixNano), for resumeWait.
+	lastJoin atomic.Int64
 
 	conns  sync.WaitGroup // one per connection: its goroutines
 	liveMu sync.Mutex
