@@ -64,7 +64,7 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 		}
 	}
 	c.msgsIn.Add(1)
-	d := delivery{raw: f.Raw, v: &v, seq: true, scratch: &c.seqScratch}
+	d := delivery{raw: f.Raw, v: &v, seq: true, seqBuf: &c.seqScratch}
 	c.ch.routeDelivery(c, &d)
 	c.routed.Store(seq)
 	c.srv.acks.kick()
@@ -105,8 +105,8 @@ func (d *delivery) msgFrame() []byte {
 		return d.raw
 	}
 	if d.asMsg == nil {
-		*d.scratch = wire.AppendMsgOfSeq((*d.scratch)[:0], d.raw[wire.HeaderLen:])
-		d.asMsg = *d.scratch
+		*d.seqBuf = wire.AppendMsgOfSeq((*d.seqBuf)[:0], d.raw[wire.HeaderLen:])
+		d.asMsg = *d.seqBuf
 	}
 	return d.asMsg
 }

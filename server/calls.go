@@ -23,10 +23,10 @@ type delivery struct {
 	scratch   *[]byte // the sender's buffer for legacy, nil for one from the network
 
 	// seq marks a SeqMsg (acks.go): agents of version 3 get raw, the
-	// others, queue groups and the network its Msg form, made in scratch
+	// others, queue groups and the network its Msg form, made in seqBuf
 	// (the sender's) when first needed.
-	seq     bool
-	scratch *[]byte
+	seq    bool
+	seqBuf *[]byte
 
 	// answerers counts the agents able to answer (version 2) that got
 	// the Call, as plain listeners or queue group members.
