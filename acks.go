@@ -1,7 +1,7 @@
 package netcluster
 
 // Acknowledged messages (protocol version 3, docs/PROTOCOL.md section
-// 13). On a connection of that version the agent sends its messages as
+// 14). On a connection of that version the agent sends its messages as
 // SeqMsg frames numbered in its stream, keeps every batch it wrote that
 // holds a number the server has not acknowledged, and on the next
 // connection sends those messages again, before what is still queued.

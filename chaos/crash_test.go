@@ -87,7 +87,7 @@ func TestKillServerUnderLoad(t *testing.T) {
 	ctx := testutil.Context(t, 2*time.Minute)
 	var recvErrs atomic.Int64
 	// Both retry at most every 250 ms, well within the server's restart
-	// grace (docs/PROTOCOL.md, section 13), however slow the machine.
+	// grace (docs/PROTOCOL.md, section 14), however slow the machine.
 	retry := netcluster.WithReconnectWait(10*time.Millisecond, 250*time.Millisecond)
 	rcv, err := netcluster.Connect(ctx, "A", netcluster.WithSocketDir(dir), netcluster.WithAgentID("receiver"), retry,
 		netcluster.WithErrorHandler(func(err error) {

@@ -1,6 +1,6 @@
 package server
 
-// Acknowledgements (protocol version 3, docs/PROTOCOL.md section 13): an
+// Acknowledgements (protocol version 3, docs/PROTOCOL.md section 14): an
 // agent numbers the messages it emits (SeqMsg) and keeps each until the
 // server acknowledges it (Ack). The server acknowledges a number once
 // every message of the connection up to it is delivered: routed into the

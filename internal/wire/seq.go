@@ -14,7 +14,7 @@ var ErrBadSeq = errors.New("wire: seqmsg: sequence number 0")
 // messages it emits, keeps them until the server acknowledges them, and
 // sends the unacknowledged ones again after a reconnection; receivers of
 // this version drop the duplicates by origin, stream and sequence number
-// (docs/PROTOCOL.md, section 13). They are sent only on a connection whose
+// (docs/PROTOCOL.md, section 14). They are sent only on a connection whose
 // Hello and Welcome both carry at least this version.
 const VersionAcks = 3
 
