@@ -26,7 +26,7 @@ const (
 // Welcome (or an Error) back. It offers protocol version 2 and, if the
 // server refuses it as unknown, dials again with version 1.
 func (a *Agent) connect(ctx context.Context) (net.Conn, *wire.Reader, wire.Welcome, error) {
-	nc, rd, w, err := a.connectVersion(ctx, wire.VersionAcks)
+	nc, rd, w, err := a.connectVersion(ctx, wire.VersionCalls)
 	var se *ServerError
 	if errors.As(err, &se) && se.Code == wire.CodeVersion {
 		return a.connectVersion(ctx, wire.Version)
@@ -100,7 +100,7 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	} else {
 		a.failCallsLocked(fmt.Errorf("%w (it speaks protocol version %d)", ErrUnsupported, w.Version))
 	}
-	a.out = a.resendLocked(resume, a.out, calls, w.Version >= wire.VersionAcks)
+	a.out = append(resume, onlyMsgs(a.out, calls)...)
 	a.nc = nc
 	a.maxFrame = int(w.MaxFrame)
 	a.state = Connected
@@ -171,9 +171,7 @@ func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
 			return
 		}
 		a.mu.Lock()
-		// A Close waiting to send what is left gets the connection; one
-		// done waiting (Closed) waits for us.
-		if a.state == Closed {
+		if a.closing { // Close ran while we dialled: it waits for us
 			a.mu.Unlock()
 			nc.Close()
 			return
@@ -244,15 +242,8 @@ func (q sendQueue) Take(spare []byte) ([]byte, bool) {
 	defer a.mu.Unlock()
 	batch := a.out
 	if len(batch) > 0 {
-		if cap(spare) == 0 && len(a.free) > 0 {
-			spare = a.free[len(a.free)-1]
-			a.free[len(a.free)-1] = nil
-			a.free = a.free[:len(a.free)-1]
-		}
 		a.out = spare
 		a.writing = true
-		a.inflight = len(batch)
-		a.takenLast, a.outLast = a.outLast, 0
 		a.changed.broadcast()
 	}
 	return batch, false
@@ -262,34 +253,18 @@ func (q sendQueue) Wrote(batch []byte, n int, err error) {
 	a := q.a
 	a.mu.Lock()
 	a.writing = false
-	a.inflight = 0
-	// A batch with messages not yet acknowledged is kept (acks.go): they
-	// go out again on the next connection if no Ack comes first.
-	a.kept = a.takenLast > a.acked
-	if a.kept {
-		a.sent = append(a.sent, sentBatch{buf: batch, last: a.takenLast})
-		a.sentBytes += len(batch)
-	}
 	if err != nil {
 		// What did not reach the kernel goes out again on the next
 		// connection, from the first frame not wholly written.
-		rest := unwritten(batch, n)
-		if a.kept {
-			rest = withoutSeq(rest) // they are in the kept batch
-		}
-		a.out = append(rest, a.out...)
+		a.out = append(unwritten(batch, n), a.out...)
 	}
 	a.changed.broadcast()
 	a.mu.Unlock()
 }
 
-func (q sendQueue) Kept() bool { return q.a.kept }
-
 func (q sendQueue) Idle() {
 	q.a.mu.Lock()
 	q.a.out = batchwriter.Trim(q.a.out, keptBuf)
-	clear(q.a.free)
-	q.a.free = q.a.free[:0]
 	q.a.mu.Unlock()
 }
 
@@ -345,14 +320,6 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 				return err
 			}
 			batch = append(batch, item{msg: m})
-		case wire.TypeSeqMsg:
-			stream, seq, v, err := wire.ParseSeqMsg(f.Payload)
-			if err != nil {
-				return fromServer(err)
-			}
-			if a.seen.fresh(v.Channel, v.Agent, stream, seq) {
-				batch = append(batch, item{msg: alloc.view(&v)})
-			}
 		case wire.TypeCall, wire.TypeQueueMsg:
 			m, sid, err := a.readCall(&alloc, f)
 			if err != nil {
@@ -373,11 +340,6 @@ func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
 	if err != nil {
 		return nil, fromServer(err)
 	}
-	return alloc.view(&v), nil
-}
-
-// view makes a Message from the slabs out of a decoded Msg.
-func (alloc *recvAlloc) view(v *wire.MsgView) *Message {
 	m := alloc.message()
 	*m = Message{
 		Event:   alloc.name(v.Event),
@@ -387,7 +349,7 @@ func (alloc *recvAlloc) view(v *wire.MsgView) *Message {
 		Agent:   alloc.name(v.Agent),
 		Node:    alloc.name(v.Node),
 	}
-	return m
+	return m, nil
 }
 
 // onFrame acts on a frame from the server other than a Msg. An error ends
@@ -413,12 +375,6 @@ func (a *Agent) onFrame(f wire.Frame) error {
 		a.mu.Lock()
 		a.queueFrame(wire.AppendU64(a.out, wire.TypePong, tok))
 		a.mu.Unlock()
-	case wire.TypeAck:
-		seq, err := wire.ParseU64(f.Payload)
-		if err != nil {
-			return fromServer(err)
-		}
-		a.onAck(seq)
 	case wire.TypeDropped:
 		n, err := wire.ParseU64(f.Payload)
 		if err != nil {

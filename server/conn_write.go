@@ -120,7 +120,6 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 	}
 	c.obuf = spare
 	c.inflight = len(batch) - c.obig
-	c.takes++ // acks.go
 	c.obig = 0
 	c.stalled, c.stalls = false, 0
 	if c.room != nil {
@@ -137,7 +136,6 @@ func (q outboxQueue) Wrote(batch []byte, n int, err error) {
 	q.c.omu.Lock()
 	q.c.inflight = 0
 	q.c.omu.Unlock()
-	q.c.wrote.Add(1) // acks.go
 	if err == nil {
 		return
 	}

@@ -46,13 +46,13 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	}
 	toNet := src != nil && st.PropagateToNet && ch.srv.net.Load() != nil
 	if toNet {
-		ch.srv.sendNet(ch, d.msgFrame())
+		ch.srv.sendNet(ch, d.raw)
 	}
 	// Calls cross the NATS backbone too, except on durable channels: a
 	// request stored and replayed later would be answered to no one.
 	toBackbone := src != nil && st.PropagateToNet && (!d.call || st.Durable == nil) && ch.srv.bb.Load() != nil
 	if toBackbone {
-		ch.srv.sendBackbone(ch, v, d.msgFrame())
+		ch.srv.sendBackbone(ch, v, d.raw)
 	}
 	if d.call {
 		ch.noResponders(src, d, toNet || toBackbone)
