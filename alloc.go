@@ -18,6 +18,28 @@ type recvAlloc struct {
 	msgs  []Message
 	data  []byte
 	names map[string]string
+	// last holds the name each field (event, channel, agent, node) had in
+	// the previous message: a stream repeats them, and one comparison is
+	// cheaper than a map lookup.
+	last [4]string
+}
+
+// Fields whose last name recvAlloc remembers.
+const (
+	fieldEvent = iota
+	fieldChannel
+	fieldAgent
+	fieldNode
+)
+
+// field returns b as a string, as name does, for field f.
+func (r *recvAlloc) field(f int, b []byte) string {
+	if s := r.last[f]; s == string(b) {
+		return s
+	}
+	s := r.name(b)
+	r.last[f] = s
+	return s
 }
 
 func (r *recvAlloc) message() *Message {

@@ -342,12 +342,12 @@ func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
 	}
 	m := alloc.message()
 	*m = Message{
-		Event:   alloc.name(v.Event),
+		Event:   alloc.field(fieldEvent, v.Event),
 		Data:    alloc.bytes(v.Data),
 		JSON:    v.Flags&wire.FlagJSON != 0,
-		Channel: alloc.name(v.Channel),
-		Agent:   alloc.name(v.Agent),
-		Node:    alloc.name(v.Node),
+		Channel: alloc.field(fieldChannel, v.Channel),
+		Agent:   alloc.field(fieldAgent, v.Agent),
+		Node:    alloc.field(fieldNode, v.Node),
 	}
 	return m, nil
 }

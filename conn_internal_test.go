@@ -73,3 +73,25 @@ func TestUnwritten(t *testing.T) {
 		}
 	}
 }
+
+// The receive path remembers each field's last name: names that change
+// from one message to the next still come out right.
+func TestRecvAllocFieldMemo(t *testing.T) {
+	var alloc recvAlloc
+	for i, m := range []wire.Msg{
+		{Channel: "A", Agent: "a1", Event: "x"},
+		{Channel: "A", Agent: "a1", Event: "x"},
+		{Channel: "A", Agent: "a2", Node: "n1", Event: "y"},
+		{Channel: "B", Agent: "a1", Event: "x"},
+		{Channel: "B", Agent: "", Node: "n1", Event: "x"},
+	} {
+		frame := wire.AppendMsg(nil, &m)
+		got, err := alloc.received(frame[wire.HeaderLen:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Channel != m.Channel || got.Agent != m.Agent || got.Node != m.Node || got.Event != m.Event {
+			t.Errorf("message %d: %+v, want %+v", i, got, m)
+		}
+	}
+}

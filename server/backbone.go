@@ -36,6 +36,8 @@ type bbNode struct {
 	st      bbCounters
 	dumpnet atomic.Bool
 
+	scratch sync.Pool // *[]byte: deliver's frames
+
 	kick chan struct{} // the listeners changed: recompute the interest
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/hex"
+	"time"
 
 	"github.com/netcluster/netcluster/internal/backbone"
 	"github.com/netcluster/netcluster/internal/netbus"
@@ -19,7 +20,9 @@ func (s *Server) sendBackbone(ch *channel, v *wire.MsgView, raw []byte) {
 // deliver is the backbone's DeliverFunc: it routes a message from another
 // server to the local channel it was emitted on, with the origin node in
 // its Node field, as netNode.deliver does for the UDP network. Called
-// from several goroutines.
+// from several goroutines. A recipient whose outbox is nearly full pauses
+// the calling goroutine as a local sender is paused (waitRoom), so a
+// burst from NATS waits in NATS's client buffers instead of being dropped.
 func (n *bbNode) deliver(node backbone.NodeID, frame []byte) {
 	n.st.received.Add(1)
 	if f, rest, ok := wire.Split(frame); ok && len(rest) == 0 && (f.Type == wire.TypeCall || f.Type == wire.TypeAnswer) {
@@ -33,27 +36,101 @@ func (n *bbNode) deliver(node backbone.NodeID, frame []byte) {
 	}
 	var name [16]byte
 	hex.Encode(name[:], node[:])
+	if string(v.Node) == string(name[:]) {
+		// The publishing server wrote its node id in (backbone's
+		// appendFrame): the frame goes to the outboxes as it came.
+		n.route(node, frame, &v)
+		return
+	}
+	// An older publisher's frame, its Node empty (or anything but the
+	// envelope's node): written again with the node, in a pooled buffer,
+	// since every outbox copies the frame.
 	m := wire.Msg{
 		Flags:   v.Flags,
 		Channel: unsafeString(v.Channel),
 		Agent:   unsafeString(v.Agent),
-		Node:    string(name[:]),
+		Node:    unsafeString(name[:]),
 		Event:   unsafeString(v.Event),
 		Data:    v.Data,
 	}
-	ch := (*n.chans.Load())[m.Channel]
-	verdict := n.srv.netVerdict(ch, wire.MsgSize(&m), &n.st.unknownChannel, &n.st.refused)
+	sp, _ := n.scratch.Get().(*[]byte)
+	if sp == nil {
+		sp = new([]byte)
+	}
+	out := wire.AppendMsg((*sp)[:0], &m)
+	nv := msgView(out, &m)
+	n.route(node, out, &nv)
+	if cap(out) <= maxScratch {
+		*sp = out
+		n.scratch.Put(sp)
+	}
+}
+
+// route admits a Msg frame from node (its Node field written) to the local
+// channel it names and routes it; then it waits for room in a recipient's
+// outbox that is nearly full.
+func (n *bbNode) route(node backbone.NodeID, frame []byte, v *wire.MsgView) {
+	ch := (*n.chans.Load())[unsafeString(v.Channel)]
+	verdict := n.srv.netVerdict(ch, len(frame), &n.st.unknownChannel, &n.st.refused)
 	if n.dumpnet.Load() {
-		n.srv.console.dumpNet(m.Node, netbus.Peer{ID: netbus.NodeID(node), Name: "nats"}, m.Channel, &v, verdict)
+		n.srv.console.dumpNet(string(v.Node), netbus.Peer{ID: netbus.NodeID(node), Name: "nats"}, string(v.Channel), v, verdict)
 	}
 	if verdict != "" {
 		return
 	}
-	out := wire.AppendMsg(make([]byte, 0, wire.MsgSize(&m)), &m)
-	f, _, _ := wire.Split(out)
-	nv, _ := wire.ParseMsg(f.Payload)
 	n.st.routed.Add(1)
-	ch.route(nil, out, &nv)
+	d := delivery{raw: frame, v: v}
+	ch.routeDelivery(nil, &d)
+	if d.full != nil {
+		n.srv.waitRoom(d.full)
+	}
+}
+
+// maxScratch bounds the frames deliver's pooled buffers keep.
+const maxScratch = 64 << 10
+
+// msgView is the view of frame, which wire.AppendMsg made from m, without
+// parsing it again.
+func msgView(frame []byte, m *wire.Msg) wire.MsgView {
+	p := frame[wire.HeaderLen:]
+	at := 2 // flags, channel's length
+	v := wire.MsgView{Flags: m.Flags}
+	v.Channel, at = p[at:at+len(m.Channel)], at+len(m.Channel)+1
+	v.Agent, at = p[at:at+len(m.Agent)], at+len(m.Agent)+1
+	v.Node, at = p[at:at+len(m.Node)], at+len(m.Node)+2
+	v.Event, at = p[at:at+len(m.Event)], at+len(m.Event)
+	v.Data = p[at:]
+	return v
+}
+
+// waitRoom pauses a goroutine delivering from the network while r's outbox
+// is more than three quarters full: until r's writer takes its outbox, for
+// stallMax at most. Pauses that end without progress count against r's
+// stallBudget as a local sender's do; once it is spent, r is not waited
+// for until its writer makes progress, and what does not fit is dropped as
+// configured.
+func (s *Server) waitRoom(r *conn) {
+	r.omu.Lock()
+	if r.closing || r.stalled || r.queuedLocked() <= s.limits.Load().outBuffer/4*3 {
+		r.omu.Unlock()
+		return
+	}
+	if r.room == nil {
+		r.room = make(chan struct{})
+	}
+	room := r.room
+	r.omu.Unlock()
+	t := time.NewTimer(stallMax)
+	defer t.Stop()
+	select {
+	case <-room:
+	case <-r.done:
+	case <-t.C:
+		r.omu.Lock()
+		r.stalls += stallMax
+		r.stalled = r.stalls >= stallBudget
+		r.omu.Unlock()
+	}
 }
 
 // backboneStats returns the backbone's figures, nil without one.

@@ -28,6 +28,10 @@ type delivery struct {
 
 	// memo, if set, is the sender's memo of its channel's last match.
 	memo *router.Memo[*conn]
+
+	// full is set by routeDelivery: the last recipient whose outbox was
+	// nearly full, or nil, for a caller without a sender to stall.
+	full *conn
 }
 
 // match returns the listeners of d's event in ix: from the sender's memo

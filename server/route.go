@@ -63,6 +63,7 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if full != nil && src != nil {
 		src.stall(full)
 	}
+	d.full = full
 }
 
 // deliverLocal gives d to ch's agents whose listeners match its event,

@@ -3,6 +3,7 @@ package backbone
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,7 @@ type DeliverFunc func(node NodeID, frame []byte)
 // concurrent use.
 type Backbone struct {
 	cfg     Config
+	nodeHex [16]byte // cfg.NodeID in hex, as receivers write it in Message.Node
 	log     *slog.Logger
 	subj    subjects
 	deliver DeliverFunc
@@ -101,6 +103,7 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 		tls:      tlsCfg,
 		durables: make(map[string]*durable),
 	}
+	hex.Encode(b.nodeHex[:], cfg.NodeID[:])
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.warn.log = log
 	b.pub.init(b)

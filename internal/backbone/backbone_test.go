@@ -156,8 +156,9 @@ func TestSendReceive(t *testing.T) {
 	}
 	for i, m := range got {
 		ev := []string{"log", "orders.new"}[i%2]
-		if m.Channel != "A" || m.Agent != "ag1" || m.Event != ev || string(m.Data) != fmt.Sprint(i/2) {
-			t.Errorf("message %d = %+v, want A/ag1/%s/%d in order", i, m, ev, i/2)
+		// The publisher writes its node id into the frame's Node field.
+		if m.Channel != "A" || m.Agent != "ag1" || m.Event != ev || string(m.Data) != fmt.Sprint(i/2) || m.Node != "0100000000000000" {
+			t.Errorf("message %d = %+v, want A/ag1/%s/%d from node 0100000000000000, in order", i, m, ev, i/2)
 		}
 	}
 	if sb.nodes[0] != (NodeID{1}) {
@@ -258,7 +259,9 @@ func TestLargeMessage(t *testing.T) {
 	b.SetInterest("A", []string{".*"}, false)
 	waitFor(t, "subscription", 5*time.Second, func() bool { return len(b.Subjects()) == 1 })
 	b.nc.Flush()
-	big := make([]byte, 16<<20-100)
+	// The largest frame Send takes (16 MiB, the default MaxMessage),
+	// which grows by the node id written in on the way.
+	big := make([]byte, 16<<20-wire.MsgOverhead-len("A")-len("x")-len("big"))
 	for i := range big {
 		big[i] = byte(i * 7)
 	}

@@ -2,8 +2,11 @@ package backbone
 
 import (
 	"encoding/binary"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/netcluster/netcluster/internal/wire"
 )
 
 // maxSeqKeys bounds the sequence keys a publisher remembers; past it the
@@ -33,6 +36,10 @@ type publisher struct {
 	limit   int
 	closing bool
 
+	// A one-entry memo of the last plain subject Send computed (under mu):
+	// an agent streaming one event costs no subject encoding per message.
+	memoCh, memoEv, memoSubj string
+
 	// The flusher's own state.
 	epoch uint32
 	seqs  map[string]uint64
@@ -40,12 +47,23 @@ type publisher struct {
 	done  chan struct{}
 }
 
-// batch is frames of one subject, back to back.
+// batch is frames of one subject, back to back, after batchHead bytes
+// kept for the envelope's header: the flusher writes it in place and
+// publishes the batch without copying it again.
 type batch struct {
 	subj   string
-	frames []byte
+	frames []byte // batchHead bytes, then the frames
 	n      int
 }
+
+// batchHead is the room a batch keeps for its envelope header (kindBatch's
+// is the longest that goes in place).
+const batchHead = envHeaderLen + 4
+
+var zeroHead [batchHead]byte
+
+// body returns the frames of bt.
+func (bt *batch) body() []byte { return bt.frames[batchHead:] }
 
 func (p *publisher) init(b *Backbone) {
 	p.b = b
@@ -92,19 +110,26 @@ func (b *Backbone) Send(channel, event string, frame []byte) error {
 	if d := b.durables[channel]; d != nil {
 		return d.send(event, frame)
 	}
-	subj := b.subj.event(channel, event)
 	p := &b.pub
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.memoEv != event || p.memoCh != channel {
+		// event may alias the caller's read buffer: the memo keeps copies.
+		p.memoCh, p.memoEv = strings.Clone(channel), strings.Clone(event)
+		p.memoSubj = b.subj.event(channel, event)
+	}
+	subj := p.memoSubj
 	if p.closing || (p.queued > 0 && p.queued+len(frame) > p.limit) {
 		b.st.dropped.Add(1)
 		b.warn.soon(&b.st)
 		return ErrDropped
 	}
+	before := 0
 	if k := len(p.queue); k > 0 && p.queue[k-1].subj == subj && p.queue[k-1].n < maxBatch &&
-		len(p.queue[k-1].frames)+len(frame) <= batchBytes {
+		len(p.queue[k-1].frames)+len(frame)+len(b.nodeHex) <= batchBytes {
 		last := &p.queue[k-1]
-		last.frames = append(last.frames, frame...)
+		before = len(last.frames)
+		last.frames = b.appendFrame(last.frames, frame)
 		last.n++
 	} else {
 		var bt batch
@@ -112,13 +137,47 @@ func (b *Backbone) Send(channel, event string, frame []byte) error {
 			bt, p.spare = p.spare[k-1], p.spare[:k-1]
 		}
 		bt.subj, bt.n = subj, 1
-		bt.frames = append(bt.frames[:0], frame...)
+		bt.frames = b.appendFrame(append(bt.frames[:0], zeroHead[:]...), frame)
+		before = batchHead
 		p.queue = append(p.queue, bt)
 	}
-	p.queued += len(frame)
+	p.queued += len(p.queue[len(p.queue)-1].frames) - before
 	b.st.bufferedOut.Store(int64(p.queued))
 	p.cond.Signal()
 	return nil
+}
+
+// appendFrame appends frame, a wire frame as a local agent sent it, to
+// dst. A Msg frame (whose Node field is empty) gets the server's node id,
+// in hex, written into its Node field: the frame the receivers route, as
+// is. Any other frame is appended unchanged.
+func (b *Backbone) appendFrame(dst, frame []byte) []byte {
+	at, ok := msgNodeAt(frame)
+	if !ok || frame[at] != 0 {
+		return append(dst, frame...)
+	}
+	start := len(dst)
+	dst = append(dst, frame[:at]...)
+	dst = append(dst, byte(len(b.nodeHex)))
+	dst = append(dst, b.nodeHex[:]...)
+	dst = append(dst, frame[at+1:]...)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-wire.LenSize))
+	return dst
+}
+
+// msgNodeAt returns where the length of a Msg frame's Node field is; ok is
+// false if frame is no Msg frame long enough to have one.
+func msgNodeAt(frame []byte) (at int, ok bool) {
+	if len(frame) < wire.MsgOverhead || frame[wire.HeaderLen-1] != wire.TypeMsg {
+		return 0, false
+	}
+	at = wire.HeaderLen + 1 // after the flags: the channel
+	at += 1 + int(frame[at])
+	if at >= len(frame) {
+		return 0, false
+	}
+	at += 1 + int(frame[at]) // the agent
+	return at, at < len(frame)
 }
 
 // flushLoop publishes the queue until close, and what is left then.
@@ -152,7 +211,7 @@ func (p *publisher) flushLoop() {
 
 		p.mu.Lock()
 		for i := range work {
-			p.queued -= len(work[i].frames)
+			p.queued -= len(work[i].body())
 			if cap(work[i].frames) <= batchBytes*2 && len(p.spare) < 64 {
 				p.spare = append(p.spare, batch{frames: work[i].frames[:0]})
 			}
@@ -170,21 +229,23 @@ func (p *publisher) flush(bt *batch) {
 	b := p.b
 	seq := p.next(bt.subj, bt.n)
 	pub := func(subj string, data []byte) error { return b.nc.Publish(subj, data) }
+	maxPayload := int(b.nc.MaxPayload())
 	var err error
-	if bt.n == 1 {
-		err = publishFrame(&p.buf, b.cfg.NodeID, p.epoch, seq, bt.frames, int(b.nc.MaxPayload()), bt.subj, pub)
-	} else {
-		maxPayload := int(b.nc.MaxPayload())
-		if maxPayload > 0 && envHeaderLen+4+len(bt.frames) > maxPayload {
-			// Smaller than a batch, rarely: one envelope per frame.
-			err = p.flushEach(bt, seq, maxPayload, pub)
-		} else {
-			buf := appendEnvHeader(p.buf[:0], kindBatch, b.cfg.NodeID, p.epoch, seq)
-			buf = binary.BigEndian.AppendUint32(buf, uint32(bt.n))
-			buf = append(buf, bt.frames...)
-			p.buf = buf
-			err = pub(bt.subj, buf)
-		}
+	switch {
+	case bt.n == 1 && maxPayload > 0 && envHeaderLen+len(bt.body()) <= maxPayload:
+		// One frame: a kindMsg envelope, its header written in place.
+		env := bt.frames[batchHead-envHeaderLen:]
+		appendEnvHeader(env[:0], kindMsg, b.cfg.NodeID, p.epoch, seq)
+		err = pub(bt.subj, env)
+	case bt.n == 1:
+		err = publishFrame(&p.buf, b.cfg.NodeID, p.epoch, seq, bt.body(), maxPayload, bt.subj, pub)
+	case maxPayload > 0 && len(bt.frames) > maxPayload:
+		// Smaller than a batch, rarely: one envelope per frame.
+		err = p.flushEach(bt, seq, maxPayload, pub)
+	default:
+		head := appendEnvHeader(bt.frames[:0], kindBatch, b.cfg.NodeID, p.epoch, seq)
+		binary.BigEndian.AppendUint32(head, uint32(bt.n))
+		err = pub(bt.subj, bt.frames)
 	}
 	if err != nil {
 		p.undo(bt.subj, seq)
@@ -193,12 +254,12 @@ func (p *publisher) flush(bt *batch) {
 		return
 	}
 	b.st.msgsOut.Add(uint64(bt.n))
-	b.st.bytesOut.Add(uint64(len(bt.frames)))
+	b.st.bytesOut.Add(uint64(len(bt.body())))
 }
 
 // flushEach publishes the frames of bt one envelope each.
 func (p *publisher) flushEach(bt *batch, seq uint64, maxPayload int, pub func(string, []byte) error) error {
-	rest := bt.frames
+	rest := bt.body()
 	for i := 0; len(rest) > 0; i++ {
 		n := frameLen(rest)
 		if err := publishFrame(&p.buf, p.b.cfg.NodeID, p.epoch, seq+uint64(i), rest[:n], maxPayload, bt.subj, pub); err != nil {

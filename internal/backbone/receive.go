@@ -1,8 +1,9 @@
 package backbone
 
 import (
-	"bytes"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -168,7 +169,9 @@ func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
 		if !r.accept(ps, key, e.seq) {
 			return
 		}
-		if int(e.total) > r.b.cfg.MaxMessage || r.held+int(e.total) > maxReassembly {
+		// A frame of MaxMessage bytes grows by the node id its publisher
+		// wrote in (appendFrame).
+		if int(e.total) > r.b.cfg.MaxMessage+len(r.b.nodeHex) || r.held+int(e.total) > maxReassembly {
 			r.b.st.tooLarge.Add(1)
 			r.b.warn.soon(&r.b.st)
 			return
@@ -236,8 +239,18 @@ func channelOf(frame []byte) []byte {
 	return frame[at+1 : at+1+n]
 }
 
-// sameChannel reports whether subj is under channel's subjects.
+// sameChannel reports whether subj is under channel's subjects. It
+// allocates nothing for a plain channel name (it runs once per frame).
 func (s subjects) sameChannel(subj string, channel []byte) bool {
-	want := s.channel(string(channel))
-	return len(subj) > len(want) && subj[len(want)] == '.' && bytes.Equal([]byte(subj[:len(want)]), []byte(want))
+	rest, ok := strings.CutPrefix(subj, s.base)
+	if !ok {
+		return false
+	}
+	var want []byte
+	if plainToken(unsafe.String(unsafe.SliceData(channel), len(channel))) {
+		want = channel
+	} else {
+		want = appendToken(nil, string(channel))
+	}
+	return len(rest) > len(want) && rest[len(want)] == '.' && rest[:len(want)] == string(want)
 }

@@ -141,7 +141,13 @@ func (h *Harness) startBackboneServer(ctx context.Context, tag string, i int, ur
 	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startProc(ctx, fmt.Sprintf("%s-ncserver%d", tag, i+1), h.ncserver, cfg)
+	name := fmt.Sprintf("%s-ncserver%d", tag, i+1)
+	var p *proc
+	if h.opts.ProfileDir != "" {
+		p, err = h.self(ctx, name, "ncserve", "-config", cfg, "-cpuprofile", filepath.Join(h.opts.ProfileDir, name+".cpu.pprof"))
+	} else {
+		p, err = startProc(ctx, name, h.ncserver, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}

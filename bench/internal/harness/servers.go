@@ -19,6 +19,7 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -178,12 +179,20 @@ func runNATSd(args []string, stdin io.Reader, stdout io.Writer) error {
 func runNCServe(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ncserve", flag.ContinueOnError)
 	dir := fs.String("socketdir", "", "socket directory")
+	file := fs.String("config", "", "ncserver config `file` (instead of the bench configuration in -socketdir)")
 	prof := fs.String("cpuprofile", "", "CPU profile `file`")
 	tr := fs.String("trace", "", "execution trace `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Bus: BusConfig(*dir), Console: io.Discard})
+	bus := BusConfig(*dir)
+	if *file != "" {
+		var err error
+		if bus, err = config.Load(*file); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(server.Config{Bus: bus, Console: io.Discard})
 	if err != nil {
 		return err
 	}
