@@ -75,6 +75,9 @@ type Bus struct {
 	wout         []Packet
 	lastBeat     time.Time
 	unprovenNaks int // NAKs this tick may still send to unproven peers
+	// handed is how many messages of env.out deliver has returned from:
+	// Stats counts a message delivered only then.
+	handed atomic.Int64
 
 	in   chan *rbatch
 	free chan *rbatch
@@ -292,15 +295,21 @@ func (b *Bus) mainLoop() {
 }
 
 // flushOut delivers collected messages and writes collected datagrams,
-// without holding mu. Only the loop goroutine calls it.
+// without holding mu. Only the loop goroutine calls it (it alone appends
+// to env.out, under mu).
 func (b *Bus) flushOut() {
-	out := b.env.out
-	for i := range out {
-		d := &out[i]
-		b.deliver(d.from, d.ch, d.frame)
-		*d = delivery{}
+	if out := b.env.out; len(out) > 0 {
+		for i := range out {
+			d := &out[i]
+			b.deliver(d.from, d.ch, d.frame)
+			b.handed.Store(int64(i + 1))
+		}
+		b.mu.Lock()
+		clear(out)
+		b.env.out = out[:0]
+		b.handed.Store(0)
+		b.mu.Unlock()
 	}
-	b.env.out = out[:0]
 	b.flushWrites()
 }
 
@@ -353,6 +362,15 @@ func (b *Bus) Stats() Stats {
 			s.Rejected[Reason(r)] = n
 		}
 	}
+	// Messages the streams counted but deliver has not returned from yet
+	// are not delivered yet.
+	var queued map[NodeID]uint64
+	if h := int(b.handed.Load()); h < len(b.env.out) {
+		queued = map[NodeID]uint64{}
+		for _, d := range b.env.out[h:] {
+			queued[d.from.ID]++
+		}
+	}
 	for _, p := range b.peers {
 		ps := p.st
 		ps.Peer = p.pub
@@ -362,7 +380,7 @@ func (b *Bus) Stats() Stats {
 			ps.HighestSeq, ps.NextSeq, ps.Pending = p.s.top, p.s.next, p.s.pendBytes
 			c = p.s.st
 		}
-		ps.Delivered, ps.Reordered, ps.Recovered, ps.Late = c.Delivered, c.Reordered, c.Recovered, c.Late
+		ps.Delivered, ps.Reordered, ps.Recovered, ps.Late = c.Delivered-min(c.Delivered, queued[p.pub.ID]), c.Reordered, c.Recovered, c.Late
 		ps.LostDatagrams, ps.LostMessages = c.LostDatagrams, c.LostMessages
 		s.Peers = append(s.Peers, ps)
 	}

@@ -62,7 +62,7 @@ type PeerStats struct {
 	LastSeen   time.Time // last datagram accepted from it
 	HighestSeq uint64    // highest data sequence received or announced
 	NextSeq    uint64    // next data sequence to deliver
-	Delivered  uint64    // messages handed to the deliver callback
+	Delivered  uint64    // messages handed to the deliver callback (counted when the call returns)
 	Datagrams  uint64    // data datagrams accepted
 	Reordered  uint64    // datagrams that filled a gap before any NAK
 	Recovered  uint64    // datagrams that filled a gap after a NAK
