@@ -217,6 +217,14 @@ type NetStats struct {
 	WriteErrors uint64 `json:"write_errors"` // socket write errors
 	Echoes      uint64 `json:"echoes"`       // own datagrams heard back, ignored
 
+	// Memory is what other nodes make this one hold (peers, gap state,
+	// out-of-order datagrams, partial messages), accounted in bytes; it
+	// stays at most MemoryLimit (netmemory). Evicted counts peers whose
+	// state was dropped to make room for one that delivered more.
+	Memory      int    `json:"memory"`
+	MemoryLimit int    `json:"memory_limit"`
+	Evicted     uint64 `json:"evicted"`
+
 	// Rejected counts refused datagrams by reason: "auth" (forged,
 	// tampered or wrong key), "unknown-key", "plaintext", "no-keys",
 	// "replay", "duplicate", "truncated", "malformed", … Only non-zero

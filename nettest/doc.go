@@ -4,6 +4,14 @@
 // Unix sockets, random loss injected with nftables, and throughput
 // measurements of the network layer between namespaces.
 //
+// The chaos tests (chaos_*_test.go) are the network half of the bounded
+// chaos test CI runs: peers coming and going under a numbered stream
+// (kill -9 and restart, a late join, a clean leave, a cut-off and
+// reconnection), and an attacker host on the bridge that forges, replays
+// and floods datagrams, built from docs/PROTOCOL.md rather than with
+// package netbus. Counts are exact; the stream pauses at each change so
+// the message numbers around it are known.
+//
 // The tests need root and NETCLUSTER_NETNS=1; otherwise they skip with a
 // message starting with "NETNS-SKIP". Run them with:
 //

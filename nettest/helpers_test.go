@@ -78,7 +78,14 @@ func startServer(t testing.TB, bin string, h *netns.Host, cfg string) *server {
 	s := &server{h: h, dir: testutil.ShortDir(t), out: &syncBuf{}, done: make(chan struct{})}
 	s.config = filepath.Join(s.dir, "ncserver.jsonc")
 	s.write(t, cfg)
-	s.cmd = h.Command(context.Background(), bin, "-config", s.config, "-log-level", "debug")
+	s.run(t, bin)
+	return s
+}
+
+// run starts s's process on its config and waits for it to be ready.
+func (s *server) run(t testing.TB, bin string) {
+	t.Helper()
+	s.cmd = s.h.Command(context.Background(), bin, "-config", s.config, "-log-level", "debug")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -90,7 +97,6 @@ func startServer(t testing.TB, bin string, h *netns.Host, cfg string) *server {
 	t.Cleanup(func() { s.stop(t) })
 	m := s.waitLog(t, regexp.MustCompile(`msg="ncserver ready" .*node=([0-9a-f]{16})`))
 	s.node = m[1]
-	return s
 }
 
 func (s *server) write(t testing.TB, cfg string) {

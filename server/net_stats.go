@@ -31,6 +31,7 @@ func (s *Server) netStats() *NetStats {
 	out.Datagrams, out.Bytes = st.Sent.Datagrams, st.Sent.Bytes
 	out.Retransmits, out.NaksIn, out.Unavailable = st.Sent.Retransmits, st.Sent.NaksReceived, st.Sent.Unavailable
 	out.QueueFull, out.WriteErrors, out.Echoes = st.Sent.QueueFull, st.Sent.WriteErrors, st.Echoes
+	out.Memory, out.MemoryLimit, out.Evicted = st.Memory, st.MemoryLimit, st.Evicted
 	for r, c := range st.Rejected {
 		out.Rejected[r.String()] = c
 	}
