@@ -15,92 +15,141 @@ import (
 const rejLogInterval = 5 * time.Second
 
 // handlePacket runs one received datagram through the checks, in this
-// order: header, own echo, AEAD, body, peer/epoch, replay window; then
-// hands it to the peer's stream (data, heartbeats) or the sender (NAKs).
-// mu is held.
+// order: header, own echo, AEAD, body (check); peer/epoch (admit);
+// freshness of its session and proof of its peer (gate); replay window
+// (fresh). Then it hands the datagram to the peer's stream (data,
+// heartbeats) or the sender (NAKs, acks) (dispatch), and records it
+// (settle). mu is held.
 func (b *Bus) handlePacket(data []byte, src netip.AddrPort, now time.Time) {
+	var d inbound
+	if !b.check(&d, data, now) {
+		return
+	}
+	p := b.admit(d.h, src, now)
+	if p == nil || !b.gate(p, &d, now) || !b.fresh(p, d.h) || !b.dispatch(p, &d, src, now) {
+		return
+	}
+	b.settle(p, d.h, src, now)
+}
+
+// inbound is a received datagram that passed check: its header, its
+// opened body, and the body decoded for its kind.
+type inbound struct {
+	h      header
+	body   []byte
+	sealed bool
+	nak    nakBody
+	beat   beatBody
+	ack    ackBody
+}
+
+// check decodes and opens data into d, refusing (counted) what is not a
+// valid datagram for us, our own echo, and timed heartbeats that are not
+// timely. It touches no peer state. mu is held.
+func (b *Bus) check(d *inbound, data []byte, now time.Time) bool {
 	h, err := decodeHeader(data)
 	if err != nil {
 		b.rejected[reasonOf(err)]++
-		return
+		return false
 	}
 	if h.Node == b.id {
 		b.echoes++
-		return
+		return false
 	}
 	_, body, err := b.keys.Load().openDatagram(data)
 	if err != nil {
 		b.rejected[reasonOf(err)]++
-		return
+		return false
 	}
 	// Validate the body before it can touch any state.
-	nak, beat, ack, err := decodeBody(h.Kind, body)
+	d.nak, d.beat, d.ack, err = decodeBody(h.Kind, body)
 	if err != nil {
 		b.rejected[ReasonMalformed]++
-		return
+		return false
 	}
-	sealed := h.Flags&flagSealed != 0
-	if h.Kind == kindTimedBeat && !b.timely(beat.Time, now) {
+	if h.Kind == kindTimedBeat && !b.timely(d.beat.Time, now) {
 		b.rejected[ReasonStaleTime]++
-		return
+		return false
 	}
-	p := b.admit(h, src, now)
-	if p == nil {
-		return
-	}
-	if h.Kind == kindTimedBeat {
+	d.h, d.body, d.sealed = h, body, h.Flags&flagSealed != 0
+	return true
+}
+
+// gate marks p's session timely on a timed heartbeat, and lets data
+// through only from a fresh session (sealed: one with a timed heartbeat
+// since we started; refused as unfresh otherwise, remembered to follow
+// from) and a proven peer (within the memory bound). mu is held.
+func (b *Bus) gate(p *peer, d *inbound, now time.Time) bool {
+	if d.h.Kind == kindTimedBeat {
 		p.timely = true
 	}
-	if isDataKind(h.Kind) {
-		if sealed && !p.timely {
-			// No timed heartbeat of this session since we started: a
-			// recording, or a session we will follow from its next
-			// heartbeat (what was refused is then NAKed).
-			b.rejected[ReasonUnfresh]++
-			if p.early == 0 || h.Seq < p.early {
-				p.early, p.earlyAt = h.Seq, now
-			}
-			return
-		}
-		if !b.prove(p) {
-			return
-		}
+	if !isDataKind(d.h.Kind) {
+		return true
 	}
-	if !b.fresh(p, h) {
-		return
+	if d.sealed && !p.timely {
+		// No timed heartbeat of this session since we started: a
+		// recording, or a session we will follow from its next
+		// heartbeat (what was refused is then NAKed).
+		b.rejected[ReasonUnfresh]++
+		if p.early == 0 || d.h.Seq < p.early {
+			p.early, p.earlyAt = d.h.Seq, now
+		}
+		return false
 	}
-	switch h.Kind {
+	return b.prove(p)
+}
+
+// dispatch hands a datagram that passed the checks to its consumer: data
+// to p's stream (false if the memory bound refused it), NAKs and acks to
+// the sender (proving p when they are for us), heartbeats to p's stream
+// or, without one, to p itself. mu is held.
+func (b *Bus) dispatch(p *peer, d *inbound, src netip.AddrPort, now time.Time) bool {
+	switch d.h.Kind {
 	case kindData, kindFrag:
-		if p.s == nil {
-			b.startStream(p, now)
-		}
-		if !p.s.onData(h, body, now) {
-			b.rejected[ReasonMemory] += b.env.refused
-			b.env.refused = 0
-			return
-		}
-		p.st.Datagrams++
-		if p.s.next-p.ackNext >= ackEvery {
-			b.queueAck(p, now)
-		}
+		return b.dataIn(p, d, now)
 	case kindNak:
-		if b.handleNak(src, &nak, now) && (p.timely || !sealed) {
+		if b.handleNak(src, &d.nak, now) && (p.timely || !d.sealed) {
 			b.prove(p)
 		}
 	case kindAck:
-		if b.handleAck(h.Node, &ack, now) && (p.timely || !sealed) {
+		if b.handleAck(d.h.Node, &d.ack, now) && (p.timely || !d.sealed) {
 			b.prove(p)
 		}
 	case kindHeartbeat, kindTimedBeat:
-		if p.pub.Name != beat.Name {
-			p.pub.Name = beat.Name
+		if p.pub.Name != d.beat.Name {
+			p.pub.Name = d.beat.Name
 		}
 		if p.s != nil {
-			p.s.onBeat(&beat, now)
+			p.s.onBeat(&d.beat, now)
 		} else {
-			b.onBeatUnproven(p, &beat, now)
+			b.onBeatUnproven(p, &d.beat, now)
 		}
 	}
+	return true
+}
+
+// dataIn puts a data datagram into p's stream, starting it on p's first;
+// false if the memory bound refused it (counted). mu is held.
+func (b *Bus) dataIn(p *peer, d *inbound, now time.Time) bool {
+	if p.s == nil {
+		b.startStream(p, now)
+	}
+	if !p.s.onData(d.h, d.body, now) {
+		b.rejected[ReasonMemory] += b.env.refused
+		b.env.refused = 0
+		return false
+	}
+	p.st.Datagrams++
+	if p.s.next-p.ackNext >= ackEvery {
+		b.queueAck(p, now)
+	}
+	return true
+}
+
+// settle records a datagram p's stream or the sender took: its sequence
+// in the replay window, p's last sight and address, the tail it
+// announced, and what the memory bound refused meanwhile. mu is held.
+func (b *Bus) settle(p *peer, h header, src netip.AddrPort, now time.Time) {
 	b.accept(p, h)
 	p.lastSeen = now
 	if p.pub.Addr != src {
