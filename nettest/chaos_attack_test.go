@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +43,11 @@ type chaosNet struct {
 // newChaosNet starts hosts A, B (netmemory attackMemory), extra hosts
 // left to the test, and the attacker on the last host.
 func newChaosNet(t *testing.T, hosts int, keys string) *chaosNet {
-	c := &chaosNet{bin: buildServer(t), nt: netns.New(t, hosts)}
+	start := time.Now()
+	c := &chaosNet{bin: buildServer(t)}
+	built := time.Now()
+	c.nt = netns.New(t, hosts)
+	t.Logf("ncserver built in %v, %d namespaces made in %v", built.Sub(start).Round(time.Millisecond), hosts+1, time.Since(built).Round(time.Millisecond))
 	cfg := `"netmemory": ` + strconv.Itoa(attackMemory) + `, "channels": {"A": {"propagatetonet": true}}}`
 	c.sA = startServer(t, c.bin, c.nt.Hosts[0], `{`+netConfig(c.nt.Hosts[0], keys)+` "channels": {"A": {"propagatetonet": true}}}`)
 	c.sB = startServer(t, c.bin, c.nt.Hosts[1], `{`+netConfig(c.nt.Hosts[1], keys)+cfg)
@@ -61,16 +66,16 @@ func newChaosNet(t *testing.T, hosts int, keys string) *chaosNet {
 }
 
 // stream emits numbered messages from A ("seq" 0, 1, ...) until stop is
-// closed, at most 200,000 of them and for at most 60 s, and then sends
-// how many it emitted.
-func (c *chaosNet) stream(t *testing.T) (stop chan struct{}, count chan int) {
+// called, at most 200,000 of them and for at most 60 s; stop returns how
+// many it emitted. The test's end stops it too.
+func (c *chaosNet) stream(t *testing.T) (stop func() int) {
 	e := c.sA.agent(t, "A")
-	stop, count = make(chan struct{}), make(chan int, 1)
+	quit, count := make(chan struct{}), make(chan int, 1)
 	go func() {
 		n, end := 0, time.Now().Add(60*time.Second)
 		for ; n < 200000 && time.Now().Before(end); n++ {
 			select {
-			case <-stop:
+			case <-quit:
 				count <- n
 				return
 			default:
@@ -83,10 +88,20 @@ func (c *chaosNet) stream(t *testing.T) (stop chan struct{}, count chan int) {
 				time.Sleep(time.Millisecond) // share the CPUs with the attack
 			}
 		}
-		<-stop
+		<-quit
 		count <- n
 	}()
-	return stop, count
+	var once sync.Once
+	n := 0
+	stop = func() int {
+		once.Do(func() {
+			close(quit)
+			n = <-count
+		})
+		return n
+	}
+	t.Cleanup(func() { stop() }) // before the agent closes
+	return stop
 }
 
 // checkStream waits for B to get the n messages A emitted and checks
@@ -134,6 +149,9 @@ func (c *chaosNet) waitRejected(t *testing.T, base, want map[string]uint64) *con
 			}
 			ok = ok && got == n
 		}
+		if !ok {
+			time.Sleep(50 * time.Millisecond) // stats of many peers are not free
+		}
 		return ok
 	})
 	return st
@@ -149,7 +167,7 @@ func TestNetnsChaosAttackPlaintext(t *testing.T) {
 	netns.Skip(t)
 	start := time.Now()
 	c := newChaosNet(t, 3, "")
-	stop, count := c.stream(t)
+	stop := c.stream(t)
 	began := time.Now()
 	base := c.sB.netStats(t).Rejected
 
@@ -174,8 +192,7 @@ func TestNetnsChaosAttackPlaintext(t *testing.T) {
 	st := c.waitRejected(t, base, map[string]uint64{
 		"takeover": 2 * takeovers, "bad-magic": junkEach, "truncated": junkEach, "bad-version": junkEach,
 	})
-	close(stop)
-	n := <-count
+	n := stop()
 	took := time.Since(began)
 	c.checkStream(t, n, took)
 
@@ -246,7 +263,7 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 	sV.stop(t)
 	sV = sV.restart(t, c.bin)
 	lV.flush(t)
-	stop, count := c.stream(t)
+	stop := c.stream(t)
 	began := time.Now()
 	// V follows A's stream before the replay: A's first datagrams before
 	// its first heartbeat may be refused as unfresh, which is not the
@@ -283,10 +300,13 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 	})
 	waitFor(t, 30*time.Second, "V to count the replay", func() bool {
 		r := sV.netStats(t).Rejected
-		return r["stale-time"]-baseV["stale-time"] == beats && r["unfresh"]-baseV["unfresh"] == data
+		ok := r["stale-time"]-baseV["stale-time"] == beats && r["unfresh"]-baseV["unfresh"] == data
+		if !ok {
+			time.Sleep(50 * time.Millisecond)
+		}
+		return ok
 	})
-	close(stop)
-	n := <-count
+	n := stop()
 	took := time.Since(began)
 	c.checkStream(t, n, took)
 

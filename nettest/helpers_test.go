@@ -29,16 +29,37 @@ const (
 	keyBad = `{"id": 1, "secret": "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8="}`
 )
 
-// buildServer builds ncserver into a temporary directory.
+// serverBin is ncserver built once for the package's tests (a build
+// takes seconds on a loaded machine), in a directory TestMain removes.
+var serverBin struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// buildServer builds ncserver, once per test binary, and returns its path.
 func buildServer(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ncserver")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(gobin, "build", "-o", bin, "github.com/netcluster/netcluster/cmd/ncserver").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ncserver: %v\n%s", err, out)
+	serverBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "nettest-ncserver-")
+		if err != nil {
+			serverBin.err = err
+			return
+		}
+		serverBin.dir = dir
+		bin := filepath.Join(dir, "ncserver")
+		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		out, err := exec.Command(gobin, "build", "-o", bin, "github.com/netcluster/netcluster/cmd/ncserver").CombinedOutput()
+		if err != nil {
+			serverBin.err = fmt.Errorf("go build ncserver: %v\n%s", err, out)
+			return
+		}
+		serverBin.path = bin
+	})
+	if serverBin.err != nil {
+		t.Fatal(serverBin.err)
 	}
-	return bin
+	return serverBin.path
 }
 
 // syncBuf is a bytes.Buffer safe for a process's output and the test.
