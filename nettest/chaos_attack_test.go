@@ -139,7 +139,7 @@ func junk() [][]byte {
 func (c *chaosNet) waitRejected(t *testing.T, base, want map[string]uint64) *control.NetStats {
 	t.Helper()
 	var st *control.NetStats
-	waitFor(t, 30*time.Second, "B to count every forged datagram", func() bool {
+	waitStats(t, 30*time.Second, "B to count every forged datagram", func() bool {
 		st = c.sB.netStats(t)
 		ok := true
 		for r, n := range want {
@@ -148,9 +148,6 @@ func (c *chaosNet) waitRejected(t *testing.T, base, want map[string]uint64) *con
 				t.Fatalf("B refused %d datagrams as %q, want %d: %v", got, r, n, st.Rejected)
 			}
 			ok = ok && got == n
-		}
-		if !ok {
-			time.Sleep(50 * time.Millisecond) // stats of many peers are not free
 		}
 		return ok
 	})
@@ -268,7 +265,7 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 	// V follows A's stream before the replay: A's first datagrams before
 	// its first heartbeat may be refused as unfresh, which is not the
 	// attacker's doing.
-	waitFor(t, 20*time.Second, "V to follow A", func() bool { return peerCounts(t, sV, c.sA.node).Delivered > 0 })
+	waitStats(t, 20*time.Second, "V to follow A", func() bool { return peerCounts(t, sV, c.sA.node).Delivered > 0 })
 	baseV := sV.netStats(t).Rejected
 	base := c.sB.netStats(t).Rejected
 
@@ -298,13 +295,9 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 		"plaintext": forgedNodes, "auth": forgedNodes + 2*takeovers, "unknown-key": forgedNodes,
 		"bad-magic": junkEach, "truncated": junkEach, "bad-version": junkEach,
 	})
-	waitFor(t, 30*time.Second, "V to count the replay", func() bool {
+	waitStats(t, 30*time.Second, "V to count the replay", func() bool {
 		r := sV.netStats(t).Rejected
-		ok := r["stale-time"]-baseV["stale-time"] == beats && r["unfresh"]-baseV["unfresh"] == data
-		if !ok {
-			time.Sleep(50 * time.Millisecond)
-		}
-		return ok
+		return r["stale-time"]-baseV["stale-time"] == beats && r["unfresh"]-baseV["unfresh"] == data
 	})
 	n := stop()
 	took := time.Since(began)

@@ -52,6 +52,20 @@ func peerOf(st *control.NetStats, node string) (control.NetPeerStats, bool) {
 	return control.NetPeerStats{}, false
 }
 
+// waitStats is waitFor for a condition on servers' stats: it polls every
+// 50 ms, since stats (of many peers, through a control connection) are
+// not free for the server nor for this process under -race.
+func waitStats(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, d, what, func() bool {
+		if cond() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+}
+
 // kill stops s with SIGKILL: no last heartbeat, sockets left behind.
 func (s *server) kill(t testing.TB) {
 	t.Helper()
@@ -136,11 +150,19 @@ func (l *listener) seqs(t testing.TB, node, ev string) []int {
 		if m.Node != node || m.Event != ev {
 			continue
 		}
-		var v int
+		// A number, or [number, padding].
+		var v any
 		if err := m.Decode(&v); err != nil {
-			t.Fatalf("message %s from %s: %v", m.Data, node, err)
+			t.Fatalf("message %.40s from %s: %v", m.Data, node, err)
 		}
-		out = append(out, v)
+		if a, ok := v.([]any); ok && len(a) == 2 {
+			v = a[0]
+		}
+		f, ok := v.(float64)
+		if !ok {
+			t.Fatalf("message %.40s from %s: not a number", m.Data, node)
+		}
+		out = append(out, int(f))
 	}
 	return out
 }
@@ -185,6 +207,19 @@ func emit(t testing.TB, a *netcluster.Agent, ev string, from, to int) {
 	t.Helper()
 	if err := emitE(a, ev, from, to); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// emitPadded emits [i, padding of pad bytes] for i in [from, to).
+func emitPadded(t testing.TB, a *netcluster.Agent, ev string, from, to, pad int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := strings.Repeat("x", pad)
+	for i := from; i < to; i++ {
+		if err := a.Emit(ctx, ev, []any{i, p}); err != nil {
+			t.Fatalf("emit %s %d: %v", ev, i, err)
+		}
 	}
 }
 
