@@ -64,7 +64,9 @@ type BackboneStats struct {
 	Unknown    uint64   `json:"unknown_channel"`
 	Refused    uint64   `json:"refused"` // the channel has acceptnet false, or the message exceeds maxframe
 	Subjects   []string `json:"subjects"`
-	Durable    []string `json:"durable"` // durable channels being consumed
+	Durable    []string `json:"durable"`          // durable channels being consumed
+	QueueIn    uint64   `json:"queue_in"`         // of msgs_in, those NATS picked this server for, for a queue group
+	Groups     []string `json:"groups,omitempty"` // queue subscriptions, "SUBJECT QUEUE"
 }
 
 // ChannelStats are one channel's counters in Stats.

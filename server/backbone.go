@@ -97,6 +97,7 @@ func backboneKey(cfg backbone.Config) string {
 func (s *Server) openBackbone(bus *config.Config) (*bbNode, error) {
 	n := &bbNode{srv: s, log: s.log.With("component", "nats"), kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	cfg := s.backboneConfig(bus, n.log)
+	cfg.DeliverGroup = n.deliverGroup
 	b, err := backbone.New(cfg, n.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("netcluster: nats: %w", err)
@@ -221,20 +222,32 @@ func (n *bbNode) interestLoop() {
 		for name := range known {
 			if chans[name] == nil {
 				n.b.SetInterest(name, nil, false)
+				n.b.SetGroups(name, nil)
 				delete(known, name)
 			}
 		}
 		for name, ch := range chans {
 			st := ch.settings.Load()
 			var pats []string
+			var groups []backbone.Group
 			if st != nil && st.AcceptNet {
-				pats = append(ch.index.Sources(), ch.queues.Patterns()...)
+				pats = ch.index.Sources()
+				groups = groupsOf(groups, ch)
 				for _, t := range st.targets {
 					pats = append(pats, t.index.Sources()...)
-					pats = append(pats, t.queues.Patterns()...)
+					groups = groupsOf(groups, t)
+				}
+				if st.Durable != nil {
+					// Groups stay per server: the durable consumer
+					// brings their messages with the others.
+					for _, g := range groups {
+						pats = append(pats, g.Pattern)
+					}
+					groups = nil
 				}
 			}
 			n.b.SetInterest(name, pats, false)
+			n.b.SetGroups(name, groups)
 			known[name] = true
 		}
 		n.b.SetInterest(bbAnswers, []string{regexp.QuoteMeta(n.srv.nodeID)}, false)

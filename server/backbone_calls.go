@@ -52,7 +52,7 @@ func (n *bbNode) deliverCallFrame(node backbone.NodeID, f wire.Frame) {
 	_, nv, _ := wire.ParseCall(g.Payload)
 	n.st.routed.Add(1)
 	ch.stats.requests.Add(1)
-	d := delivery{raw: out, v: &nv, call: true, id: id}
+	d := delivery{raw: out, v: &nv, call: true, id: id, netGroups: n.srv.natsGroups(ch.settings.Load())}
 	ch.routeDelivery(nil, &d)
 }
 

@@ -79,7 +79,7 @@ func (n *bbNode) route(node backbone.NodeID, frame []byte, v *wire.MsgView) {
 		return
 	}
 	n.st.routed.Add(1)
-	d := delivery{raw: frame, v: v}
+	d := delivery{raw: frame, v: v, netGroups: n.srv.natsGroups(ch.settings.Load())}
 	ch.routeDelivery(nil, &d)
 	if d.full != nil {
 		n.srv.waitRoom(d.full)
@@ -146,7 +146,7 @@ func (s *Server) backboneStats() *BackboneStats {
 		Buffered: st.Buffered, Dropped: st.Dropped, Lost: st.Lost + st.TooLarge, Duplicates: st.Duplicates,
 		Malformed: st.Malformed + n.st.malformed.Load(), Routed: n.st.routed.Load(),
 		Unknown: n.st.unknownChannel.Load(), Refused: n.st.refused.Load(),
-		Subjects: st.Subjects, Durable: st.Durable,
+		Subjects: st.Subjects, Durable: st.Durable, QueueIn: st.QueueIn, Groups: st.Groups,
 	}
 	if out.Subjects == nil {
 		out.Subjects = []string{}

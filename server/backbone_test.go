@@ -60,6 +60,32 @@ func bbSubjects(t testing.TB, n *ntNode, want ...string) {
 	n.srv.bb.Load().b.Flush() // the NATS server has them
 }
 
+// bbGroups waits until n has exactly the queue subscriptions want, each
+// given as "SUBJECT CHANNELTOKEN.GROUP." (the queue name without its
+// pattern hash), and the NATS server has them.
+func bbGroups(t testing.TB, n *ntNode, want ...string) {
+	t.Helper()
+	var got []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("queue subscriptions: %q", got)
+		}
+	}()
+	ntWait(t, fmt.Sprintf("queue subscriptions %q", want), func() bool {
+		got = n.srv.Stats().Backbone.Groups
+		if len(got) != len(want) {
+			return false
+		}
+		for i, g := range got {
+			if !strings.HasPrefix(g, want[i]) || strings.Count(g[len(want[i]):], ".") != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	n.srv.bb.Load().b.FlushGroups()
+}
+
 // natsConn finds the client connection named name on s.
 func natsConn(t testing.TB, s *natstest.Server, name string) *server.ConnInfo {
 	t.Helper()

@@ -26,6 +26,10 @@ type delivery struct {
 	// the Call, as plain listeners or queue group members.
 	answerers int
 
+	// netGroups: the queue groups this message reaches are NATS-wide and
+	// NATS picks their member (backbone_queues.go): routing skips them.
+	netGroups bool
+
 	// memo, if set, is the sender's memo of its channel's last match.
 	memo *router.Memo[*conn]
 

@@ -38,6 +38,12 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if st.DumpToConsole {
 		ch.srv.console.dump(ch.name, v)
 	}
+	// Calls cross the NATS backbone too, except on durable channels: a
+	// request stored and replayed later would be answered to no one.
+	toBackbone := src != nil && st.PropagateToNet && (!d.call || st.Durable == nil) && ch.srv.bb.Load() != nil
+	if toBackbone && ch.srv.natsGroups(st) {
+		d.netGroups = true // NATS picks the members, here too
+	}
 	full := ch.deliverLocal(src, d) // a recipient whose outbox is nearly full
 	for _, t := range st.targets {
 		if f := t.deliverLocal(nil, d); f != nil {
@@ -48,9 +54,6 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if toNet {
 		ch.srv.sendNet(ch, d.raw)
 	}
-	// Calls cross the NATS backbone too, except on durable channels: a
-	// request stored and replayed later would be answered to no one.
-	toBackbone := src != nil && st.PropagateToNet && (!d.call || st.Durable == nil) && ch.srv.bb.Load() != nil
 	if toBackbone {
 		ch.srv.sendBackbone(ch, v, d.raw)
 	}
@@ -75,7 +78,7 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 			full = c
 		}
 	}
-	if !ch.queues.Empty() {
+	if !ch.queues.Empty() && !d.netGroups {
 		if f := ch.routeGroups(d); f != nil {
 			full = f
 		}

@@ -261,6 +261,9 @@ func printBackbone(w io.Writer, b *control.BackboneStats) {
 	if len(b.Durable) > 0 {
 		fmt.Fprintf(w, "durable channels consuming: %s\n", strings.Join(b.Durable, " "))
 	}
+	if len(b.Groups) > 0 {
+		fmt.Fprintf(w, "queue groups (%d msgs picked here): %s\n", b.QueueIn, strings.Join(b.Groups, ", "))
+	}
 }
 
 // printNetwork shows the network side of stats: this node's counters,

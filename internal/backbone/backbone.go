@@ -33,6 +33,10 @@ type Config struct {
 	MaxMessage int
 	// Logger receives the backbone's logs. Default: discard.
 	Logger *slog.Logger
+	// DeliverGroup, if set, receives the messages NATS picks this server
+	// for, for the queue groups given to SetGroups (a second connection
+	// holds their queue subscriptions). Nil: no queue subscriptions.
+	DeliverGroup DeliverGroupFunc
 }
 
 // DeliverFunc receives a message from another server: node is the
@@ -57,6 +61,7 @@ type Backbone struct {
 	pub publisher
 	in  interest
 	pr  prober
+	qs  queues
 
 	durables map[string]*durable
 
@@ -109,6 +114,7 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 	b.pub.init(b)
 	b.in.init(b)
 	b.pr.init(b)
+	b.qs.init(b)
 	for name, d := range cfg.Durable {
 		b.durables[name] = newDurable(b, name, d)
 	}
@@ -129,9 +135,19 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 		nc.Close()
 		return nil, fmt.Errorf("backbone: jetstream: %w", err)
 	}
+	if cfg.DeliverGroup != nil {
+		if err := b.qs.connect(strings.Join(cfg.NATS.URLs, ","), opts); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("backbone: nats %s: %w", redactedURLs(cfg.NATS.URLs), err)
+		}
+	}
 	b.wg.Add(2)
 	go b.in.receive()
 	go b.pub.flushLoop()
+	if b.qs.nc != nil {
+		b.wg.Add(1)
+		go b.qs.receive()
+	}
 	for _, d := range b.durables {
 		d.start()
 	}
@@ -258,6 +274,7 @@ func (b *Backbone) Close() error {
 	}
 	b.nc.Close()
 	b.in.close()
+	b.qs.close()
 	b.wg.Wait()
 	b.warn.flush(&b.st)
 	return nil

@@ -1,7 +1,6 @@
 package backbone
 
 import (
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -66,7 +65,18 @@ func (b *Backbone) SetInterest(channel string, patterns []string, all bool) {
 			break
 		}
 	}
-	b.in.set(channel, minimal(set))
+	b.in.set(channel, withPieces(b.subj, minimal(set)))
+}
+
+// withPieces returns subjects and their piece subjects, sorted: a large
+// message's head comes on its subject, the rest on the piece subject.
+func withPieces(s subjects, subjects []string) []string {
+	out := slices.Clone(subjects)
+	for _, subj := range subjects {
+		out = append(out, s.pieces(subj))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // set replaces channel's subjects, subscribing to the new ones at once
@@ -173,11 +183,19 @@ func (in *interest) retiredLocked() {
 	in.idle.Broadcast()
 }
 
-// Subjects returns the plain subjects subscribed to, sorted.
+// Subjects returns the plain subjects subscribed to, sorted, without
+// their piece subjects.
 func (b *Backbone) Subjects() []string {
 	b.in.mu.Lock()
 	defer b.in.mu.Unlock()
-	return slices.Sorted(maps.Keys(b.in.subs))
+	out := make([]string, 0, len(b.in.subs)/2)
+	for s := range b.in.subs {
+		if _, piece := b.subj.unpieces(s); !piece {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // receive delivers the plain subscriptions' messages until close.
@@ -190,7 +208,8 @@ func (in *interest) receive() {
 			if in.b.isProbe(m) {
 				continue
 			}
-			r.handle(m.Subject, m.Subject, m.Data)
+			subj, _ := in.b.subj.unpieces(m.Subject)
+			r.handle(subj, subj, m.Data)
 		case <-in.done:
 			return
 		}

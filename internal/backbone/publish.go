@@ -228,7 +228,7 @@ func (p *publisher) flushLoop() {
 func (p *publisher) flush(bt *batch) {
 	b := p.b
 	seq := p.next(bt.subj, bt.n)
-	pub := func(subj string, data []byte) error { return b.nc.Publish(subj, data) }
+	pub := b.publishPlain
 	maxPayload := int(b.nc.MaxPayload())
 	var err error
 	switch {

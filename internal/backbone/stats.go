@@ -13,6 +13,7 @@ import (
 type counters struct {
 	msgsOut, bytesOut atomic.Uint64 // published (plain) or stored (durable)
 	msgsIn, bytesIn   atomic.Uint64 // delivered to the server
+	queueIn           atomic.Uint64 // of those, delivered for a queue group
 	dropped           atomic.Uint64 // not published: buffer full, too large, closed
 	lost              atomic.Uint64 // gaps seen in other servers' sequences
 	duplicates        atomic.Uint64 // dropped as already delivered
@@ -33,6 +34,7 @@ type Stats struct {
 	MsgsOut    uint64   // messages published
 	BytesOut   uint64   // their frame bytes
 	MsgsIn     uint64   // messages received and delivered
+	QueueIn    uint64   // of those, picked by NATS for a local queue group
 	BytesIn    uint64   // their frame bytes
 	Buffered   int      // bytes held by nats.go and the durable queues while NATS is unreachable or slow
 	Dropped    uint64   // messages not published (buffer full, too large, closed)
@@ -42,6 +44,7 @@ type Stats struct {
 	TooLarge   uint64   // large messages past the reassembly bounds
 	Slow       uint64   // slow-consumer events (nats.go dropped messages for us)
 	Subjects   []string // plain subjects subscribed to
+	Groups     []string // queue subscriptions, "SUBJECT QUEUE"
 	Durable    []string // durable channels consuming
 }
 
@@ -53,7 +56,8 @@ func (b *Backbone) Stats() Stats {
 		Reconnects: b.st.reconnects.Load(),
 		MsgsOut:    b.st.msgsOut.Load(),
 		BytesOut:   b.st.bytesOut.Load(),
-		MsgsIn:     b.st.msgsIn.Load(),
+		MsgsIn:     b.st.msgsIn.Load() + b.st.queueIn.Load(),
+		QueueIn:    b.st.queueIn.Load(),
 		BytesIn:    b.st.bytesIn.Load(),
 		Dropped:    b.st.dropped.Load(),
 		Lost:       b.st.lost.Load(),
@@ -62,6 +66,7 @@ func (b *Backbone) Stats() Stats {
 		TooLarge:   b.st.tooLarge.Load(),
 		Slow:       b.st.slow.Load(),
 		Subjects:   b.Subjects(),
+		Groups:     b.Groups(),
 	}
 	if st.State == "connected" {
 		st.URL = b.nc.ConnectedUrlRedacted()

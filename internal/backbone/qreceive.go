@@ -1,0 +1,207 @@
+package backbone
+
+import (
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// queueReceiver turns the queue connection's messages into deliveries to
+// groups. NATS picks this server for some of a publisher's messages only,
+// so gaps in the sequence numbers are normal here and not counted (the
+// plain subscriptions account for losses); a queue name picks a message
+// once, so nothing arrives twice. A large message's head (its first
+// piece) comes on a queue subscription, once for each group NATS picked
+// this server for; the other pieces come on the piece subject, which every
+// server with such a group subscribes to: pieces without a head here are
+// another server's and are dropped.
+type queueReceiver struct {
+	q     *queues
+	parts map[NodeID]*qpartial
+	held  int
+}
+
+// qpartial is a large message in pieces, for groups.
+type qpartial struct {
+	epoch  uint32
+	seq    uint64
+	subj   string
+	groups []Group
+	buf    []byte
+	since  time.Time
+}
+
+func newQueueReceiver(q *queues) *queueReceiver {
+	return &queueReceiver{q: q, parts: make(map[NodeID]*qpartial)}
+}
+
+func (r *queueReceiver) handle(m *nats.Msg) {
+	b := r.q.b
+	e, err := parseEnvelope(m.Data)
+	if err != nil {
+		b.st.malformed.Add(1)
+		b.warn.soon(&b.st)
+		return
+	}
+	if subj, ok := b.subj.unpieces(m.Subject); ok {
+		r.piece(subj, &e)
+		return
+	}
+	var g Group
+	ok := false
+	if m.Sub != nil {
+		g, ok = r.q.group(m.Sub.Queue)
+	}
+	if !ok {
+		n := uint64(1)
+		if e.kind == kindBatch {
+			n = uint64(e.count)
+		}
+		b.st.lost.Add(n) // picked for a group this server no longer knows
+		return
+	}
+	switch e.kind {
+	case kindMsg:
+		r.deliver(e.node, g, m.Subject, e.body)
+	case kindBatch:
+		rest := e.body
+		for range e.count {
+			n, ok := wire.FrameLen(rest)
+			if !ok || n > len(rest) {
+				b.st.malformed.Add(1)
+				return
+			}
+			r.deliver(e.node, g, m.Subject, rest[:n])
+			rest = rest[n:]
+		}
+	case kindChunk:
+		r.head(m.Subject, g, &e)
+	}
+}
+
+// head starts a large message for g, or adds g to the one started.
+func (r *queueReceiver) head(subj string, g Group, e *envelope) {
+	b := r.q.b
+	p := r.parts[e.node]
+	if p != nil && p.epoch == e.epoch && p.seq == e.seq && p.subj == subj {
+		p.groups = append(p.groups, g)
+		return
+	}
+	if p != nil {
+		r.drop(e.node)
+	}
+	if e.offset != 0 {
+		b.st.lost.Add(1) // a publisher that sends every piece on the subject
+		return
+	}
+	if int(e.total) > b.cfg.MaxMessage || r.held+int(e.total) > maxReassembly {
+		b.st.tooLarge.Add(1)
+		b.warn.soon(&b.st)
+		return
+	}
+	p = &qpartial{epoch: e.epoch, seq: e.seq, subj: subj, groups: []Group{g},
+		buf: append(make([]byte, 0, e.total), e.body...), since: time.Now()}
+	r.held += int(e.total)
+	r.parts[e.node] = p
+	r.complete(e.node, p)
+}
+
+// piece adds a later piece to the message it continues, if this server
+// got its head.
+func (r *queueReceiver) piece(subj string, e *envelope) {
+	p := r.parts[e.node]
+	switch {
+	case e.kind != kindChunk || p == nil:
+		return // not ours
+	case p.epoch != e.epoch || p.seq != e.seq || p.subj != subj:
+		// The publisher moved on: whatever p lacks will not come. A
+		// piece of another message whose head went elsewhere is not ours.
+		r.drop(e.node)
+		return
+	case int(e.offset) < len(p.buf):
+		return // a duplicate piece
+	case int(e.offset) > len(p.buf) || time.Since(p.since) > reassemblyLimit:
+		r.drop(e.node)
+		return
+	}
+	p.buf = append(p.buf, e.body...)
+	r.complete(e.node, p)
+}
+
+// complete delivers p once whole.
+func (r *queueReceiver) complete(node NodeID, p *qpartial) {
+	if len(p.buf) < cap(p.buf) {
+		return
+	}
+	delete(r.parts, node)
+	r.held -= cap(p.buf)
+	for _, g := range p.groups {
+		r.deliver(node, g, p.subj, p.buf)
+	}
+}
+
+// drop discards node's unfinished message, lost for each of its groups.
+func (r *queueReceiver) drop(node NodeID) {
+	p := r.parts[node]
+	delete(r.parts, node)
+	r.held -= cap(p.buf)
+	r.q.b.st.lost.Add(uint64(len(p.groups)))
+	r.q.b.warn.soon(&r.q.b.st)
+}
+
+// deliver hands a frame to the server for g after checking it is one Msg
+// or Call frame of the channel its subject names.
+func (r *queueReceiver) deliver(node NodeID, g Group, subj string, frame []byte) {
+	b := r.q.b
+	if n, ok := wire.FrameLen(frame); !ok || n != len(frame) || len(frame) < wire.HeaderLen ||
+		!b.subj.sameChannel(subj, channelOf(frame)) {
+		b.st.malformed.Add(1)
+		b.warn.soon(&b.st)
+		return
+	}
+	b.st.queueIn.Add(1)
+	b.st.bytesIn.Add(uint64(len(frame)))
+	b.cfg.DeliverGroup(node, g, frame)
+}
+
+// The pieces of a large message after its first are published on the
+// piece subject of its subject: "~p." inserted after PREFIX.CLUSTER.
+// ("~p" is no channel's token: base64url never has one character). Only
+// the head goes on the subject itself, so a queue subscription gets one
+// NATS message per large message; the plain subscriptions subscribe to
+// the piece subjects too.
+const piecesToken = "~p."
+
+// pieces returns the piece subject of subj.
+func (s subjects) pieces(subj string) string {
+	return s.base + piecesToken + subj[len(s.base):]
+}
+
+// unpieces returns the subject whose piece subject subj is, and whether
+// it is one.
+func (s subjects) unpieces(subj string) (string, bool) {
+	rest, ok := strings.CutPrefix(subj, s.base+piecesToken)
+	if !ok {
+		return subj, false
+	}
+	return s.base + rest, true
+}
+
+// laterPiece reports whether the envelope env is a piece of a large
+// message other than its first.
+func laterPiece(env []byte) bool {
+	return len(env) >= chunkHeaderLen && env[1] == kindChunk &&
+		(env[26]|env[27]|env[28]|env[29]) != 0
+}
+
+// publishPlain publishes one envelope of a plain channel: on subj, or on
+// its piece subject for a piece after the first.
+func (b *Backbone) publishPlain(subj string, env []byte) error {
+	if laterPiece(env) {
+		subj = b.subj.pieces(subj)
+	}
+	return b.nc.Publish(subj, env)
+}

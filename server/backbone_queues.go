@@ -1,0 +1,142 @@
+package server
+
+// Queue groups across servers on the NATS backbone: on a channel that
+// propagates to NATS and accepts the network (not durable), each queue
+// group is one NATS queue subscription per server that has members
+// (backbone.SetGroups), and NATS, not the server, picks the server that
+// gets each message for the group; that server then picks one of its
+// members. So routing skips such groups for messages that go to NATS
+// (the origin server takes part in NATS's pick like any other) and for
+// messages that came from NATS on a plain subscription; deliverGroup
+// gets what NATS picked this server for.
+
+import (
+	"encoding/hex"
+
+	"github.com/netcluster/netcluster/internal/backbone"
+	"github.com/netcluster/netcluster/internal/qgroup"
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// natsGroups reports whether the queue groups reached by a message on a
+// channel with settings st are NATS-wide: st accepts the network and is
+// not durable (a durable channel's groups stay per server), and there is
+// a backbone.
+func (s *Server) natsGroups(st *settings) bool {
+	return st != nil && st.AcceptNet && st.Durable == nil && s.bb.Load() != nil
+}
+
+// groupsOf appends ch's queue groups as the backbone names them.
+func groupsOf(out []backbone.Group, ch *channel) []backbone.Group {
+	for _, g := range ch.queues.Groups() {
+		out = append(out, backbone.Group{Channel: ch.name, Name: g.Name, Pattern: g.Pattern})
+	}
+	return out
+}
+
+// deliverGroup is the backbone's DeliverGroupFunc: NATS picked this
+// server for group g for a Msg or Call emitted on another channel's
+// subject (g's own, or one that propagates to g's channel here); one
+// member gets it. A message for a group that has no member left here (its
+// last member left while NATS was handing it over) is lost, counted.
+func (n *bbNode) deliverGroup(node backbone.NodeID, g backbone.Group, frame []byte) {
+	n.st.received.Add(1)
+	f, rest, ok := wire.Split(frame)
+	if !ok || len(rest) != 0 || f.Type != wire.TypeMsg && f.Type != wire.TypeCall {
+		n.st.malformed.Add(1)
+		return
+	}
+	var id uint64
+	var v wire.MsgView
+	var err error
+	if f.Type == wire.TypeCall {
+		id, v, err = wire.ParseCall(f.Payload)
+	} else {
+		v, err = wire.ParseMsg(f.Payload)
+	}
+	var name [16]byte
+	hex.Encode(name[:], node[:])
+	// The publisher writes its node id into a Msg's Node (an older one
+	// leaves it empty); a Call's Node is empty.
+	if err != nil || len(v.Event) == 0 || len(v.Node) != 0 && string(v.Node) != string(name[:]) {
+		n.st.malformed.Add(1)
+		return
+	}
+	m := wire.Msg{
+		Flags:   v.Flags,
+		Channel: unsafeString(v.Channel),
+		Agent:   unsafeString(v.Agent),
+		Event:   unsafeString(v.Event),
+		Data:    v.Data,
+	}
+	if backbone.NodeID(nodeIDOf(n.srv.nodeID)) != node {
+		m.Node = string(name[:]) // this server's own messages have an empty node
+	}
+	chans := *n.chans.Load()
+	ch := chans[m.Channel]
+	var size int
+	if f.Type == wire.TypeCall {
+		size = wire.CallSize(&m)
+	} else {
+		size = wire.MsgSize(&m)
+	}
+	if n.srv.netVerdict(ch, size, &n.st.unknownChannel, &n.st.refused) != "" {
+		return
+	}
+	t := chans[g.Channel]
+	if t == nil || t != ch && !ch.propagatesTo(t) {
+		n.st.refused.Add(1)
+		return
+	}
+	d := delivery{call: f.Type == wire.TypeCall, id: id}
+	var nv wire.MsgView
+	if d.call {
+		d.raw = wire.AppendCall(make([]byte, 0, size), id, &m)
+		g, _, _ := wire.Split(d.raw)
+		_, nv, _ = wire.ParseCall(g.Payload)
+	} else {
+		d.raw = wire.AppendMsg(make([]byte, 0, size), &m)
+		g, _, _ := wire.Split(d.raw)
+		nv, _ = wire.ParseMsg(g.Payload)
+	}
+	d.v = &nv
+	n.st.routed.Add(1)
+	t.routeGroup(&d, qgroup.Key{Name: g.Name, Pattern: g.Pattern})
+}
+
+// propagatesTo reports whether ch's messages go to t.
+func (ch *channel) propagatesTo(t *channel) bool {
+	st := ch.settings.Load()
+	if st == nil {
+		return false
+	}
+	for _, x := range st.targets {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// routeGroup gives d to one member of ch's group k, if its pattern
+// matches d's event.
+func (ch *channel) routeGroup(d *delivery, k qgroup.Key) {
+	for _, g := range ch.queues.Match(d.v.Event) {
+		if g.Key != k {
+			continue
+		}
+		body := d.raw[wire.LenSize:]
+		if _, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
+			ok, _ := m.S.deliverQueued(m.SID, body)
+			return ok
+		}); !ok {
+			ch.stats.queueLost.Add(1)
+		}
+		return
+	}
+	// The group's pattern does not match: its subject is wider than the
+	// pattern, and the message is not the group's. Or no member is left.
+	if ch.queues.Group(k) == nil {
+		ch.stats.queueLost.Add(1)
+	}
+}

@@ -1,0 +1,346 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/internal/natstest"
+)
+
+// bbTally counts, per member and per message number, what a set of
+// handlers got.
+type bbTally struct {
+	mu sync.Mutex
+	by map[string]map[int]int // member → number → times
+}
+
+func (q *bbTally) add(member string, k int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.by == nil {
+		q.by = map[string]map[int]int{}
+	}
+	if q.by[member] == nil {
+		q.by[member] = map[int]int{}
+	}
+	q.by[member][k]++
+}
+
+// total returns the messages counted, repeats included.
+func (q *bbTally) total() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, ks := range q.by {
+		for _, c := range ks {
+			n += c
+		}
+	}
+	return n
+}
+
+// member returns how many messages member got.
+func (q *bbTally) member(member string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, c := range q.by[member] {
+		n += c
+	}
+	return n
+}
+
+// once fails the test unless each of the numbers in [from, to) was counted
+// exactly once over all members.
+func (q *bbTally) once(t *testing.T, what string, from, to int) {
+	t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	seen := map[int]int{}
+	for _, ks := range q.by {
+		for k, c := range ks {
+			seen[k] += c
+		}
+	}
+	for k := from; k < to; k++ {
+		if seen[k] != 1 {
+			t.Fatalf("%s: message %d handled %d times in the whole system", what, k, seen[k])
+		}
+	}
+	if n := len(seen); n != to-from {
+		t.Fatalf("%s: %d distinct messages handled, want %d", what, n, to-from)
+	}
+}
+
+// bbQueueInterest waits until every NATS server of nc sees, for subject,
+// at least want subscriptions (plain and queue, local and routed).
+func bbQueueInterest(t *testing.T, nc *natstest.Cluster, subject string, want int) {
+	t.Helper()
+	ntWait(t, fmt.Sprintf("interest %d in %s on every NATS server", want, subject), func() bool {
+		for _, s := range nc.Servers {
+			if s.GlobalAccount().Interest(subject) < want {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// natsQueueSubs returns the queue subscriptions of the client connection
+// named name on s, "SUBJECT QUEUE".
+func natsQueueSubs(t *testing.T, s *natstest.Server, name string) []string {
+	t.Helper()
+	cz, err := s.Connz(&server.ConnzOptions{SubscriptionsDetail: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range cz.Conns {
+		if c.Name != name {
+			continue
+		}
+		for _, sd := range c.SubsDetail {
+			if sd.Queue != "" {
+				out = append(out, sd.Subject+" "+sd.Queue)
+			}
+		}
+	}
+	return out
+}
+
+// TestBackboneQueueGroupSystemWide: one queue group with members on three
+// hosts, each on its own node of a three-node NATS cluster, handles each of
+// 10,000 numbered messages exactly once in the whole system, the
+// publishing hosts' own members included, while a plain listener on each
+// host gets them all; requests to a group across hosts get one answer
+// each; a host whose last member leaves drops its queue subscription and
+// gets no more work; large messages in pieces reach one member whole.
+func TestBackboneQueueGroupSystemWide(t *testing.T) {
+	t.Parallel()
+	nc := natstest.RunCluster(t, 3, natstest.Options{NoJetStream: true})
+	var hosts []*ntNode
+	for i := range 3 {
+		hosts = append(hosts, ntStart(t, bbConfig(t, []string{nc.URL(i)},
+			`{"nodename": "host`+fmt.Sprint(i+1)+`", "channels": {"A": {"propagatetonet": true}}}`)))
+	}
+	bbConnected(t, hosts...)
+	h1, h2, h3 := hosts[0], hosts[1], hosts[2]
+
+	// Members: one on host 1, two on host 2, one on host 3; a plain
+	// listener on each host.
+	var jobs, plain bbTally
+	memberOn := map[string]*ntNode{}
+	var h3member *netcluster.Listener
+	for i, h := range []*ntNode{h1, h2, h2, h3} {
+		name := fmt.Sprintf("m%d", i)
+		memberOn[name] = h
+		a := ctlAgent(t, h.dir, "A", netcluster.WithAgentID(name))
+		l, err := a.OnQueue("job", "workers", func(m *netcluster.Message) {
+			var k int
+			m.Decode(&k)
+			jobs.add(name, k)
+			// Even numbers come from host 1, odd ones from host 3; a
+			// message from the member's own server has no node.
+			origin := h1
+			if k%2 == 1 && k < 10_000 { // the later ones all come from host 1
+				origin = h3
+			}
+			if want := origin.srv.NodeID(); origin == h && m.Node != "" || origin != h && m.Node != want {
+				t.Errorf("message %d on %s: node %q, origin %s", k, name, m.Node, want)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h == h3 {
+			h3member = l
+		}
+		a.Flush(ctlCtx(t))
+	}
+	for i, h := range hosts {
+		name := fmt.Sprintf("plain%d", i+1)
+		a := ctlAgent(t, h.dir, "A")
+		if _, err := a.On("job", func(m *netcluster.Message) {
+			var k int
+			m.Decode(&k)
+			plain.add(name, k)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		a.Flush(ctlCtx(t))
+	}
+	const subj = "netcluster.default.A.job"
+	for _, h := range hosts {
+		bbSubjects(t, h, subj)
+		bbGroups(t, h, subj+" A.workers.")
+	}
+	// Each NATS server: its client's plain and queue subscriptions, and
+	// the other two servers' of each, through the routes.
+	bbQueueInterest(t, nc, subj, 6)
+
+	// 10,000 numbered messages, half emitted on host 1, half on host 3.
+	const n = 10_000
+	e1 := ctlAgent(t, h1.dir, "A", netcluster.WithAgentID("emitter1"))
+	e3 := ctlAgent(t, h3.dir, "A", netcluster.WithAgentID("emitter3"))
+	ctx := ctlCtx(t)
+	for k := range n {
+		e := e1
+		if k%2 == 1 {
+			e = e3
+		}
+		if err := e.Emit(ctx, "job", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bbWait(t, "every message handled and heard", 60*time.Second, func() bool {
+		return jobs.total() >= n && plain.total() >= 3*n
+	})
+	time.Sleep(300 * time.Millisecond) // a message handled twice would show by now
+	jobs.once(t, "queue group", 0, n)
+	for i := range hosts {
+		if got := plain.member(fmt.Sprintf("plain%d", i+1)); got != n {
+			t.Fatalf("plain listener on host %d got %d of %d", i+1, got, n)
+		}
+	}
+	perHost := map[*ntNode]int{}
+	for name, h := range memberOn {
+		perHost[h] += jobs.member(name)
+	}
+	t.Logf("handled per member: m0 (host 1) %d, m1 m2 (host 2) %d %d, m3 (host 3) %d",
+		jobs.member("m0"), jobs.member("m1"), jobs.member("m2"), jobs.member("m3"))
+	for i, h := range hosts {
+		if perHost[h] == 0 {
+			t.Fatalf("host %d's members handled nothing: NATS never picked it", i+1)
+		}
+	}
+	for _, h := range hosts {
+		if bs := h.srv.Stats().Backbone; bs.Lost != 0 || bs.Malformed != 0 {
+			t.Fatalf("backbone counters %+v", bs)
+		}
+	}
+
+	t.Run("requests", func(t *testing.T) {
+		var answered bbTally
+		for i, h := range hosts {
+			name := fmt.Sprintf("pricer%d", i+1)
+			a := ctlAgent(t, h.dir, "A", netcluster.WithAgentID(name))
+			if _, err := a.OnQueue("price", "pricers", func(m *netcluster.Message) {
+				var k int
+				m.Decode(&k)
+				answered.add(name, k)
+				m.Reply(context.Background(), k)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			a.Flush(ctlCtx(t))
+		}
+		for _, h := range hosts {
+			bbGroups(t, h, subj+" A.workers.", "netcluster.default.A.price A.pricers.")
+		}
+		bbQueueInterest(t, nc, "netcluster.default.A.price", 3)
+		req := ctlAgent(t, h2.dir, "A", netcluster.WithAgentID("asker"))
+		const reqs = 300
+		for k := range reqs {
+			m, err := req.Request(ctlCtx(t), "price", k)
+			if err != nil {
+				t.Fatalf("request %d: %v", k, err)
+			}
+			var got int
+			if m.Decode(&got); got != k {
+				t.Fatalf("request %d answered %d", k, got)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		answered.once(t, "requests", 0, reqs)
+		hostsAnswering := 0
+		for i := range hosts {
+			if answered.member(fmt.Sprintf("pricer%d", i+1)) > 0 {
+				hostsAnswering++
+			}
+		}
+		if hostsAnswering < 2 {
+			t.Fatalf("requests answered on %d host(s) only", hostsAnswering)
+		}
+	})
+
+	t.Run("member leaves", func(t *testing.T) {
+		before := jobs.member("m3")
+		h3member.Off()
+		bbGroups(t, h3) // the pricers left with their subtest
+		ntWait(t, "host 3's queue subscription gone from NATS", func() bool {
+			for _, s := range natsQueueSubs(t, nc.Servers[2], "host3 queues") {
+				if strings.HasPrefix(s, subj+" ") {
+					return false
+				}
+			}
+			return true
+		})
+		bbQueueInterest(t, nc, subj, 5) // the other two queue subscriptions remain
+		const more = 1000
+		ctx := ctlCtx(t)
+		for k := n; k < n+more; k++ {
+			if err := e1.Emit(ctx, "job", k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bbWait(t, "the later messages handled", 30*time.Second, func() bool { return jobs.total() >= n+more })
+		time.Sleep(300 * time.Millisecond)
+		jobs.once(t, "after host 3's member left", 0, n+more)
+		if got := jobs.member("m3"); got != before {
+			t.Fatalf("host 3's departed member got %d more messages", got-before)
+		}
+	})
+
+	t.Run("large messages", func(t *testing.T) {
+		var big bbTally
+		for i, h := range hosts {
+			name := fmt.Sprintf("big%d", i+1)
+			a := ctlAgent(t, h.dir, "A", netcluster.WithAgentID(name))
+			if _, err := a.OnQueue("big", "bigs", func(m *netcluster.Message) {
+				if len(m.Data) != 5<<19 {
+					t.Errorf("large message of %d bytes", len(m.Data))
+				}
+				big.add(name, int(binary.BigEndian.Uint32(m.Data)))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			a.Flush(ctlCtx(t))
+		}
+		_, in := ntListen(t, h2, "A", "big")
+		for _, h := range []*ntNode{h1, h2} {
+			bbGroups(t, h, "netcluster.default.A.big A.bigs.", subj+" A.workers.")
+		}
+		bbGroups(t, h3, "netcluster.default.A.big A.bigs.")
+		bbQueueInterest(t, nc, "netcluster.default.A.big", 3)
+		const count = 6
+		data := make([]byte, 5<<19)
+		ctx := ctlCtx(t)
+		for k := range count {
+			binary.BigEndian.PutUint32(data, uint32(k))
+			if err := e1.EmitRaw(ctx, "big", data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bbWait(t, "large messages handled", 60*time.Second, func() bool {
+			return big.total() >= count && len(in.get()) >= count
+		})
+		time.Sleep(300 * time.Millisecond)
+		big.once(t, "large messages", 0, count)
+		if got := len(in.get()); got != count {
+			t.Fatalf("plain listener got %d large messages of %d", got, count)
+		}
+		for _, h := range hosts {
+			if bs := h.srv.Stats().Backbone; bs.Lost != 0 {
+				t.Fatalf("backbone counters %+v", bs)
+			}
+		}
+	})
+}
