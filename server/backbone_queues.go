@@ -101,7 +101,9 @@ func (n *bbNode) deliverGroup(node backbone.NodeID, g backbone.Group, frame []by
 	}
 	d.v = &nv
 	n.st.routed.Add(1)
-	t.routeGroup(&d, qgroup.Key{Name: g.Name, Pattern: g.Pattern})
+	if full := t.routeGroup(&d, qgroup.Key{Name: g.Name, Pattern: g.Pattern}); full != nil {
+		n.srv.waitRoom(full) // as for plain deliveries from NATS
+	}
 }
 
 // propagatesTo reports whether ch's messages go to t.
@@ -119,24 +121,32 @@ func (ch *channel) propagatesTo(t *channel) bool {
 }
 
 // routeGroup gives d to one member of ch's group k, if its pattern
-// matches d's event.
-func (ch *channel) routeGroup(d *delivery, k qgroup.Key) {
+// matches d's event. It returns the member if its outbox is now nearly
+// full.
+func (ch *channel) routeGroup(d *delivery, k qgroup.Key) (full *conn) {
 	for _, g := range ch.queues.Match(d.v.Event) {
 		if g.Key != k {
 			continue
 		}
 		body := d.raw[wire.LenSize:]
-		if _, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
-			ok, _ := m.S.deliverQueued(m.SID, body)
+		var nearly bool
+		m, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
+			var ok bool
+			ok, nearly = m.S.deliverQueued(m.SID, body)
 			return ok
-		}); !ok {
+		})
+		switch {
+		case !ok:
 			ch.stats.queueLost.Add(1)
+		case nearly:
+			full = m.S
 		}
-		return
+		return full
 	}
 	// The group's pattern does not match: its subject is wider than the
 	// pattern, and the message is not the group's. Or no member is left.
 	if ch.queues.Group(k) == nil {
 		ch.stats.queueLost.Add(1)
 	}
+	return nil
 }
