@@ -53,6 +53,7 @@ const (
 
 	minMaxFrame      = 1024
 	maxMaxFrame      = 1 << 30
+	minMemoryLimit   = 16 << 20
 	minOutBuffer     = 64 << 10
 	minNetPayload    = 512
 	maxNetPayload    = 65000
@@ -128,6 +129,18 @@ type Config struct {
 	// disconnected with an error naming the key, and the refusal is
 	// counted.
 	PartialFrames int
+	// MemoryLimit ("memorylimit") is a soft limit, in bytes, on the memory
+	// (RSS) of the server's process: the Go runtime collects more often as
+	// the process nears it and returns freed memory to the system to stay
+	// under it (runtime/debug.SetMemoryLimit, the GOMEMLIMIT of the
+	// process, set to 7/8 of it to leave room for what the runtime does not
+	// count, such as the program's code). It is process-wide: a program that embeds the server and
+	// sets it shares the limit with the server. 0 (the default) sets no
+	// limit (GOMEMLIMIT, if set, applies); otherwise at least 16 MiB. With
+	// it, and outbuffer, maxconnections and partialframes chosen so that
+	// connections × outbuffer + partialframes stays below it, an attacker
+	// cannot take the server's memory past it.
+	MemoryLimit int
 
 	// Interface ("interface") is the network interface for multicast; ""
 	// lets the system choose. Default "".

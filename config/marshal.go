@@ -31,6 +31,7 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 		MaxChannelConnections: c.MaxChannelConnections,
 		MaxUIDConnections:     c.MaxUIDConnections,
 		PartialFrames:         c.PartialFrames,
+		MemoryLimit:           c.MemoryLimit,
 		Interface:             c.Interface,
 		TTL:                   c.TTL,
 		Peers:                 c.Peers,
@@ -73,6 +74,7 @@ type fileConfig struct {
 	MaxChannelConnections int                 `json:"maxchannelconnections"`
 	MaxUIDConnections     int                 `json:"maxuidconnections"`
 	PartialFrames         int                 `json:"partialframes"`
+	MemoryLimit           int                 `json:"memorylimit"`
 	Interface             string              `json:"interface"`
 	TTL                   int                 `json:"ttl"`
 	Peers                 []string            `json:"peers"`

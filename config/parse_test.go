@@ -54,6 +54,7 @@ var badConfigs = []struct {
 	{"maxframe small", `{"maxframe": 100}`, `x.json:1:14: maxframe: want an integer from 1024 to 1073741824, got 100`},
 	{"maxframe big", `{"maxframe": 1073741825}`, `x.json:1:14: maxframe: want an integer from 1024 to 1073741824, got 1073741825`},
 	{"outbuffer small", `{"outbuffer": 1000}`, `x.json:1:15: outbuffer: want an integer from 65536 to 4294967296, got 1000`},
+	{"memorylimit small", `{"memorylimit": 1000}`, `x.json:1:17: memorylimit: want an integer of at least 16777216, got 1000`},
 	{"ttl negative", `{"ttl": -1}`, `x.json:1:9: ttl: want an integer from 0 to 255, got -1`},
 	{"ttl big", `{"ttl": 256}`, `x.json:1:9: ttl: want an integer from 0 to 255, got 256`},
 	{"netpayload small", `{"netpayload": 100}`, `x.json:1:16: netpayload: want an integer from 512 to 65000, got 100`},

@@ -59,6 +59,7 @@ func (c *Config) settings() []setting {
 		{"maxchannelconnections", limitValue{intValue{&c.MaxChannelConnections, 1, math.MaxInt32}}},
 		{"maxuidconnections", limitValue{intValue{&c.MaxUIDConnections, 1, math.MaxInt32}}},
 		{"partialframes", limitValue{intValue{&c.PartialFrames, minOutBuffer, 1 << 40}}},
+		{"memorylimit", limitValue{intValue{&c.MemoryLimit, minMemoryLimit, math.MaxInt64}}},
 	}
 }
 

@@ -25,6 +25,9 @@ type delivery struct {
 	// answerers counts the agents able to answer (version 2) that got
 	// the Call, as plain listeners or queue group members.
 	answerers int
+	// drops counts the messages dropped for full outboxes (dropFast) in
+	// the channel being delivered to, added to its stats once.
+	drops uint64
 
 	// netGroups: the queue groups this message reaches are NATS-wide and
 	// NATS picks their member (backbone_queues.go): routing skips them.

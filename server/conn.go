@@ -49,7 +49,10 @@ type conn struct {
 	stallTimer *time.Timer   // used in stall
 	credit     time.Duration // of pauses in vain for recipients (stall)
 	refilled   time.Time     // when credit was last refilled
-	patterns   int           // listener patterns added (native agents)
+	owed       *conn         // the recipient last paused for in vain, whose progress gives back owedAmt (stall)
+	owedAt     uint64        // its progress then
+	owedAmt    time.Duration
+	patterns   int // listener patterns added (native agents)
 	br         *bufio.Reader
 	lscratch   []byte             // legacy envelopes of the messages it sends (delivery.legacyFrame)
 	big        int                // size of the frame larger than br arriving, 0 if none (conn_frames.go)
@@ -59,10 +62,17 @@ type conn struct {
 	memo       router.Memo[*conn] // its channel's listeners of the event it last emitted
 
 	// The outbox: frames queued for the agent, written by writeLoop.
-	omu      sync.Mutex
-	obuf     []byte
-	obig     int           // size of a frame larger than the bound alone at the head of obuf
-	inflight int           // bytes of the batch the writer is writing (less obig's frame), counted in the bound
+	omu  sync.Mutex
+	obuf []byte
+	obig int // size of a frame larger than the bound alone at the head of conv or obuf
+	// conv holds the Msg frames queued while the connection was undecided
+	// that are still to be turned into legacy envelopes (toLegacy); they
+	// come before obuf. The writer converts them a batch at a time as the
+	// agent reads, so one that reads nothing costs no conversion.
+	conv     []byte
+	inflight int           // bytes of the batch the writer is writing not yet written (less obig's frame), counted in the bound
+	batchLen int           // size of that batch
+	batchBig int           // of it, the size of a frame larger than the bound at its head (not counted)
 	room     chan struct{} // closed when the writer takes obuf; senders stall on it
 	stalled  bool          // stalls used up stallBudget; none until the writer takes obuf
 	stalls   time.Duration // stall time that ran out since the writer last took obuf
@@ -73,7 +83,7 @@ type conn struct {
 	undecided, discarding bool
 	cut                   []byte      // a slow consumer's error frame, to write after the frame in flight (sockWriter)
 	cutUntil              time.Time   // when the writer gives up writing cut
-	pending               uint64      // drops not yet reported to the agent
+	told                  uint64      // drops (dropped) reported to the agent, or forgotten; the rest are yet to be (appendDroppedLocked)
 	dropWarn              dropWarning // rate-limits the log's drop warnings (dropwarn.go)
 	unsent                []byte      // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
 	wake                  chan struct{}
@@ -88,7 +98,16 @@ type conn struct {
 	msgsOut  atomic.Uint64
 	bytesOut atomic.Uint64
 	dropped  atomic.Uint64
+	// full, once a message did not fit in the outbox and until the writer
+	// next takes it, holds the room that was left then (and whether the
+	// agent is legacy; fullRoom): a message that does not fit in it is
+	// dropped without taking omu (deliver), so that agents that read
+	// nothing cost their senders little. 0 if not full.
+	full     atomic.Int64
 	queuedIn atomic.Uint64 // QueueMsg frames put in its outbox
+	// progress counts the writer's steps forward: batches taken and
+	// chunks of them written (written under omu).
+	progress atomic.Uint64
 }
 
 func newConn(ch *channel, nc net.Conn) *conn {
@@ -119,7 +138,7 @@ func (c *conn) run() {
 	if err == nil {
 		go c.writeLoop()
 		if c.legacy {
-			err = c.readLegacy(br)
+			err = c.readLegacy()
 		} else {
 			err = c.readNative()
 		}

@@ -1,12 +1,16 @@
 package server
 
-// Frames in progress: what the server holds of frames larger than a
-// connection's read buffer while they arrive is bounded over the whole
-// server (partialframes), and each such frame must arrive in time.
+// Frames in progress: what the server holds of frames (and legacy
+// envelopes) larger than a connection's read buffer while they arrive is
+// bounded over the whole server (partialframes), and each such frame must
+// arrive in time.
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -82,4 +86,67 @@ func (c *conn) frameDone(err error) error {
 		return perr(wire.CodeProtocol, "frame of %d bytes not received within %v", size, frameTimeout(size))
 	}
 	return err
+}
+
+// readEnvelope reads one legacy envelope, without its NUL, as
+// wire.ReadLegacy does, charging what it holds of an envelope larger than
+// the read buffer to the partial frame budget while it arrives, and
+// giving the envelope the deadline a frame of its size has so far. The
+// result is valid until the next read.
+func (c *conn) readEnvelope(max int, scratch *[]byte) ([]byte, error) {
+	line, err := c.br.ReadSlice(0)
+	switch {
+	case err == nil && len(line)-1 > max:
+		return nil, fmt.Errorf("%w: no NUL within %d bytes", wire.ErrLegacyTooLarge, max)
+	case err == nil:
+		return line[:len(line)-1], nil
+	case err != bufio.ErrBufferFull:
+		if err == io.EOF && len(line) > 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	start := time.Now()
+	buf := (*scratch)[:0]
+	defer func() {
+		c.srv.partial.Add(-int64(c.charged))
+		c.charged = 0
+		c.nc.SetReadDeadline(time.Time{})
+	}()
+	for {
+		buf = append(buf, line...)
+		c.charged += len(line)
+		if c.srv.partial.Add(int64(len(line))) > int64(c.srv.limits.Load().partialFrames) {
+			*scratch = nil
+			c.ch.stats.frames.Add(1)
+			return nil, perr(wire.CodeTooLarge, "legacy message refused after %d bytes: messages in progress on this server hold its budget (partialframes %d bytes)", len(buf), c.srv.limits.Load().partialFrames)
+		}
+		if len(buf) > max {
+			*scratch = nil
+			return nil, fmt.Errorf("%w: no NUL within %d bytes", wire.ErrLegacyTooLarge, max)
+		}
+		c.nc.SetReadDeadline(start.Add(frameTimeout(len(buf) + c.br.Size())))
+		line, err = c.br.ReadSlice(0)
+		switch {
+		case err == nil:
+			buf = append(buf, line...)
+			if cap(buf) <= 4*c.br.Size() {
+				*scratch = buf // keep only a small buffer for reuse
+			} else {
+				*scratch = nil
+			}
+			if len(buf)-1 > max {
+				return nil, fmt.Errorf("%w: no NUL within %d bytes", wire.ErrLegacyTooLarge, max)
+			}
+			return buf[:len(buf)-1], nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.ch.stats.frames.Add(1)
+			return nil, perr(wire.CodeProtocol, "legacy message not received in time: %d bytes in %v", len(buf)+len(line), time.Since(start).Round(time.Millisecond))
+		case err != bufio.ErrBufferFull:
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
 }

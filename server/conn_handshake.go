@@ -78,11 +78,11 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	case !agentIDRE.MatchString(h.AgentID):
 		return c.refuse(perr(wire.CodeBadHello, "invalid agent id %q: want 1 to 64 letters, digits, '.', '_' or '-'", h.AgentID))
 	}
+	c.omu.Lock()
 	c.id, c.idb, c.hellopid = h.AgentID, []byte(h.AgentID), int(h.PID)
 	if c.pid < 0 {
 		c.pid = c.hellopid
 	}
-	c.omu.Lock()
 	// Under omu: the connection has been reachable by deliver since the
 	// handshake began (it listens to everything while undecided).
 	c.version = min(h.Version, wire.VersionCalls)
@@ -97,8 +97,10 @@ func (c *conn) handshake(br *bufio.Reader) error {
 }
 
 func (c *conn) joinLegacy() error {
-	c.id = fmt.Sprintf("legacy-%d", c.srv.nextID.Add(1))
-	c.idb = []byte(c.id)
+	id := fmt.Sprintf("legacy-%d", c.srv.nextID.Add(1))
+	c.omu.Lock() // a drop's warning reads it (dropWarnDue)
+	c.id, c.idb = id, []byte(id)
+	c.omu.Unlock()
 	// A legacy agent cannot say what it listens to: it gets everything
 	// routed to its channel, as in the original, from its first moment
 	// (the index has it since handshake began).
@@ -106,27 +108,19 @@ func (c *conn) joinLegacy() error {
 	return c.join()
 }
 
-// toLegacy makes c a legacy connection, turning the messages queued while
-// its wire was unknown into envelopes, without holding c.omu meanwhile:
-// senders go on delivering (as envelopes, after those). The writer is not
+// toLegacy makes c a legacy connection. The messages queued while its
+// wire was unknown stay Msg frames, in conv: the writer turns them into
+// envelopes a batch at a time, as the agent reads them (outboxQueue.Take).
+// Senders go on delivering, as envelopes, after those. The writer is not
 // running yet.
 func (c *conn) toLegacy() {
 	c.omu.Lock()
-	queued := c.obuf
-	c.obuf, c.obig, c.pending = nil, 0, 0
-	c.legacy, c.undecided = true, false
-	c.omu.Unlock()
-	out := make([]byte, 0, len(queued)+len(queued)/4)
-	for f := range wire.Frames(queued) {
-		if f.Type != wire.TypeMsg {
-			continue
-		}
-		if v, err := wire.ParseMsg(f.Payload); err == nil {
-			out = wire.AppendLegacy(out, &v)
-		}
+	c.conv, c.obuf, c.told = c.obuf, nil, c.dropped.Load()
+	if len(c.conv) == 0 {
+		c.conv = nil
 	}
-	c.omu.Lock()
-	c.obuf = append(out, c.obuf...)
+	c.legacy, c.undecided = true, false
+	c.full.Store(0) // its messages are measured as envelopes from now on
 	c.omu.Unlock()
 }
 
@@ -137,7 +131,8 @@ func (c *conn) toLegacy() {
 func (c *conn) notLegacy() {
 	c.omu.Lock()
 	c.undecided, c.discarding = false, true
-	c.obuf, c.obig, c.pending = c.obuf[:0], 0, 0
+	c.obuf, c.obig, c.told = c.obuf[:0], 0, c.dropped.Load()
+	c.full.Store(0)
 	c.omu.Unlock()
 	c.ch.index.RemoveAll(c)
 }

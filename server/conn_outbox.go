@@ -14,6 +14,18 @@ import (
 // more than three quarters full and the sender should pause (see stall).
 func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 	lim := c.srv.limits.Load()
+	if v := c.full.Load(); v != 0 && !d.call && !lim.disconnectSlow {
+		room, legacy := fullRoom(v)
+		size := len(d.raw)
+		if legacy {
+			size = legacyMinLen(d.v)
+		}
+		if size > room && size <= lim.outBuffer {
+			c.dropFast()
+			d.drops++ // for c.ch's stats (deliverLocal)
+			return false
+		}
+	}
 	c.omu.Lock()
 	if c.closing || c.discarding {
 		c.omu.Unlock()
@@ -34,11 +46,10 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 		c.overflowLocked(lim)
 		return false
 	}
-	if c.pending > 0 && !c.legacy {
-		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
-		c.pending = 0
+	if !c.legacy {
+		c.obuf = c.appendDroppedLocked(c.obuf)
 	}
-	c.obuf = append(c.obuf, frame...)
+	c.obuf = appendBounded(c.obuf, frame, lim.outBuffer)
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
@@ -58,6 +69,60 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 	return nearlyFull
 }
 
+// dropFast drops a message for an agent whose outbox had no room for a
+// message as large since its writer last took it (full): counted like any
+// drop (overflowLocked), without taking omu; the caller counts it in the
+// channel's stats.
+func (c *conn) dropFast() {
+	if d := c.dropped.Add(1); d%1024 == 0 {
+		c.omu.Lock()
+		w, warn := c.dropWarnDue(time.Now())
+		c.omu.Unlock()
+		if warn {
+			c.warnDropped(w)
+		}
+	}
+}
+
+// markFullLocked sets c.full after a message did not fit. c.omu is held.
+func (c *conn) markFullLocked(lim *limits) {
+	v := int64(max(lim.outBuffer-c.queuedLocked(), 0)+1) << 1
+	if c.legacy {
+		v |= 1
+	}
+	c.full.Store(v)
+}
+
+// fullRoom decodes c.full: the room left in the outbox, and whether the
+// agent is legacy (its messages are measured as envelopes).
+func fullRoom(v int64) (room int, legacy bool) { return int(v>>1) - 1, v&1 != 0 }
+
+// appendDroppedLocked appends a Dropped frame to buf for the drops not yet
+// reported to the agent, if there are any. c.omu is held.
+func (c *conn) appendDroppedLocked(buf []byte) []byte {
+	n := c.dropped.Load()
+	if n == c.told {
+		return buf
+	}
+	buf = wire.AppendU64(buf, wire.TypeDropped, n-c.told)
+	c.told = n
+	return buf
+}
+
+// appendBounded appends frame to buf, growing buf's capacity by doubling
+// but not past bound unless the frame needs it: an outbox holds what it
+// may queue, not twice that.
+func appendBounded(buf, frame []byte, bound int) []byte {
+	need := len(buf) + len(frame)
+	if need <= cap(buf) {
+		return append(buf, frame...)
+	}
+	size := max(min(2*cap(buf), bound), need, 512)
+	grown := make([]byte, len(buf), size)
+	copy(grown, buf)
+	return append(grown, frame...)
+}
+
 // legacyMinLen is the least size of v's legacy envelope (wire.AppendLegacy):
 // its size exactly when the data is JSON.
 func legacyMinLen(v *wire.MsgView) int {
@@ -68,13 +133,13 @@ func legacyMinLen(v *wire.MsgView) int {
 // queuedLocked is what counts against the outbox bound: the batch the
 // writer is writing and the frames queued after it, less a frame larger
 // than the bound alone at the head of either. c.omu is held.
-func (c *conn) queuedLocked() int { return c.inflight + len(c.obuf) - c.obig }
+func (c *conn) queuedLocked() int { return c.inflight + len(c.conv) + len(c.obuf) - c.obig }
 
 // overLocked reports whether a frame of size bytes would pass the outbox
 // bound. A frame larger than the bound is accepted into an empty queue, and
 // does not count against the bound for the frames after it. c.omu is held.
 func (c *conn) overLocked(size int, lim *limits) bool {
-	return (len(c.obuf) > 0 || size <= lim.outBuffer) && c.queuedLocked()+size > lim.outBuffer
+	return (len(c.obuf)+len(c.conv) > 0 || size <= lim.outBuffer) && c.queuedLocked()+size > lim.outBuffer
 }
 
 // overflowLocked deals with a message that does not fit: it is dropped
@@ -91,28 +156,28 @@ func (c *conn) overflowLocked(lim *limits) (disconnected bool) {
 		}
 		return true
 	}
-	c.pending++
+	c.markFullLocked(lim)
 	c.dropped.Add(1)
 	c.ch.stats.dropped.Add(1)
 	// The clock is read for the first drop and every 1024th, not for
 	// each: drops must stay cheap when many agents do not read.
-	var since uint64
+	var w dropWarnDueInfo
 	var warn bool
 	if d := c.dropped.Load(); d-c.dropWarn.warned == 1 || d%1024 == 0 {
-		since, warn = c.dropWarnDue(time.Now())
+		w, warn = c.dropWarnDue(time.Now())
 	}
 	c.omu.Unlock()
 	if warn {
-		c.warnDropped(since)
+		c.warnDropped(w)
 	}
 	return false
 }
 
 // stallMax bounds how long a sender's reader pauses for one nearly full
-// recipient. stallBudget bounds the pauses that end without the recipient's
-// writer making progress: per recipient, until its writer next takes its
-// outbox, and per sender, as a credit that refills by stallRefill of the
-// time that passes.
+// recipient. stallBudget bounds the pauses in vain, those that end
+// without the recipient's writer making progress: per recipient, until its
+// writer next makes progress, and per sender, as a credit that refills by
+// stallRefill of the time that passes.
 const (
 	stallMax    = 5 * time.Millisecond
 	stallBudget = 100 * time.Millisecond
@@ -120,18 +185,22 @@ const (
 )
 
 // stall pauses the reader of this connection (the sender) until the
-// writer of recipient r has taken its outbox, or for stallMax at most. A
-// sender faster than its reader is thus slowed to the reader's pace
-// instead of losing messages. A pause that ends without progress costs the
-// sender stallMax of its credit, and once r has had such a pause since its
-// writer last took its outbox, r is waited for only while the sender has
-// credit left: recipients that make no progress cost a sender stallBudget,
-// then a hundredth of its time, however many of them there are and however
-// often they are replaced. One that has cost stallBudget of pauses stops
-// causing them, and then has messages dropped (or is disconnected) as
-// configured. Deliveries to other agents are delayed by a pause, never
-// blocked.
+// writer of recipient r makes progress (takes its outbox, or writes a
+// chunk of it: the agent is reading), or for stallMax at most. A sender
+// faster than its reader is thus slowed to the reader's pace instead of
+// losing messages. A pause that ends with progress costs nothing: the
+// recipient is draining, and pausing for it is pacing. One that ends
+// without costs the sender stallMax of its credit, given back if r makes
+// progress later (it was slow, a process short of CPU, not stuck). Once r
+// has had such a pause since its writer last made progress, r is waited
+// for only while the sender has credit left: recipients that make no
+// progress cost a sender stallBudget, then a hundredth of its time,
+// however many of them there are and however often they are replaced.
+// One that has cost stallBudget of pauses stops causing them, and then
+// has messages dropped (or is disconnected) as configured. Deliveries to
+// other agents are delayed by a pause, never blocked.
 func (c *conn) stall(r *conn) {
+	c.refund()
 	r.omu.Lock()
 	if r.closing || r.stalled || r.queuedLocked() <= c.srv.limits.Load().outBuffer/4*3 {
 		r.omu.Unlock()
@@ -144,7 +213,7 @@ func (c *conn) stall(r *conn) {
 	if r.room == nil {
 		r.room = make(chan struct{})
 	}
-	room := r.room
+	room, at := r.room, r.progress.Load()
 	r.omu.Unlock()
 	if c.stallTimer == nil {
 		c.stallTimer = time.NewTimer(stallMax)
@@ -157,12 +226,32 @@ func (c *conn) stall(r *conn) {
 	case <-r.done:
 		c.stallTimer.Stop()
 	case <-c.stallTimer.C:
-		c.credit = max(c.stallCredit()-stallMax, -stallBudget)
 		r.omu.Lock()
-		r.stalls += stallMax
-		r.stalled = r.stalls >= stallBudget // no more pauses until its writer takes obuf
+		vain := r.progress.Load() == at
+		if vain {
+			r.stalls += stallMax
+			r.stalled = r.stalls >= stallBudget // no more pauses until its writer makes progress
+		}
 		r.omu.Unlock()
+		if vain {
+			c.credit = max(c.stallCredit()-stallMax, -stallBudget)
+			if c.owed != r || c.owedAt != at {
+				c.owed, c.owedAt, c.owedAmt = r, at, 0
+			}
+			c.owedAmt += stallMax
+		}
 	}
+}
+
+// refund gives the sender back the credit its last pauses in vain took,
+// if their recipient has made progress since: it was slow, not stuck.
+// Only the reader calls it.
+func (c *conn) refund() {
+	if c.owed == nil || c.owed.progress.Load() == c.owedAt {
+		return
+	}
+	c.credit = min(c.credit+c.owedAmt, stallBudget)
+	c.owed, c.owedAmt = nil, 0
 }
 
 // stallCredit refills and returns the sender's credit of pauses (see
@@ -213,6 +302,7 @@ func (c *conn) closeWithError(pe *protoError) {
 		return
 	}
 	c.closing = true
+	c.full.Store(0)
 	// An agent that does not read must not keep its connection: the
 	// writer gets lingerTimeout to send what is queued and the error
 	// (slowLinger for the error alone, for a slow consumer).
@@ -229,7 +319,7 @@ func (c *conn) closeWithError(pe *protoError) {
 		// error frame comes next (sockWriter).
 		_, taken := takeQueued(c.obuf, nil, func(uint32) bool { return true })
 		c.unsent = append(c.unsent, taken...)
-		c.obuf = c.obuf[:0]
+		c.obuf, c.conv, c.obig = c.obuf[:0], nil, 0
 		c.cut, c.cutUntil = last, time.Now().Add(slowLinger)
 		c.nc.SetWriteDeadline(time.Now())
 	}

@@ -3,7 +3,6 @@ package server
 // Reading: an agent's frames, native or legacy, acted on in order.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 
@@ -133,15 +132,15 @@ func (c *conn) onListen(payload []byte) error {
 
 // readLegacy reads NUL-terminated JSON envelopes, turns each into a native
 // Msg frame, and routes it.
-func (c *conn) readLegacy(br *bufio.Reader) error {
+func (c *conn) readLegacy() error {
 	var scratch, frame []byte
 	for {
-		b, err := wire.ReadLegacy(br, c.srv.limits.Load().maxFrame, &scratch)
+		b, err := c.readEnvelope(c.srv.limits.Load().maxFrame, &scratch)
 		if err != nil {
 			if errors.Is(err, wire.ErrLegacyTooLarge) {
 				return c.fail(perr(wire.CodeTooLarge, "%v", err))
 			}
-			return err
+			return c.fail(err) // a *protoError is told to the agent
 		}
 		env, err := wire.ParseLegacy(b)
 		if err != nil {

@@ -46,10 +46,40 @@ var errCut = errors.New("disconnected as a slow consumer")
 // long it had stopped reading.
 type sockWriter struct{ c *conn }
 
+// writeChunk is the most the writer hands the socket at once: after each
+// chunk of a larger batch it tells stalled senders that the agent is
+// reading (wroteChunk).
+const writeChunk = 256 << 10
+
 func (w sockWriter) Write(p []byte) (int, error) {
 	c := w.c
-	n, err := c.nc.Write(p)
-	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+	n := 0
+	for n < len(p) {
+		m, err := c.nc.Write(p[n:min(len(p), n+writeChunk)])
+		n += m
+		if err != nil {
+			return w.failed(p, n, err)
+		}
+		if n < len(p) {
+			c.wroteChunk(n)
+		}
+	}
+	return n, nil
+}
+
+// wroteChunk notes that n bytes of the batch are written: they no longer
+// count against the bound, and senders paused for the agent go on.
+func (c *conn) wroteChunk(n int) {
+	c.omu.Lock()
+	c.inflight = max(0, c.batchLen-max(c.batchBig, n))
+	c.tookLocked()
+	c.omu.Unlock()
+}
+
+// failed deals with a write of p that failed after n bytes.
+func (w sockWriter) failed(p []byte, n int, err error) (int, error) {
+	c := w.c
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, err
 	}
 	c.omu.Lock()
@@ -104,29 +134,100 @@ type outboxQueue struct{ c *conn }
 
 var _ batchwriter.Queue = outboxQueue{}
 
+// convBatch is how many bytes of the Msg frames queued before a
+// connection turned out legacy the writer turns into envelopes at a time.
+const convBatch = 32 << 10
+
 // Take hands the outbox to the writer, which lets stalled senders go on.
+// Messages queued before the connection turned out legacy go first, a
+// batch of convBatch at a time, turned into envelopes here.
 func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 	c := q.c
 	c.omu.Lock()
+	for len(c.conv) > 0 {
+		if batch := q.convert(spare); len(batch) > 0 {
+			return batch, false
+		}
+		c.omu.Lock()
+	}
 	defer c.omu.Unlock()
-	if len(c.obuf) == 0 && c.pending > 0 && !c.legacy {
+	if len(c.obuf) == 0 && !c.legacy {
 		// The agent caught up: tell it what it missed.
-		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
-		c.pending = 0
+		c.obuf = c.appendDroppedLocked(c.obuf)
 	}
 	batch := c.obuf
 	if len(batch) == 0 {
 		return nil, c.closing
 	}
 	c.obuf = spare
-	c.inflight = len(batch) - c.obig
+	c.takenLocked(len(batch), c.obig)
+	return batch, false
+}
+
+// takenLocked notes that the writer took a batch of size bytes, big of
+// them a frame larger than the bound at its head. c.omu is held.
+func (c *conn) takenLocked(size, big int) {
+	c.batchLen, c.batchBig = size, big
+	c.inflight = size - big
 	c.obig = 0
+	c.tookLocked()
+}
+
+// tookLocked notes that the writer took queued frames: stalled senders go
+// on. c.omu is held.
+func (c *conn) tookLocked() {
+	c.progress.Add(1)
+	c.full.Store(0)
 	c.stalled, c.stalls = false, 0
 	if c.room != nil {
 		close(c.room)
 		c.room = nil
 	}
-	return batch, false
+}
+
+// convert takes up to convBatch bytes of whole frames from the head of
+// conv and returns them as legacy envelopes appended to spare. It is called
+// with c.omu held and returns with it released: the envelopes are made
+// without it (only the writer takes from conv).
+func (q outboxQueue) convert(spare []byte) []byte {
+	c := q.c
+	n := 0
+	for n < len(c.conv) && (n == 0 || n < convBatch) {
+		size, ok := wire.FrameLen(c.conv[n:])
+		if !ok || n+size > len(c.conv) {
+			n = len(c.conv) // cannot happen: deliver queues whole frames
+			break
+		}
+		n += size
+	}
+	chunk := c.conv[:n:n]
+	if c.conv = c.conv[n:]; len(c.conv) == 0 {
+		c.conv = nil
+	}
+	big := c.obig > 0 // then chunk is that one frame
+	c.obig = 0
+	c.inflight = len(chunk)
+	if big {
+		c.inflight = 0
+	}
+	c.omu.Unlock()
+	batch := spare
+	for f := range wire.Frames(chunk) {
+		if f.Type != wire.TypeMsg {
+			continue
+		}
+		if v, err := wire.ParseMsg(f.Payload); err == nil {
+			batch = wire.AppendLegacy(batch, &v)
+		}
+	}
+	c.omu.Lock()
+	if big {
+		c.takenLocked(len(batch), len(batch))
+	} else {
+		c.takenLocked(len(batch), 0)
+	}
+	c.omu.Unlock()
+	return batch
 }
 
 // Wrote keeps, after a failed write, the queue group messages the write
@@ -134,7 +235,7 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 // write ends the writer, which closes the connection.
 func (q outboxQueue) Wrote(batch []byte, n int, err error) {
 	q.c.omu.Lock()
-	q.c.inflight = 0
+	q.c.inflight, q.c.batchLen, q.c.batchBig = 0, 0, 0
 	q.c.omu.Unlock()
 	if err == nil {
 		return
@@ -158,6 +259,7 @@ func (q outboxQueue) Idle() {
 func (c *conn) linger() {
 	c.omu.Lock()
 	c.closing = true
+	c.full.Store(0)
 	c.omu.Unlock()
 	c.signal()
 	t := time.NewTimer(lingerTimeout)

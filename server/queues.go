@@ -41,6 +41,7 @@ func (c *conn) queueUnlisten(sid uint32) bool {
 	if c.obig > 0 && headFrame(c.obuf) != head {
 		c.obig = 0 // the large frame at the head went: the bound is exact again
 	}
+	c.full.Store(0)
 	c.omu.Unlock()
 	c.ch.redispatch(taken, map[uint32]qgroup.Key{sid: k})
 	return true
@@ -98,10 +99,7 @@ func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
 	if c.overLocked(size, lim) {
 		return !c.overflowLocked(lim), false
 	}
-	if c.pending > 0 {
-		c.obuf = wire.AppendU64(c.obuf, wire.TypeDropped, c.pending)
-		c.pending = 0
-	}
+	c.obuf = c.appendDroppedLocked(c.obuf)
 	c.obuf = wire.AppendQueueBody(c.obuf, sid, body)
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)

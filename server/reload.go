@@ -62,6 +62,7 @@ func (s *Server) Reload(bus *config.Config) error {
 	removed := s.applyChannels(bus, socks)
 	s.bus = bus
 	s.limits.Store(limitsOf(bus))
+	s.memLimit.apply(bus.MemoryLimit)
 	s.relinkLocked(bus)
 	netCommit()
 	bbCommit()

@@ -78,6 +78,10 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 			full = c
 		}
 	}
+	if d.drops > 0 {
+		ch.stats.dropped.Add(d.drops)
+		d.drops = 0
+	}
 	if !ch.queues.Empty() && !d.netGroups {
 		if f := ch.routeGroups(d); f != nil {
 			full = f

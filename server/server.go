@@ -92,6 +92,7 @@ type Server struct {
 	channels map[string]*channel
 	state    int                     // stateNew, stateRunning, stateClosed
 	passed   map[string]net.Listener // Config.Listeners not yet used
+	memLimit memoryLimit             // the process's memory limit while memorylimit is set (memory.go)
 
 	limits atomic.Pointer[limits]
 	byName atomic.Pointer[map[string]*channel] // the channels, for answers; set with every relink
@@ -234,6 +235,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.state = stateRunning
+	s.memLimit.apply(s.bus.MemoryLimit)
 	for _, ch := range s.channels {
 		s.startAccepting(ch)
 	}
@@ -433,6 +435,7 @@ func (s *Server) beginClose() (conns []*conn, ok bool) {
 		return nil, false
 	}
 	s.state = stateClosed
+	s.memLimit.apply(0)
 	chans := s.channels
 	for name, ln := range s.passed {
 		ln.Close()

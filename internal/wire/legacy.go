@@ -129,7 +129,23 @@ func AppendLegacy(dst []byte, v *MsgView) []byte {
 	return append(dst, '}', 0)
 }
 
+// appendJSONString appends s as a JSON string, as encoding/json writes it
+// without HTML escaping. Printable ASCII without quotes or backslashes, the
+// common case, is copied as it is; anything else goes through
+// encoding/json, which escapes it.
 func appendJSONString(dst, s []byte) []byte {
+	plain := true
+	for _, b := range s {
+		if b < 0x20 || b >= 0x7f || b == '"' || b == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -288,5 +290,26 @@ func TestAppendLegacyProperties(t *testing.T) {
 				t.Errorf("broadcast = %v, want false", m["broadcast"])
 			}
 		})
+	}
+}
+
+// The envelope's strings are written as encoding/json writes them (without
+// HTML escaping), whether by the fast path for plain ASCII or not.
+func TestAppendLegacyStringsAsEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain text 123", `quote " inside`, `back\slash`, "tab\there", "nl\n", "\x00\x1f\x7f",
+		"<html>&", "é ü 日本", "\u2028\u2029", "bad \xff utf8", strings.Repeat("p", 128)} {
+		got := wire.AppendLegacy(nil, &wire.MsgView{Channel: []byte("c"), Event: []byte(s), Data: []byte(s)})
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		want := strings.TrimSuffix(buf.String(), "\n")
+		data := want
+		if !utf8.ValidString(s) {
+			data = `"` + base64.StdEncoding.EncodeToString([]byte(s)) + `"`
+		}
+		if w := `{"channel":"c","broadcast":false,"event":` + want + `,"data":` + data + "}\x00"; string(got) != w {
+			t.Errorf("%q: got %s, want %s", s, got, w)
+		}
 	}
 }

@@ -75,7 +75,12 @@ func (r *Reader) Next() (Frame, error) {
 	raw := r.big[:0]
 	for len(raw) < total {
 		n := min(total-len(raw), bigChunk)
-		raw = slices.Grow(raw, n)[:len(raw)+n]
+		if len(raw)+n > cap(raw) {
+			// Double, up to the frame's size: the copies add up to
+			// less than the frame, and no capacity is left over.
+			raw = slices.Grow(raw, min(max(2*cap(raw), len(raw)+n), total)-len(raw))
+		}
+		raw = raw[:len(raw)+n]
 		if _, err := io.ReadFull(r.br, raw[len(raw)-n:]); err != nil {
 			return Frame{}, unexpected(err)
 		}
