@@ -180,7 +180,7 @@ func (c *conn) overflowLocked(lim *limits) (disconnected bool) {
 // stallRefill of the time that passes.
 const (
 	stallMax    = 5 * time.Millisecond
-	stallBudget = 100 * time.Millisecond
+	stallBudget = 500 * time.Millisecond
 	stallRefill = 100 // the credit grows by 1/stallRefill of the time passed
 )
 
