@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,6 +138,7 @@ func TestBackboneQueueGroupSystemWide(t *testing.T) {
 	// Members: one on host 1, two on host 2, one on host 3; a plain
 	// listener on each host.
 	var jobs, plain bbTally
+	var ownPicks atomic.Int64 // messages NATS gave back to their publishing server's member
 	memberOn := map[string]*ntNode{}
 	var h3member *netcluster.Listener
 	for i, h := range []*ntNode{h1, h2, h2, h3} {
@@ -155,6 +157,9 @@ func TestBackboneQueueGroupSystemWide(t *testing.T) {
 			}
 			if want := origin.srv.NodeID(); origin == h && m.Node != "" || origin != h && m.Node != want {
 				t.Errorf("message %d on %s: node %q, origin %s", k, name, m.Node, want)
+			}
+			if origin == h {
+				ownPicks.Add(1)
 			}
 		})
 		if err != nil {
@@ -221,6 +226,10 @@ func TestBackboneQueueGroupSystemWide(t *testing.T) {
 			t.Fatalf("host %d's members handled nothing: NATS never picked it", i+1)
 		}
 	}
+	if ownPicks.Load() == 0 {
+		t.Fatal("NATS never picked a publishing server for its own message")
+	}
+	t.Logf("%d messages went back to a member on their publishing server", ownPicks.Load())
 	for _, h := range hosts {
 		if bs := h.srv.Stats().Backbone; bs.Lost != 0 || bs.Malformed != 0 {
 			t.Fatalf("backbone counters %+v", bs)
