@@ -353,3 +353,61 @@ func TestBackboneQueueGroupSystemWide(t *testing.T) {
 		}
 	})
 }
+
+// TestBackboneDurableGroupsPerServer: on a durable channel, queue groups
+// stay per server (the durable consumer brings every server its
+// messages): each server's group handles each message once, and no queue
+// subscription is made.
+func TestBackboneDurableGroupsPerServer(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{})
+	var hosts []*ntNode
+	for i := range 2 {
+		hosts = append(hosts, ntStart(t, bbConfig(t, []string{ns.URL()},
+			`{"nodename": "dhost`+fmt.Sprint(i+1)+`", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`)))
+	}
+	bbConnected(t, hosts...)
+	var jobs bbTally
+	for i, h := range hosts {
+		for j := range 2 {
+			name := fmt.Sprintf("h%dm%d", i+1, j)
+			a := ctlAgent(t, h.dir, "D")
+			if _, err := a.OnQueue("job", "workers", func(m *netcluster.Message) {
+				var k int
+				m.Decode(&k)
+				jobs.add(name, k)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			a.Flush(ctlCtx(t))
+		}
+	}
+	for _, h := range hosts {
+		ntWait(t, "durable consumer", func() bool { return len(h.srv.Stats().Backbone.Durable) == 1 })
+		bbGroups(t, h)
+	}
+	e := ctlAgent(t, hosts[0].dir, "D")
+	const n = 200
+	ctx := ctlCtx(t)
+	for k := range n {
+		if err := e.Emit(ctx, "job", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bbWait(t, "each server's group handles every message", 30*time.Second, func() bool { return jobs.total() >= 2*n })
+	time.Sleep(200 * time.Millisecond)
+	for i := range hosts {
+		var host bbTally
+		for j := range 2 {
+			name := fmt.Sprintf("h%dm%d", i+1, j)
+			jobs.mu.Lock()
+			for k, c := range jobs.by[name] {
+				for range c {
+					host.add(name, k)
+				}
+			}
+			jobs.mu.Unlock()
+		}
+		host.once(t, fmt.Sprintf("host %d's group", i+1), 0, n)
+	}
+}
