@@ -67,9 +67,17 @@ func TestBackboneRequestReply(t *testing.T) {
 	if s != "from "+h1.srv.NodeID() || got.Node != h2.srv.NodeID() || got.Channel != "B" || got.Agent != "far" {
 		t.Fatalf("reply %q from %s/%s/%s", s, got.Node, got.Channel, got.Agent)
 	}
+	// The group's queue subscription is on host 3's NATS server; the
+	// request goes out on host 1's once the route has brought it there.
+	ntWait(t, "interest in resize on the requester's NATS server", func() bool {
+		return nc.Servers[0].GlobalAccount().SubscriptionInterest("netcluster.default.A.resize")
+	})
 	got, err = req.RequestRaw(ctlCtx(t), "resize", nil)
-	if err != nil || string(got.Data) != "done" || got.Node != h3.srv.NodeID() {
-		t.Fatalf("queue group reply %q from %q, %v", got.Data, got.Node, err)
+	if err != nil {
+		t.Fatalf("request to a queue group on another server: %v", err)
+	}
+	if string(got.Data) != "done" || got.Node != h3.srv.NodeID() {
+		t.Fatalf("queue group reply %q from %q", got.Data, got.Node)
 	}
 	// No server subscribes to "none": NATS says so, and the request
 	// ends with ErrNoResponders long before its deadline.
@@ -118,6 +126,9 @@ func TestBackboneRequestReply(t *testing.T) {
 	bbSubjects(t, h2, "netcluster.default.A.mute", "netcluster.default.A.price", "netcluster.default.B.mute", "netcluster.default.B.price")
 	bbGroups(t, h2, "netcluster.default.A.job A.g.")
 	bbGroups(t, h3, "netcluster.default.A.job A.g.", "netcluster.default.A.resize A.resizers.")
+	ntWait(t, "both queue subscriptions on the requester's NATS server", func() bool {
+		return nc.Servers[0].GlobalAccount().Interest("netcluster.default.A.job") >= 2
+	})
 	const jobs = 200
 	for k := range jobs {
 		if err := req.Emit(ctlCtx(t), "job", k); err != nil {
