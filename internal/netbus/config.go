@@ -91,8 +91,10 @@ type Config struct {
 	NakDelay time.Duration
 	// NakInterval is the wait between NAKs for the same sequence. Default 10ms.
 	NakInterval time.Duration
-	// NakRetries is how many NAKs are sent for a sequence before it is
-	// declared lost. Default 50 (half a second at the default interval:
+	// NakRetries is how many NAKs in a row are sent for a gap without any
+	// of its sequences arriving before it is declared lost (a sender
+	// answering a long gap in parts, up to 1024 datagrams per NAK, is
+	// not cut short). Default 50 (half a second at the default interval:
 	// the sender keeps what its receivers have not acked).
 	NakRetries int
 	// HeartbeatInterval is the period of heartbeats. Default 100ms.

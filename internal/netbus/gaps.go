@@ -12,7 +12,8 @@ type gapRange struct {
 	first, last uint64
 	since       time.Time
 	lastNak     time.Time
-	naks        int
+	naks        int // NAKs sent for it
+	tries       int // of which since a sequence of it last arrived: the retry limit counts these
 }
 
 // rangeCost is what one range costs against Config.MaxMemory: the slice
@@ -79,6 +80,8 @@ func (gs *gapSet) splitCost(q uint64) bool {
 }
 
 // take removes q, returning how often it was NAKed, if it was missing.
+// The rest of q's range has its retries counted afresh: the sender is
+// answering.
 func (gs *gapSet) take(q uint64) (naks int, ok bool) {
 	i := gs.find(q)
 	if i < 0 {
@@ -86,6 +89,7 @@ func (gs *gapSet) take(q uint64) (naks int, ok bool) {
 	}
 	r := &gs.rs[i]
 	naks = r.naks
+	r.tries = 0
 	switch {
 	case r.first == r.last:
 		gs.rs = slices.Delete(gs.rs, i, i+1)

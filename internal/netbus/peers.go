@@ -76,7 +76,7 @@ func (b *Bus) startStream(p *peer, now time.Time) {
 		s.onBeat(&p.beat, now)
 		if !p.nakAt.IsZero() { // onBeatUnproven NAKed them already
 			for i := range s.gaps.rs {
-				s.gaps.rs[i].naks, s.gaps.rs[i].lastNak = 1, p.nakAt
+				s.gaps.rs[i].naks, s.gaps.rs[i].tries, s.gaps.rs[i].lastNak = 1, 1, p.nakAt
 			}
 		}
 	}

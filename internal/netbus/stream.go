@@ -349,7 +349,7 @@ func (s *stream) dueNaks(now time.Time, urgent bool) []seqRange {
 		r := &s.gaps.rs[i]
 		var at time.Time
 		switch {
-		case r.naks >= cfg.NakRetries:
+		case r.tries >= cfg.NakRetries:
 			if now.Sub(r.lastNak) >= cfg.NakInterval {
 				s.gaps.moveAt(i, &s.lost)
 				lost = true
@@ -360,6 +360,7 @@ func (s *stream) dueNaks(now time.Time, urgent bool) []seqRange {
 			r.naks > 0 && now.Sub(r.lastNak) >= cfg.NakInterval:
 			due = append(due, seqRange{r.first, r.last})
 			r.naks++
+			r.tries++
 			r.lastNak = now
 			at = now.Add(cfg.NakInterval)
 		case r.naks == 0:
