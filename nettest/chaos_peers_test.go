@@ -3,6 +3,7 @@
 package nettest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -44,15 +45,23 @@ func TestNetnsChaosPeers(t *testing.T) {
 	waitPeers(t, sC, sA.node, sB.node)
 	const step = 3000 // messages per phase
 	a := sA.node
+	last := start
+	phase := func(what string) {
+		t.Logf("%s: %v", what, time.Since(last).Round(time.Millisecond))
+		last = time.Now()
+	}
+	phase("set up")
 
 	// 1. All up.
 	emit(t, eA, "seq", 0, step)
 	waitCount(t, "B and C: phase 1", step, a, "seq", lB.count, lC.count)
+	phase("1. all up")
 
 	// 2. C killed: B alone gets the second step.
 	sC.kill(t)
 	emit(t, eA, "seq", step, 2*step)
 	waitCount(t, "B: phase 2", 2*step, a, "seq", lB.count)
+	phase("2. C killed")
 
 	// 3. C restarted (a new process, a new node id) and D joined late; D
 	// emits its own stream while A emits the third step.
@@ -78,6 +87,7 @@ func TestNetnsChaosPeers(t *testing.T) {
 	waitCount(t, "B: phase 3", 3*step, a, "seq", lB.count)
 	waitCount(t, "C and D: phase 3", step, a, "seq", lC.countSince(2*step), lD.count)
 	waitCount(t, "B and C: D's stream", step, sD.node, "d", lB.count, lC.count)
+	phase("3. C restarted, D joined")
 
 	// 4. D leaves (SIGTERM: a clean stop); C is cut off (every datagram
 	// to it dropped) while A emits bigN messages of 8 KiB: more datagrams
@@ -90,6 +100,7 @@ func TestNetnsChaosPeers(t *testing.T) {
 	beforeC := peerCounts(t, sC, a)
 	emitPadded(t, eA, "big", 0, bigN, 8192)
 	waitCount(t, "B: phase 4", bigN, a, "big", lB.count)
+	phase("4. C cut off")
 	if _, err := hC.Run("nft", "delete", "table", "inet", "nccut"); err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +113,13 @@ func TestNetnsChaosPeers(t *testing.T) {
 		return int(afterC.Delivered+afterC.LostMessages-beforeC.Delivered-beforeC.LostMessages) >= bigN
 	})
 	lost := int(afterC.LostMessages - beforeC.LostMessages)
+	phase("4. C back, repaired")
 
 	// 5. All up again.
 	emit(t, eA, "seq", 3*step, 4*step)
 	waitCount(t, "B: phase 5", 4*step, a, "seq", lB.count)
 	waitCount(t, "C: phase 5", step, a, "seq", lC.countSince(3*step))
+	phase("5. all up")
 	time.Sleep(200 * time.Millisecond) // duplicates would show now
 
 	checkSpans(t, "B from A", lB.seqs(t, a, "seq"), span{0, 4 * step})
@@ -148,6 +161,15 @@ func TestNetnsChaosPeers(t *testing.T) {
 	pC := peerCounts(t, sC, a)
 	if int(pC.Delivered) != 2*step+bigN-lost || int(pC.LostMessages) != lost {
 		t.Errorf("the new C counts %d delivered and %d lost from A, want %d and %d", pC.Delivered, pC.LostMessages, 2*step+bigN-lost, lost)
+	}
+	stA := sA.netStats(t)
+	t.Logf("A: %d retransmits for %d NAKs, %d asked no longer held", stA.Retransmits, stA.NaksIn, stA.Unavailable)
+	if testing.Verbose() {
+		for _, l := range strings.Split(sC.out.String(), "\n") {
+			if strings.Contains(l, "unrecoverable") {
+				t.Logf("C: %s", l)
+			}
+		}
 	}
 	t.Logf("B: %d from A (%d of 8 KiB) and %d from D, none lost; C: %d of %d from A (%d while dead; of %d of 8 KiB sent while cut off, %d repaired, %d lost and counted; recovered %d datagrams); %v",
 		len(lB.seqs(t, a, "seq"))+bigN, bigN, len(lB.seqs(t, sD.node, "d")), len(gotC)+len(part), 4*step+bigN, step, bigN, len(part), lost, pC.Recovered, time.Since(start).Round(time.Millisecond))

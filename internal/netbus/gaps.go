@@ -12,8 +12,9 @@ type gapRange struct {
 	first, last uint64
 	since       time.Time
 	lastNak     time.Time
-	naks        int // NAKs sent for it
-	tries       int // of which since a sequence of it last arrived: the retry limit counts these
+	naks        int       // NAKs sent for it
+	tries       int       // of which since a sequence of it last arrived: the retry limit counts these
+	moved       time.Time // when a sequence of it last arrived (zero: none yet)
 }
 
 // rangeCost is what one range costs against Config.MaxMemory: the slice
@@ -79,17 +80,18 @@ func (gs *gapSet) splitCost(q uint64) bool {
 	return i >= 0 && gs.rs[i].first < q && q < gs.rs[i].last
 }
 
-// take removes q, returning how often it was NAKed, if it was missing.
-// The rest of q's range has its retries counted afresh: the sender is
-// answering.
-func (gs *gapSet) take(q uint64) (naks int, ok bool) {
+// take removes q, arrived at now, returning how often it was NAKed, if
+// it was missing. The rest of q's range has its retries counted afresh,
+// and is not NAKed again while its sequences keep arriving: the sender
+// is answering.
+func (gs *gapSet) take(q uint64, now time.Time) (naks int, ok bool) {
 	i := gs.find(q)
 	if i < 0 {
 		return 0, false
 	}
 	r := &gs.rs[i]
 	naks = r.naks
-	r.tries = 0
+	r.tries, r.moved = 0, now
 	switch {
 	case r.first == r.last:
 		gs.rs = slices.Delete(gs.rs, i, i+1)

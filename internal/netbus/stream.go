@@ -165,7 +165,7 @@ func (s *stream) onData(h header, body []byte, now time.Time) bool {
 	if q > s.top {
 		s.addGap(s.top+1, q-1, now)
 		s.top = q
-	} else if naks, ok := s.gaps.take(q); ok {
+	} else if naks, ok := s.gaps.take(q, now); ok {
 		if naks > 0 {
 			s.st.Recovered++
 		} else {
@@ -357,7 +357,10 @@ func (s *stream) dueNaks(now time.Time, urgent bool) []seqRange {
 			}
 			at = r.lastNak.Add(cfg.NakInterval)
 		case r.naks == 0 && (urgent || now.Sub(r.since) >= cfg.NakDelay),
-			r.naks > 0 && now.Sub(r.lastNak) >= cfg.NakInterval:
+			r.naks > 0 && now.Sub(r.lastNak) >= cfg.NakInterval && now.Sub(r.moved) >= cfg.NakInterval:
+			// Asked again only once the answers stopped coming: a long
+			// gap answered in parts is not asked again, and answered
+			// again, while its last answer is still arriving.
 			due = append(due, seqRange{r.first, r.last})
 			r.naks++
 			r.tries++
@@ -367,6 +370,9 @@ func (s *stream) dueNaks(now time.Time, urgent bool) []seqRange {
 			at = r.since.Add(cfg.NakDelay)
 		default:
 			at = r.lastNak.Add(cfg.NakInterval)
+			if m := r.moved.Add(cfg.NakInterval); m.After(at) {
+				at = m
+			}
 		}
 		if next.IsZero() || at.Before(next) {
 			next = at

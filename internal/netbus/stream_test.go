@@ -58,13 +58,16 @@ type step func(r *streamRig)
 // data is a DATA datagram of sequence seq carrying messages msg, msg+1, …
 func data(seq, msg uint64, frames ...string) step { return dataTo(0, seq, msg, frames...) }
 
-func dataTo(i int, seq, msg uint64, frames ...string) step {
+func dataTo(i int, seq, msg uint64, frames ...string) step { return dataAt(i, 0, seq, msg, frames...) }
+
+// dataAt is dataTo arriving at t0+at.
+func dataAt(i int, at time.Duration, seq, msg uint64, frames ...string) step {
 	return func(r *streamRig) {
 		d := datagram{header: header{Version: datagramVersion, Kind: kindData, Seq: seq}, Data: dataBody{FirstMsg: msg}}
 		for _, f := range frames {
 			d.Data.Records = append(d.Data.Records, record{"A", []byte(f)})
 		}
-		r.feed(i, &d)
+		r.feedAt(i, &d, t0.Add(at))
 	}
 }
 
@@ -109,13 +112,15 @@ func ticks(d, until time.Duration) step {
 // end ends stream 0's session at t0+at.
 func end(at time.Duration) step { return func(r *streamRig) { r.streams[0].end(t0.Add(at)) } }
 
-func (r *streamRig) feed(i int, d *datagram) {
+func (r *streamRig) feed(i int, d *datagram) { r.feedAt(i, d, t0) }
+
+func (r *streamRig) feedAt(i int, d *datagram, now time.Time) {
 	b, err := encodeDatagram(d)
 	if err != nil {
 		panic(err)
 	}
 	h, _ := decodeHeader(b)
-	r.streams[i].onData(h, b[headerLen:], t0)
+	r.streams[i].onData(h, b[headerLen:], now)
 	r.streams[i].tailAccount()
 }
 
@@ -178,6 +183,20 @@ func TestStream(t *testing.T) {
 				data(2, 1, "b"), tick(20 * time.Millisecond), data(3, 2, "c")},
 			want: []string{"a", "b", "c", "d"}, st: streamStats{Delivered: 4, Recovered: 2},
 			naks: []string{"2-3", "3"}, next: 5,
+		},
+		{
+			// A long gap answered in parts: asked again only once its
+			// answers stopped for a NAK interval, and its retries count
+			// afresh after each answer (NakRetries is 3 here).
+			name: "gap-answered-in-parts",
+			steps: []step{data(1, 0, "a"), data(7, 6, "g"), tick(6 * time.Millisecond),
+				dataAt(0, 12*time.Millisecond, 2, 1, "b"), tick(17 * time.Millisecond),
+				dataAt(0, 20*time.Millisecond, 3, 2, "c"), tick(25 * time.Millisecond), tick(31 * time.Millisecond),
+				dataAt(0, 33*time.Millisecond, 4, 3, "d"), tick(44 * time.Millisecond),
+				dataAt(0, 46*time.Millisecond, 5, 4, "e"), tick(57 * time.Millisecond),
+				dataAt(0, 58*time.Millisecond, 6, 5, "f"), tick(70 * time.Millisecond)},
+			want: []string{"a", "b", "c", "d", "e", "f", "g"}, st: streamStats{Delivered: 7, Recovered: 5},
+			naks: []string{"2-6", "4-6", "5-6", "6"}, next: 8,
 		},
 		{
 			name:  "gap-given-up-after-retries",
