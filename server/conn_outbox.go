@@ -13,6 +13,14 @@ import (
 // agent) if the agent's outbox is full. It reports whether the outbox is
 // more than three quarters full and the sender should pause (see stall).
 func (c *conn) deliver(d *delivery) (nearlyFull bool) {
+	nearlyFull, _ = c.deliverTo(d)
+	return nearlyFull
+}
+
+// deliverTo is deliver, and also reports whether pauses for the agent
+// have been in vain since its writer last made progress: a sender pauses
+// for an agent that is draining rather than for one that may be stuck.
+func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 	lim := c.srv.limits.Load()
 	if v := c.full.Load(); v != 0 && !d.call && !lim.disconnectSlow {
 		room, legacy := fullRoom(v)
@@ -23,13 +31,13 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 		if size > room && size <= lim.outBuffer {
 			c.dropFast()
 			d.drops++ // for c.ch's stats (deliverLocal)
-			return false
+			return false, false
 		}
 	}
 	c.omu.Lock()
 	if c.closing || c.discarding {
 		c.omu.Unlock()
-		return false
+		return false, false
 	}
 	n := len(c.obuf)
 	frame := d.frameFor(c)
@@ -38,13 +46,13 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 		// encoding; the envelope is made once for all legacy agents.
 		if c.overLocked(legacyMinLen(d.v), lim) {
 			c.overflowLocked(lim)
-			return false
+			return false, false
 		}
 		frame = d.legacyFrame()
 	}
 	if c.overLocked(len(frame), lim) {
 		c.overflowLocked(lim)
-		return false
+		return false, false
 	}
 	if !c.legacy {
 		c.obuf = c.appendDroppedLocked(c.obuf)
@@ -54,6 +62,7 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 		c.obig = len(c.obuf)
 	}
 	nearlyFull = !c.stalled && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
+	vain = c.stalls > 0
 	answerer := d.call && !c.legacy && c.version >= wire.VersionCalls
 	c.omu.Unlock()
 	if answerer {
@@ -66,7 +75,7 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 	if n == 0 {
 		c.signal()
 	}
-	return nearlyFull
+	return nearlyFull, vain
 }
 
 // dropFast drops a message for an agent whose outbox had no room for a

@@ -71,12 +71,24 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 
 // deliverLocal gives d to ch's agents whose listeners match its event,
 // except src, and to one member of each of ch's matching queue groups. It
-// returns the last recipient whose outbox is nearly full, or nil.
+// returns a recipient whose outbox is nearly full, or nil: one whose
+// writer made progress since a pause for it was last in vain if there is
+// one, so that the sender keeps pace with a slow reader when stuck ones
+// are nearly full as well.
 func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
+	var stuck *conn
 	for _, c := range d.match(ch.index, src) {
-		if c != src && c.deliver(d) {
+		if c == src {
+			continue
+		}
+		if nearlyFull, vain := c.deliverTo(d); nearlyFull && vain {
+			stuck = c
+		} else if nearlyFull {
 			full = c
 		}
+	}
+	if full == nil {
+		full = stuck
 	}
 	if d.drops > 0 {
 		ch.stats.dropped.Add(d.drops)

@@ -30,3 +30,35 @@ func TestStallDrainingRecipientNotDropped(t *testing.T) {
 		t.Fatalf("%d messages dropped for a recipient that kept draining (%d delivered)", n, r.msgsOut.Load())
 	}
 }
+
+// When a stuck recipient (its pauses in vain) and a draining one are both
+// nearly full, the sender pauses for the draining one: otherwise it would
+// skip the pause it owes the stuck one's spent credit, and overrun the
+// one that reads.
+func TestStallPrefersDrainingRecipient(t *testing.T) {
+	s, ch, frame, v := stallServer(t)
+	stuck := stuckRecipient(t, s, ch, frame, &v)
+	src := newConn(ch, sink{})
+	src.stall(stuck) // in vain: stuck.stalls > 0
+	draining := newConn(ch, slowSink{delay: 20 * time.Millisecond})
+	s.conns.Add(1)
+	go func() {
+		defer s.conns.Done()
+		draining.writeLoop()
+	}()
+	t.Cleanup(draining.close)
+	for i := 0; !draining.deliver(&delivery{raw: frame, v: &v}); i++ {
+		if i > 200 {
+			t.Fatal("outbox never nearly full")
+		}
+	}
+	// The index lists the stuck one last, as the one a sender would pause for.
+	for _, c := range []*conn{draining, stuck} {
+		if err := ch.index.Add(c, "ev"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if full := ch.deliverLocal(src, &delivery{raw: frame, v: &v}); full != draining {
+		t.Fatalf("the sender pauses for %p, want the draining recipient %p (stuck %p)", full, draining, stuck)
+	}
+}
