@@ -25,6 +25,9 @@ type delivery struct {
 	// answerers counts the agents able to answer (version 2) that got
 	// the Call, as plain listeners or queue group members.
 	answerers int
+	// fulls, if set, collects the plain recipients whose outboxes are
+	// nearly full, in the sender's buffer (conn.fulls).
+	fulls *[]*conn
 	// drops counts the messages dropped for full outboxes (dropFast) in
 	// the channel being delivered to, added to its stats once.
 	drops uint64

@@ -49,10 +49,8 @@ type conn struct {
 	stallTimer *time.Timer   // used in stall
 	credit     time.Duration // of pauses in vain for recipients (stall)
 	refilled   time.Time     // when credit was last refilled
-	owed       *conn         // the recipient last paused for in vain, whose progress gives back owedAmt (stall)
-	owedAt     uint64        // its progress then
-	owedAmt    time.Duration
-	patterns   int // listener patterns added (native agents)
+	fulls      []*conn       // recipients of the message being routed whose outboxes are nearly full (routeDelivery)
+	patterns   int           // listener patterns added (native agents)
 	br         *bufio.Reader
 	lscratch   []byte             // legacy envelopes of the messages it sends (delivery.legacyFrame)
 	big        int                // size of the frame larger than br arriving, 0 if none (conn_frames.go)
@@ -69,14 +67,15 @@ type conn struct {
 	// that are still to be turned into legacy envelopes (toLegacy); they
 	// come before obuf. The writer converts them a batch at a time as the
 	// agent reads, so one that reads nothing costs no conversion.
-	conv     []byte
-	inflight int           // bytes of the batch the writer is writing not yet written (less obig's frame), counted in the bound
-	batchLen int           // size of that batch
-	batchBig int           // of it, the size of a frame larger than the bound at its head (not counted)
-	room     chan struct{} // closed when the writer takes obuf; senders stall on it
-	stalled  bool          // stalls used up stallBudget; none until the writer takes obuf
-	stalls   time.Duration // stall time that ran out since the writer last took obuf
-	closing  bool          // no more deliveries; writeLoop flushes then closes
+	conv      []byte
+	inflight  int           // bytes of the batch the writer is writing not yet written (less obig's frame), counted in the bound
+	batchLen  int           // size of that batch
+	batchBig  int           // of it, the size of a frame larger than the bound at its head (not counted)
+	room      chan struct{} // closed when the writer takes obuf; senders stall on it
+	chargedBy []charge      // senders whose pauses for it were in vain since its writer last made progress
+	stalled   bool          // stalls used up stallBudget; none until the writer takes obuf
+	stalls    time.Duration // stall time that ran out since the writer last took obuf
+	closing   bool          // no more deliveries; writeLoop flushes then closes
 	// undecided: the wire is not known yet; messages are queued as Msg
 	// frames, for a legacy agent (toLegacy). discarding: a native
 	// agent in its handshake, which gets nothing before its Welcome.
@@ -108,6 +107,9 @@ type conn struct {
 	// progress counts the writer's steps forward: batches taken and
 	// chunks of them written (written under omu).
 	progress atomic.Uint64
+	// refunds is credit given back to this connection as a sender by
+	// recipients that made progress after pauses in vain (stall).
+	refunds atomic.Int64
 }
 
 func newConn(ch *channel, nc net.Conn) *conn {

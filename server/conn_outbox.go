@@ -240,27 +240,57 @@ func (c *conn) stall(r *conn) {
 		if vain {
 			r.stalls += stallMax
 			r.stalled = r.stalls >= stallBudget // no more pauses until its writer makes progress
+			r.chargeLocked(c)
 		}
 		r.omu.Unlock()
 		if vain {
 			c.credit = max(c.stallCredit()-stallMax, -stallBudget)
-			if c.owed != r || c.owedAt != at {
-				c.owed, c.owedAt, c.owedAmt = r, at, 0
-			}
-			c.owedAmt += stallMax
 		}
 	}
 }
 
-// refund gives the sender back the credit its last pauses in vain took,
-// if their recipient has made progress since: it was slow, not stuck.
-// Only the reader calls it.
-func (c *conn) refund() {
-	if c.owed == nil || c.owed.progress.Load() == c.owedAt {
-		return
+// charge is what one sender's pauses in vain for a recipient cost it.
+type charge struct {
+	sender *conn
+	amount time.Duration
+}
+
+// maxCharged bounds the senders a recipient remembers charges of; past
+// it, pauses are not given back.
+const maxCharged = 16
+
+// chargeLocked notes that sender's pause for c was in vain, to give it
+// back when c makes progress (tookLocked). c.omu is held.
+func (c *conn) chargeLocked(sender *conn) {
+	for i := range c.chargedBy {
+		if c.chargedBy[i].sender == sender {
+			c.chargedBy[i].amount += stallMax
+			return
+		}
 	}
-	c.credit = min(c.credit+c.owedAmt, stallBudget)
-	c.owed, c.owedAmt = nil, 0
+	if len(c.chargedBy) < maxCharged {
+		c.chargedBy = append(c.chargedBy, charge{sender, stallMax})
+	}
+}
+
+// refundLocked gives the senders charged for pauses in vain for c their
+// credit back: c made progress, it was slow (short of CPU), not stuck.
+// c.omu is held.
+func (c *conn) refundLocked() {
+	for i, ch := range c.chargedBy {
+		ch.sender.refunds.Add(int64(ch.amount))
+		c.chargedBy[i] = charge{}
+	}
+	c.chargedBy = c.chargedBy[:0]
+}
+
+// refund adds what recipients gave back to the sender's credit. Only the
+// reader calls it.
+func (c *conn) refund() {
+	if n := c.refunds.Load(); n != 0 {
+		c.refunds.Add(-n)
+		c.credit = min(c.credit+time.Duration(n), stallBudget)
+	}
 }
 
 // stallCredit refills and returns the sender's credit of pauses (see

@@ -177,6 +177,9 @@ func (c *conn) takenLocked(size, big int) {
 // on. c.omu is held.
 func (c *conn) tookLocked() {
 	c.progress.Add(1)
+	if len(c.chargedBy) > 0 {
+		c.refundLocked()
+	}
 	c.full.Store(0)
 	c.stalled, c.stalls = false, 0
 	if c.room != nil {

@@ -31,6 +31,7 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	v := d.v
 	if src != nil {
 		d.scratch = &src.lscratch
+		d.fulls = &src.fulls
 	}
 	st := ch.settings.Load()
 	ch.stats.msgsIn.Add(1)
@@ -63,8 +64,20 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 			ch.srv.probeBackbone(ch, src, d)
 		}
 	}
-	if full != nil && src != nil {
-		src.stall(full)
+	if src != nil {
+		// Every nearly full plain recipient is paused for, the draining
+		// ones until they make progress, the others within the sender's
+		// credit: pausing only for one would overrun the others.
+		stalled := false
+		for _, r := range *d.fulls {
+			src.stall(r)
+			stalled = stalled || r == full
+		}
+		if full != nil && !stalled {
+			src.stall(full)
+		}
+		clear(*d.fulls)
+		*d.fulls = (*d.fulls)[:0]
 	}
 	d.full = full
 }
@@ -81,10 +94,15 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 		if c == src {
 			continue
 		}
-		if nearlyFull, vain := c.deliverTo(d); nearlyFull && vain {
+		nearlyFull, vain := c.deliverTo(d)
+		switch {
+		case nearlyFull && vain:
 			stuck = c
-		} else if nearlyFull {
+		case nearlyFull:
 			full = c
+		}
+		if nearlyFull && d.fulls != nil {
+			*d.fulls = append(*d.fulls, c)
 		}
 	}
 	if full == nil {
