@@ -213,9 +213,10 @@ func TestNetnsChaosAttackPlaintext(t *testing.T) {
 // wrong key and with an unknown key id, a takeover attempt with A's node
 // id and a higher epoch (sealed with the wrong key), junk, and replays
 // the sealed datagrams it recorded of node R's session to V, a receiver
-// restarted since R stopped. B's stream loses nothing, V delivers none
-// of the replayed messages and B none again, and every forged datagram
-// is counted by its reason, exactly.
+// restarted since R stopped, and those it recorded of A's stream since
+// then, A still alive. B's stream loses nothing, V delivers none of the
+// replayed messages and B none again (each of A's messages reaches them
+// once), and every forged datagram is counted by its reason, exactly.
 func TestNetnsChaosAttackSealed(t *testing.T) {
 	netns.Skip(t)
 	start := time.Now()
@@ -238,7 +239,6 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 	sR.stop(t) // its last heartbeat, recorded too
 	time.Sleep(300 * time.Millisecond)
 	rec := c.att.from(nodeID(t, sR.node))
-	c.att.record(false)
 	var beats, data uint64
 	var replay [][]byte
 	for _, r := range rec {
@@ -260,6 +260,7 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 	sV.stop(t)
 	sV = sV.restart(t, c.bin)
 	lV.flush(t)
+	c.att.reset() // from now on: A's stream, recorded while A lives
 	stop := c.stream(t)
 	began := time.Now()
 	// V follows A's stream before the replay: A's first datagrams before
@@ -291,6 +292,15 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 	// sent before it started) and unfresh (data of a session without a
 	// heartbeat since); B, which knew R's session, as seen before.
 	c.att.sendAll(t, groupAddr, replay)
+	// A's own datagrams, recorded since V restarted, replayed while A is
+	// alive: B and V have seen them (duplicates, or older than the
+	// window) and deliver none again; checkStream and V's listener say.
+	var replayA [][]byte
+	for _, r := range c.att.from(c.a) {
+		replayA = append(replayA, r.data)
+	}
+	c.att.record(false)
+	c.att.sendAll(t, groupAddr, replayA)
 	c.waitRejected(t, base, map[string]uint64{
 		"plaintext": forgedNodes, "auth": forgedNodes + 2*takeovers, "unknown-key": forgedNodes,
 		"bad-magic": junkEach, "truncated": junkEach, "bad-version": junkEach,
@@ -303,6 +313,18 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 	took := time.Since(began)
 	c.checkStream(t, n, took)
 
+	// V follows A from where it first heard it, without a gap, and gets
+	// nothing of the replay again.
+	waitFor(t, 30*time.Second, "V: A's stream", func() bool {
+		got := lV.seqs(t, c.sA.node, "seq")
+		if len(got) == 0 || got[len(got)-1] != n-1 {
+			time.Sleep(20 * time.Millisecond)
+			return false
+		}
+		return true
+	})
+	gotV := lV.seqs(t, c.sA.node, "seq")
+	checkSpans(t, "V from A", gotV, span{gotV[0], n})
 	if got := lV.count(sR.node, "rec"); got != recN {
 		t.Errorf("V delivered %d of R's messages, want the %d of before its restart: the replay was delivered", got, recN)
 	}
@@ -326,7 +348,7 @@ func TestNetnsChaosAttackSealed(t *testing.T) {
 		t.Errorf("B took A's node id for a new session: %+v", p)
 	}
 	rss, peak := c.sB.rss(t)
-	t.Logf("replayed %d datagrams of R (%d data, %d heartbeats): V refused %d stale-time + %d unfresh, delivered 0 again; B: memory %d of %d bytes, rejected %v; RSS %.1f MiB (peak %.1f MiB); %v in all",
-		len(replay), data, beats, stV.Rejected["stale-time"]-baseV["stale-time"], stV.Rejected["unfresh"]-baseV["unfresh"],
+	t.Logf("replayed %d datagrams of R, stopped (%d data, %d heartbeats): V refused %d stale-time + %d unfresh, delivered 0 again; replayed %d of A, alive: delivered 0 again (V got A's %d..%d once each); B: memory %d of %d bytes, rejected %v; RSS %.1f MiB (peak %.1f MiB); %v in all",
+		len(replay), data, beats, stV.Rejected["stale-time"]-baseV["stale-time"], stV.Rejected["unfresh"]-baseV["unfresh"], len(replayA), gotV[0], n-1,
 		st.Memory, st.MemoryLimit, st.Rejected, float64(rss)/(1<<20), float64(peak)/(1<<20), time.Since(start).Round(time.Millisecond))
 }

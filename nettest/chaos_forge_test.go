@@ -154,6 +154,13 @@ func (a *attacker) record(on bool) {
 	a.mu.Unlock()
 }
 
+// reset forgets what was recorded.
+func (a *attacker) reset() {
+	a.mu.Lock()
+	a.recs = nil
+	a.mu.Unlock()
+}
+
 // from returns the recorded datagrams of node, in the order heard.
 func (a *attacker) from(node [8]byte) []recorded {
 	a.mu.Lock()
