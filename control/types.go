@@ -66,6 +66,7 @@ type BackboneStats struct {
 	Subjects   []string `json:"subjects"`
 	Durable    []string `json:"durable"`          // durable channels being consumed
 	QueueIn    uint64   `json:"queue_in"`         // of msgs_in, those NATS picked this server for, for a queue group
+	Requeued   uint64   `json:"requeued"`         // queue group messages published again for another server's member
 	Groups     []string `json:"groups,omitempty"` // queue subscriptions, "SUBJECT QUEUE"
 }
 

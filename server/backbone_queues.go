@@ -54,13 +54,17 @@ func (n *bbNode) deliverGroup(node backbone.NodeID, g backbone.Group, frame []by
 	} else {
 		v, err = wire.ParseMsg(f.Payload)
 	}
-	var name [16]byte
-	hex.Encode(name[:], node[:])
-	// The publisher writes its node id into a Msg's Node (an older one
-	// leaves it empty); a Call's Node is empty.
-	if err != nil || len(v.Event) == 0 || len(v.Node) != 0 && string(v.Node) != string(name[:]) {
+	if err != nil || len(v.Event) == 0 {
 		n.st.malformed.Add(1)
 		return
+	}
+	// The origin: the frame's Node (the publisher writes its id into a
+	// Msg's; a requeue carries the origin's), else the publisher.
+	origin := string(v.Node)
+	if origin == "" {
+		var name [16]byte
+		hex.Encode(name[:], node[:])
+		origin = string(name[:])
 	}
 	m := wire.Msg{
 		Flags:   v.Flags,
@@ -69,8 +73,8 @@ func (n *bbNode) deliverGroup(node backbone.NodeID, g backbone.Group, frame []by
 		Event:   unsafeString(v.Event),
 		Data:    v.Data,
 	}
-	if backbone.NodeID(nodeIDOf(n.srv.nodeID)) != node {
-		m.Node = string(name[:]) // this server's own messages have an empty node
+	if origin != n.srv.nodeID {
+		m.Node = origin // this server's own messages have an empty node
 	}
 	chans := *n.chans.Load()
 	ch := chans[m.Channel]
@@ -101,9 +105,80 @@ func (n *bbNode) deliverGroup(node backbone.NodeID, g backbone.Group, frame []by
 	}
 	d.v = &nv
 	n.st.routed.Add(1)
-	if full := t.routeGroup(&d, qgroup.Key{Name: g.Name, Pattern: g.Pattern}); full != nil {
+	full, taken := t.routeGroup(&d, qgroup.Key{Name: g.Name, Pattern: g.Pattern})
+	if !taken {
+		// No member left here (the last left while NATS was handing
+		// this over): for NATS to pick another server.
+		m.Node = origin
+		t.requeueNet(ch, &m, d.call, id, g)
+	}
+	if full != nil {
 		n.srv.waitRoom(full) // as for plain deliveries from NATS
 	}
+}
+
+// requeueNet publishes m, a Msg or Call of channel x (its Node the
+// origin's, never empty) that was for group g of ch and that no member of
+// ch took, again on NATS for g (backbone.Requeue), counting it as
+// redispatched, or as lost if it cannot be published.
+func (ch *channel) requeueNet(x *channel, m *wire.Msg, call bool, id uint64, g backbone.Group) {
+	n := ch.srv.bb.Load()
+	if n == nil {
+		ch.stats.queueLost.Add(1)
+		return
+	}
+	var frame []byte
+	if call {
+		frame = wire.AppendCall(nil, id, m)
+	} else {
+		frame = wire.AppendMsg(nil, m)
+	}
+	if n.b.Requeue(x.name, m.Event, g, frame) != nil {
+		ch.stats.queueLost.Add(1)
+		return
+	}
+	ch.stats.redispatched.Add(1)
+}
+
+// requeueLeft is redispatch's way out for a QueueMsg body (type byte and
+// payload) of group k of ch when ch has no member of k left: if the group
+// is NATS-wide for the message, it goes back to NATS for another server
+// (true); false leaves it lost. A message is NATS-wide if its channel
+// here gives its groups to NATS and it came from NATS: emitted here on a
+// channel that propagates to NATS, or from another server while this one
+// has no UDP network (whose messages have per-server groups).
+func (ch *channel) requeueLeft(body []byte, k qgroup.Key) bool {
+	s := ch.srv
+	n := s.bb.Load()
+	if n == nil || len(body) < 1 {
+		return false
+	}
+	var v wire.MsgView
+	var id uint64
+	var err error
+	call := body[0] == wire.TypeCall
+	if call {
+		id, v, err = wire.ParseCall(body[1:])
+	} else {
+		v, err = wire.ParseMsg(body[1:])
+	}
+	if err != nil {
+		return false
+	}
+	x := (*n.chans.Load())[string(v.Channel)]
+	if x == nil {
+		return false
+	}
+	st := x.settings.Load()
+	if !s.natsGroups(st) || len(v.Node) == 0 && !st.PropagateToNet || len(v.Node) != 0 && s.net.Load() != nil {
+		return false
+	}
+	m := wire.Msg{Flags: v.Flags, Channel: x.name, Agent: string(v.Agent), Node: string(v.Node), Event: string(v.Event), Data: v.Data}
+	if m.Node == "" {
+		m.Node = s.nodeID
+	}
+	ch.requeueNet(x, &m, call, id, backbone.Group{Channel: ch.name, Name: k.Name, Pattern: k.Pattern})
+	return true
 }
 
 // propagatesTo reports whether ch's messages go to t.
@@ -122,8 +197,8 @@ func (ch *channel) propagatesTo(t *channel) bool {
 
 // routeGroup gives d to one member of ch's group k, if its pattern
 // matches d's event. It returns the member if its outbox is now nearly
-// full.
-func (ch *channel) routeGroup(d *delivery, k qgroup.Key) (full *conn) {
+// full, and taken false if the group has no member left to take it.
+func (ch *channel) routeGroup(d *delivery, k qgroup.Key) (full *conn, taken bool) {
 	for _, g := range ch.queues.Match(d.v.Event) {
 		if g.Key != k {
 			continue
@@ -135,18 +210,12 @@ func (ch *channel) routeGroup(d *delivery, k qgroup.Key) (full *conn) {
 			ok, nearly = m.S.deliverQueued(m.SID, body)
 			return ok
 		})
-		switch {
-		case !ok:
-			ch.stats.queueLost.Add(1)
-		case nearly:
+		if ok && nearly {
 			full = m.S
 		}
-		return full
+		return full, ok
 	}
-	// The group's pattern does not match: its subject is wider than the
-	// pattern, and the message is not the group's. Or no member is left.
-	if ch.queues.Group(k) == nil {
-		ch.stats.queueLost.Add(1)
-	}
-	return nil
+	// The group's pattern does not match (its subject is wider than the
+	// pattern: the message is not the group's), or no member is left.
+	return nil, ch.queues.Group(k) != nil
 }

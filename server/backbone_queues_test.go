@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/internal/natstest"
+	"github.com/netcluster/netcluster/internal/transport"
+	"github.com/netcluster/netcluster/internal/wire"
 )
 
 // bbTally counts, per member and per message number, what a set of
@@ -409,5 +412,106 @@ func TestBackboneDurableGroupsPerServer(t *testing.T) {
 			jobs.mu.Unlock()
 		}
 		host.once(t, fmt.Sprintf("host %d's group", i+1), 0, n)
+	}
+}
+
+// rawMember connects a version 2 raw agent to channel on n that joins
+// queue group group for pattern as membership 1, and then reads nothing
+// until the test reads it.
+func rawMember(t *testing.T, n *ntNode, channel, id, group, pattern string) *ctlRaw {
+	t.Helper()
+	nc, err := transport.Dial(ctlCtx(t), transport.SocketPath(n.dir, channel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	r := &ctlRaw{t: t, nc: nc, rd: wire.NewReader(bufio.NewReader(nc), wire.DefaultMaxFrame)}
+	r.write(append([]byte(wire.Preamble), wire.AppendHello(nil, wire.Hello{Version: wire.VersionCalls, AgentID: id, Channel: channel})...))
+	if f := r.next(); f.Type != wire.TypeWelcome {
+		t.Fatalf("got %s; want welcome", wire.TypeName(f.Type))
+	}
+	r.write(wire.AppendQueueListen(nil, wire.QueueListen{SID: 1, Group: group, Pattern: pattern}))
+	r.sync(1)
+	return r
+}
+
+// TestBackboneQueueLeaveRequeues: a member that stops reading holds, in its
+// server's outbox, messages NATS gave its server; when it leaves, the last
+// member of its group there, those not yet written to it go back to NATS
+// for another server's member: every message is handled exactly once,
+// either by the member that left (what was written to it) or by the other.
+func TestBackboneQueueLeaveRequeues(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+	cfg := `{"channels": {"A": {"propagatetonet": true}}}`
+	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg))
+	h2 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg))
+	bbConnected(t, h1, h2)
+	var fast bbTally
+	a := ctlAgent(t, h1.dir, "A")
+	if _, err := a.OnQueue("job", "workers", func(m *netcluster.Message) {
+		fast.add("fast", int(binary.BigEndian.Uint32(m.Data)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a.Flush(ctlCtx(t))
+	stuck := rawMember(t, h2, "A", "stuck", "workers", "job")
+	const subj = "netcluster.default.A.job"
+	bbGroups(t, h1, subj+" A.workers.")
+	bbGroups(t, h2, subj+" A.workers.")
+
+	const n = 600
+	e := ctlAgent(t, h1.dir, "A", netcluster.WithAgentID("emitter"))
+	ctx := ctlCtx(t)
+	data := make([]byte, 4096)
+	for k := range n {
+		binary.BigEndian.PutUint32(data, uint32(k))
+		if err := e.EmitRaw(ctx, "job", data); err != nil {
+			t.Fatal(err)
+		}
+		if k%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // several NATS messages, not one batch
+		}
+	}
+	bbWait(t, "every message picked by NATS", 30*time.Second, func() bool {
+		return h1.srv.Stats().Backbone.QueueIn+h2.srv.Stats().Backbone.QueueIn >= n
+	})
+	ntWait(t, "host 2's messages in its member's outbox", func() bool {
+		ci, _ := h2.srv.Channel("A")
+		return ci.QueueMsgs == h2.srv.Stats().Backbone.QueueIn
+	})
+	picked2 := h2.srv.Stats().Backbone.QueueIn
+	if picked2 == 0 {
+		t.Fatal("NATS picked host 2 for nothing")
+	}
+	stuck.write(wire.AppendQueueUnlisten(nil, 1))
+	var got bbTally
+	for _, f := range stuck.sync(2) {
+		if f.Type != wire.TypeQueueMsg {
+			continue
+		}
+		_, _, inner, err := wire.ParseQueueMsg(f.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := wire.ParseMsg(inner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.add("stuck", int(binary.BigEndian.Uint32(v.Data)))
+	}
+	written := got.total()
+	bbWait(t, "every message handled", 30*time.Second, func() bool { return fast.total()+written >= n })
+	time.Sleep(200 * time.Millisecond)
+	for k, c := range fast.by["fast"] {
+		for range c { // a repeat shows as a count above one
+			got.add("fast", k)
+		}
+	}
+	got.once(t, "fast member and the member that left", 0, n)
+	ci, _ := h2.srv.Channel("A")
+	t.Logf("host 2 was picked for %d; %d were written to the member that left, %d went back to NATS", picked2, written, ci.Redispatched)
+	if ci.Redispatched == 0 || ci.QueueLost != 0 {
+		t.Fatalf("host 2: redispatched %d, queue_lost %d; want some and none", ci.Redispatched, ci.QueueLost)
 	}
 }

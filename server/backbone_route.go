@@ -146,7 +146,7 @@ func (s *Server) backboneStats() *BackboneStats {
 		Buffered: st.Buffered, Dropped: st.Dropped, Lost: st.Lost + st.TooLarge, Duplicates: st.Duplicates,
 		Malformed: st.Malformed + n.st.malformed.Load(), Routed: n.st.routed.Load(),
 		Unknown: n.st.unknownChannel.Load(), Refused: n.st.refused.Load(),
-		Subjects: st.Subjects, Durable: st.Durable, QueueIn: st.QueueIn, Groups: st.Groups,
+		Subjects: st.Subjects, Durable: st.Durable, QueueIn: st.QueueIn, Requeued: st.Requeued, Groups: st.Groups,
 	}
 	if out.Subjects == nil {
 		out.Subjects = []string{}

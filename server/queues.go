@@ -157,7 +157,9 @@ func (ch *channel) redispatch(frames []byte, keys map[uint32]qgroup.Key) {
 			g = ch.queues.Group(k)
 		}
 		if g == nil {
-			ch.stats.queueLost.Add(1)
+			if k, member := keys[sid]; !ok || !member || !ch.requeueLeft(body, k) {
+				ch.stats.queueLost.Add(1)
+			}
 			continue
 		}
 		if _, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {

@@ -262,7 +262,7 @@ func printBackbone(w io.Writer, b *control.BackboneStats) {
 		fmt.Fprintf(w, "durable channels consuming: %s\n", strings.Join(b.Durable, " "))
 	}
 	if len(b.Groups) > 0 {
-		fmt.Fprintf(w, "queue groups (%d msgs picked here): %s\n", b.QueueIn, strings.Join(b.Groups, ", "))
+		fmt.Fprintf(w, "queue groups (%d msgs picked here, %d requeued): %s\n", b.QueueIn, b.Requeued, strings.Join(b.Groups, ", "))
 	}
 }
 

@@ -20,13 +20,20 @@ import (
 //	           in order, back to back, on one subject.
 //	kindBatch: 22..25 count n, 26.. n whole wire Msg frames back to back,
 //	           numbered seq to seq+n-1.
+//	kindRequeue: 22 length q of a queue name, 23.. the queue name, then one
+//	           whole wire Msg or Call frame: a message a server was given
+//	           for that queue group and could not deliver, published again
+//	           for NATS to pick another server. Epoch and seq are 0: it is
+//	           outside the publisher's numbering; plain subscriptions and
+//	           other queue groups ignore it.
 
 const (
 	envVersion = 1
 
-	kindMsg   = 1
-	kindChunk = 2
-	kindBatch = 3
+	kindMsg     = 1
+	kindChunk   = 2
+	kindBatch   = 3
+	kindRequeue = 4
 
 	envHeaderLen   = 22
 	chunkHeaderLen = envHeaderLen + 8
@@ -45,6 +52,7 @@ type envelope struct {
 	total  uint32 // chunks only
 	offset uint32 // chunks only
 	body   []byte // the frame, or the piece
+	queue  string // requeues only
 }
 
 var errEnvelope = errors.New("backbone: malformed envelope")
@@ -86,6 +94,13 @@ func parseEnvelope(p []byte) (envelope, error) {
 		if e.count == 0 {
 			return envelope{}, errEnvelope
 		}
+	case kindRequeue:
+		if len(p) < envHeaderLen+1 || len(p) < envHeaderLen+1+int(p[envHeaderLen]) {
+			return envelope{}, errEnvelope
+		}
+		q := int(p[envHeaderLen])
+		e.queue = string(p[envHeaderLen+1 : envHeaderLen+1+q])
+		e.body = p[envHeaderLen+1+q:]
 	default:
 		return envelope{}, errEnvelope
 	}

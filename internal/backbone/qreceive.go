@@ -55,6 +55,9 @@ func (r *queueReceiver) handle(m *nats.Msg) {
 	if m.Sub != nil {
 		g, ok = r.q.group(m.Sub.Queue)
 	}
+	if !ok && e.kind == kindRequeue {
+		return // published again for a group, not ours
+	}
 	if !ok {
 		n := uint64(1)
 		if e.kind == kindBatch {
@@ -79,6 +82,12 @@ func (r *queueReceiver) handle(m *nats.Msg) {
 		}
 	case kindChunk:
 		r.head(m.Subject, g, &e)
+	case kindRequeue:
+		if e.queue == m.Sub.Queue {
+			r.deliver(e.node, g, m.Subject, e.body)
+		}
+		// else: published again for another group, which NATS picked
+		// here only because the subject matches.
 	}
 }
 
@@ -204,4 +213,30 @@ func (b *Backbone) publishPlain(subj string, env []byte) error {
 		subj = b.subj.pieces(subj)
 	}
 	return b.nc.Publish(subj, env)
+}
+
+// Requeue publishes frame, a Msg or Call frame of channel with event
+// event that NATS gave this server for group g and that no member here
+// took, again for g only: NATS picks another server that has a member
+// (this one no longer subscribes for g), and the plain subscriptions and
+// other groups ignore it. It fails with ErrTooLarge for a frame that does
+// not fit in one NATS message, and ErrDropped when not connected or
+// without queue groups; nothing tells whether another server took it.
+func (b *Backbone) Requeue(channel, event string, g Group, frame []byte) error {
+	if b.qs.nc == nil || b.closed.Load() || !b.nc.IsConnected() {
+		return ErrDropped
+	}
+	q := queueName(g)
+	env := appendEnvHeader(make([]byte, 0, envHeaderLen+1+len(q)+len(frame)), kindRequeue, b.cfg.NodeID, 0, 0)
+	env = append(env, byte(len(q)))
+	env = append(env, q...)
+	env = append(env, frame...)
+	if len(env) > int(b.nc.MaxPayload()) || len(q) > 255 {
+		return ErrTooLarge
+	}
+	if err := b.nc.Publish(b.subj.event(channel, event), env); err != nil {
+		return ErrDropped
+	}
+	b.st.requeued.Add(1)
+	return nil
 }

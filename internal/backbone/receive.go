@@ -70,8 +70,10 @@ func (r *receiver) handle1(subj, key string, data []byte) bool {
 		r.b.warn.soon(&r.b.st)
 		return false
 	}
-	if e.node == r.b.cfg.NodeID {
-		return true // our own publication (durable streams hold them)
+	if e.node == r.b.cfg.NodeID || e.kind == kindRequeue {
+		// Our own publication (durable streams hold them), or a message
+		// published again for a queue group only (qreceive.go).
+		return true
 	}
 	ps := r.peers[e.node]
 	if ps == nil || ps.epoch != e.epoch {

@@ -14,6 +14,7 @@ type counters struct {
 	msgsOut, bytesOut atomic.Uint64 // published (plain) or stored (durable)
 	msgsIn, bytesIn   atomic.Uint64 // delivered to the server
 	queueIn           atomic.Uint64 // of those, delivered for a queue group
+	requeued          atomic.Uint64 // queue group messages published again (Requeue)
 	dropped           atomic.Uint64 // not published: buffer full, too large, closed
 	lost              atomic.Uint64 // gaps seen in other servers' sequences
 	duplicates        atomic.Uint64 // dropped as already delivered
@@ -35,6 +36,7 @@ type Stats struct {
 	BytesOut   uint64   // their frame bytes
 	MsgsIn     uint64   // messages received and delivered
 	QueueIn    uint64   // of those, picked by NATS for a local queue group
+	Requeued   uint64   // queue group messages published again for another server
 	BytesIn    uint64   // their frame bytes
 	Buffered   int      // bytes held by nats.go and the durable queues while NATS is unreachable or slow
 	Dropped    uint64   // messages not published (buffer full, too large, closed)
@@ -58,6 +60,7 @@ func (b *Backbone) Stats() Stats {
 		BytesOut:   b.st.bytesOut.Load(),
 		MsgsIn:     b.st.msgsIn.Load() + b.st.queueIn.Load(),
 		QueueIn:    b.st.queueIn.Load(),
+		Requeued:   b.st.requeued.Load(),
 		BytesIn:    b.st.bytesIn.Load(),
 		Dropped:    b.st.dropped.Load(),
 		Lost:       b.st.lost.Load(),
