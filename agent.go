@@ -152,17 +152,19 @@ func (a *Agent) State() State {
 // pattern matches. The pattern is RE2 syntax matched against the whole
 // name (`log|audit` matches "log" and "audit", not "logs"); an invalid
 // pattern returns an error. A message from the server may arrive as soon as
-// the server has the listener: call Flush to wait for that.
-func (a *Agent) On(pattern string, handler Handler) (*Listener, error) {
-	return a.addListener(pattern, handler, false)
+// the server has the listener: call Flush to wait for that. Options:
+// WithReplay first passes the handler the durable channel's recent
+// history.
+func (a *Agent) On(pattern string, handler Handler, opts ...ListenOption) (*Listener, error) {
+	return a.addListener(pattern, handler, false, opts)
 }
 
 // Once is like On, but the listener is removed before its first call.
-func (a *Agent) Once(pattern string, handler Handler) (*Listener, error) {
-	return a.addListener(pattern, handler, true)
+func (a *Agent) Once(pattern string, handler Handler, opts ...ListenOption) (*Listener, error) {
+	return a.addListener(pattern, handler, true, opts)
 }
 
-func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, error) {
+func (a *Agent) addListener(pattern string, h Handler, once bool, opts []ListenOption) (*Listener, error) {
 	if h == nil {
 		return nil, errors.New("netcluster: nil handler")
 	}
@@ -172,11 +174,20 @@ func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, er
 	if _, err := router.Compile(pattern); err != nil {
 		return nil, err
 	}
-	l := &Listener{agent: a, pattern: pattern, handler: h, once: once}
+	var lo listenOptions
+	for _, o := range opts {
+		if err := o(&lo); err != nil {
+			return nil, fmt.Errorf("netcluster: listener %q: %w", pattern, err)
+		}
+	}
+	l := &Listener{agent: a, pattern: pattern, handler: h, once: once, replaying: lo.replay != nil}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closing {
 		return nil, ErrClosed
+	}
+	if lo.replay != nil && a.version != 0 && a.version < wire.VersionCalls {
+		return nil, fmt.Errorf("netcluster: listener %q with replay: %w (it speaks protocol version %d)", pattern, ErrUnsupported, a.version)
 	}
 	if err := a.listeners.Add(l, pattern); err != nil {
 		return nil, err
@@ -185,6 +196,13 @@ func (a *Agent) addListener(pattern string, h Handler, once bool) (*Listener, er
 	a.patterns[pattern]++
 	if a.patterns[pattern] == 1 && a.nc != nil {
 		a.queueFrame(wire.AppendListen(a.out, wire.TypeListen, pattern))
+	}
+	if lo.replay != nil {
+		// After the Listen: the server has the listener before it reads
+		// the stream (see WithReplay).
+		r := *lo.replay
+		r.Pattern = pattern
+		a.startReplayLocked(&pendingReplay{req: r, l: l})
 	}
 	return l, nil
 }

@@ -101,6 +101,14 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 		a.failCallsLocked(fmt.Errorf("%w (it speaks protocol version %d)", ErrUnsupported, w.Version))
 	}
 	a.out = append(resume, onlyMsgs(a.out, calls)...)
+	if calls {
+		// Replays asked while disconnected, or cut off by the end of the
+		// last connection, are asked again (onlyMsgs dropped their frames).
+		for _, pr := range a.replays {
+			pr.msgs = nil
+			a.out = wire.AppendReplay(a.out, pr.req)
+		}
+	}
 	a.nc = nc
 	a.maxFrame = int(w.MaxFrame)
 	a.state = Connected
@@ -425,6 +433,10 @@ func (a *Agent) dispatch() {
 
 // handle runs the handlers of one message, or the error handler.
 func (a *Agent) handle(it item) {
+	if it.replay != nil {
+		a.endListenReplay(it.replay)
+		return
+	}
 	if it.err != nil {
 		a.asyncError(it.err)
 		return
@@ -434,6 +446,12 @@ func (a *Agent) handle(it item) {
 		return
 	}
 	for _, l := range a.listeners.Match(unsafeBytes(it.msg.Event)) {
+		if l.replaying {
+			if !l.off.Load() {
+				l.held = append(l.held, it.msg)
+			}
+			continue
+		}
 		if l.once {
 			if !l.Off() {
 				continue

@@ -14,6 +14,12 @@ type Listener struct {
 	off     atomic.Bool
 	group   string // a queue listener's group (OnQueue), else ""
 	sid     uint32 // a queue listener's membership id
+
+	// replaying is set while its WithReplay replay runs: live messages
+	// wait in held, to follow the replayed ones. Both are the dispatch
+	// goroutine's after the listener is added.
+	replaying bool
+	held      []*Message
 }
 
 // Pattern returns the listener's pattern.

@@ -26,6 +26,7 @@ type item struct {
 	err    error  // an asynchronous error for the error handler
 	sid    uint32 // the queue listener msg was given to, if queued
 	queued bool
+	replay *pendingReplay // a WithReplay listener's replay, ended
 }
 
 func newQueue(limit int) *queue {

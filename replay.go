@@ -36,11 +36,15 @@ func Since(t time.Time) ReplayOption {
 
 // pendingReplay is a Replay waiting for its ReplayEnd. The server answers
 // replays in the order they were asked, each with its messages then its
-// end, so the replayed messages that arrive belong to the oldest one.
+// end, so the replayed messages that arrive belong to the oldest one. One
+// in flight when the connection ends is asked again on the next.
 type pendingReplay struct {
 	id   uint64
+	req  wire.Replay
 	msgs []*Message
-	done chan replayResult
+	done chan replayResult // Agent.Replay's; nil for a listener's
+	l    *Listener         // WithReplay's listener
+	err  error             // a listener's replay: why it failed
 }
 
 type replayResult struct {
@@ -75,11 +79,8 @@ func (a *Agent) Replay(ctx context.Context, pattern string, opts ...ReplayOption
 		a.mu.Unlock()
 		return nil, err
 	}
-	a.nextReplay++
-	r.ID = a.nextReplay
-	pr := &pendingReplay{id: r.ID, done: make(chan replayResult, 1)}
-	a.replays = append(a.replays, pr)
-	a.queueFrame(wire.AppendReplay(a.out, r))
+	pr := &pendingReplay{req: r, done: make(chan replayResult, 1)}
+	a.startReplayLocked(pr)
 	a.mu.Unlock()
 	select {
 	case res := <-pr.done:
@@ -92,6 +93,30 @@ func (a *Agent) Replay(ctx context.Context, pattern string, opts ...ReplayOption
 		// are its own, not the next replay's.
 		return nil, fmt.Errorf("netcluster: replay %q: %w", pattern, ctx.Err())
 	}
+}
+
+// startReplayLocked numbers pr, registers it and sends its Replay frame
+// (at the next connection if there is none now: attach). Call with mu
+// held.
+func (a *Agent) startReplayLocked(pr *pendingReplay) {
+	a.nextReplay++
+	pr.id, pr.req.ID = a.nextReplay, a.nextReplay
+	a.replays = append(a.replays, pr)
+	if a.nc != nil {
+		a.queueFrame(wire.AppendReplay(a.out, pr.req))
+	}
+}
+
+// finishReplayLocked hands pr its result: to Agent.Replay's caller, or, for
+// a listener's replay, to the dispatch goroutine, after the live messages
+// that came before the end. Call with mu held.
+func (a *Agent) finishReplayLocked(pr *pendingReplay, res replayResult) {
+	if pr.l == nil {
+		pr.done <- res
+		return
+	}
+	pr.msgs, pr.err = res.msgs, res.err
+	a.q.push(false, item{replay: pr})
 }
 
 // onReplayed takes a Msg payload flagged replayed.
@@ -127,11 +152,11 @@ func (a *Agent) onReplayEnd(payload []byte) error {
 	a.replays = a.replays[1:]
 	switch {
 	case e.Err != "":
-		pr.done <- replayResult{err: errors.New(e.Err)}
+		a.finishReplayLocked(pr, replayResult{err: errors.New(e.Err)})
 	case int(e.Count) != len(pr.msgs):
-		pr.done <- replayResult{err: fmt.Errorf("from server: %d messages, the end says %d", len(pr.msgs), e.Count)}
+		a.finishReplayLocked(pr, replayResult{err: fmt.Errorf("from server: %d messages, the end says %d", len(pr.msgs), e.Count)})
 	default:
-		pr.done <- replayResult{msgs: pr.msgs}
+		a.finishReplayLocked(pr, replayResult{msgs: pr.msgs})
 	}
 	return nil
 }
@@ -140,7 +165,7 @@ func (a *Agent) onReplayEnd(payload []byte) error {
 // held.
 func (a *Agent) failReplaysLocked(err error) {
 	for _, pr := range a.replays {
-		pr.done <- replayResult{err: err}
+		a.finishReplayLocked(pr, replayResult{err: err})
 	}
 	a.replays = nil
 }

@@ -60,6 +60,9 @@ type durable struct {
 	limit int
 	seq   uint64
 	done  bool
+	// stored is the last seq whose publication ended (stored or dropped):
+	// queued items are numbered in order and published in order.
+	stored uint64
 
 	kickc     chan struct{} // connected: (re)create stream and consumer
 	wantc     chan struct{} // closed at the first interest
@@ -159,6 +162,27 @@ func (d *durable) send(event string, frame []byte) error {
 	return nil
 }
 
+// waitStored waits until the messages queued before the call have been
+// stored in JetStream (or dropped), or ctx ends.
+func (d *durable) waitStored(ctx context.Context) error {
+	d.mu.Lock()
+	target := d.seq
+	d.mu.Unlock()
+	for {
+		d.mu.Lock()
+		ok := d.stored >= target || d.done
+		d.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 // publishLoop stores the queued frames in order.
 func (d *durable) publishLoop() {
 	defer d.b.wg.Done()
@@ -207,6 +231,7 @@ func (d *durable) publishLoop() {
 		}
 
 		d.mu.Lock()
+		d.stored = items[k-1].seq
 		d.queue = d.queue[k:]
 		d.bytes -= size
 		d.mu.Unlock()

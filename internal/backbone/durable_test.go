@@ -7,6 +7,7 @@ import (
 
 	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/internal/natstest"
+	"github.com/netcluster/netcluster/internal/wire"
 )
 
 // checkNumbered fails unless msgs are exactly the numbers from..to-1 in
@@ -85,4 +86,46 @@ func openNamed(t *testing.T, url string, id byte, name string, durable map[strin
 	}
 	t.Cleanup(func() { b.Close() })
 	return b, s
+}
+
+// A replay starts after what the server queued for the stream is stored:
+// messages sent just before it are in it (a listener registered before
+// the replay misses none of them).
+func TestReplayAfterStored(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{})
+	dur := map[string]config.Durable{"D": *config.NewDurable()}
+	a, _ := open(t, natsCfg(ns.URL()), 1, dur)
+	waitConnected(t, a)
+	waitFor(t, "the stream", 10*time.Second, func() bool {
+		_, err := a.Replay(t.Context(), "D", 1, time.Time{}, func([]byte) bool { return true })
+		return err == nil
+	})
+	for round := range 5 {
+		for i := range 100 {
+			if err := a.Send("D", "e", frame("D", "x", "e", []byte(fmt.Sprint(round*100+i)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := a.Replay(t.Context(), "D", 1, time.Time{}, func([]byte) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("round %d: replayed %d messages, want the last one", round, len(got))
+		}
+		if m := parseFrame(t, got[0].Frame); string(m.Data) != fmt.Sprint(round*100+99) {
+			t.Fatalf("round %d: the last stored is %q, want %d: the replay began before it was stored", round, m.Data, round*100+99)
+		}
+	}
+}
+
+// parseFrame decodes a whole Msg frame.
+func parseFrame(t *testing.T, frame []byte) wire.Msg {
+	t.Helper()
+	v, err := wire.ParseMsg(frame[wire.HeaderLen:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Msg()
 }

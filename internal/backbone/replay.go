@@ -31,7 +31,8 @@ type Stored struct {
 
 // Replay returns the last n Msg frames stored in channel's stream for
 // which keep returns true, oldest first, among those stored at or after
-// since (zero: no bound). It reads the stream with an ephemeral consumer
+// since (zero: no bound). It first waits until what this server queued
+// for the stream before the call is stored. It reads the stream with an ephemeral consumer
 // that it deletes; it never touches the durable consumers. Whole
 // messages only: a large message whose first piece is before the window
 // is left out.
@@ -45,6 +46,12 @@ func (b *Backbone) Replay(ctx context.Context, channel string, n int, since time
 	}
 	if b.closed.Load() || !b.nc.IsConnected() {
 		return nil, fmt.Errorf("durable channel %s: %w", channel, ErrNotConnected)
+	}
+	// What this server's agents emitted before is in the stream before
+	// its end is read: a listener registered before the replay (WithReplay)
+	// misses none of it.
+	if err := d.waitStored(ctx); err != nil {
+		return nil, fmt.Errorf("durable channel %s: waiting for its messages to be stored: %w", channel, err)
 	}
 	s, err := b.js.Stream(ctx, d.stream)
 	if err != nil {
