@@ -79,7 +79,7 @@ func (n *bbNode) route(node backbone.NodeID, frame []byte, v *wire.MsgView) {
 		return
 	}
 	n.st.routed.Add(1)
-	d := delivery{raw: frame, v: v, netGroups: n.srv.natsGroups(ch.settings.Load())}
+	d := delivery{raw: frame, v: v, netGroups: n.srv.natsGroups(ch.settings.Load()), patient: true}
 	ch.routeDelivery(nil, &d)
 	if d.full != nil {
 		n.srv.waitRoom(d.full)
@@ -103,33 +103,51 @@ func msgView(frame []byte, m *wire.Msg) wire.MsgView {
 	return v
 }
 
+// bbStallBudget bounds the pauses for one recipient that end without its
+// writer making progress, for the backbone: longer than a local sender's
+// stallBudget, since what arrives from NATS has no sender to slow down and
+// would be lost.
+const bbStallBudget = time.Second
+
 // waitRoom pauses a goroutine delivering from the network while r's outbox
-// is more than three quarters full: until r's writer takes its outbox, for
-// stallMax at most. Pauses that end without progress count against r's
-// stallBudget as a local sender's do; once it is spent, r is not waited
+// is more than three quarters full, until r's writer takes it. Waits that
+// end without progress (stallMax each) add up, and count against a local
+// sender's stallBudget too; once bbStallBudget is spent, r is not waited
 // for until its writer makes progress, and what does not fit is dropped as
 // configured.
 func (s *Server) waitRoom(r *conn) {
-	r.omu.Lock()
-	if r.closing || r.stalled || r.queuedLocked() <= s.limits.Load().outBuffer/4*3 {
-		r.omu.Unlock()
-		return
-	}
-	if r.room == nil {
-		r.room = make(chan struct{})
-	}
-	room := r.room
-	r.omu.Unlock()
-	t := time.NewTimer(stallMax)
-	defer t.Stop()
-	select {
-	case <-room:
-	case <-r.done:
-	case <-t.C:
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
 		r.omu.Lock()
-		r.stalls += stallMax
-		r.stalled = r.stalls >= stallBudget
+		if r.closing || r.stalls >= bbStallBudget || r.queuedLocked() <= s.limits.Load().outBuffer/4*3 {
+			r.omu.Unlock()
+			return
+		}
+		if r.room == nil {
+			r.room = make(chan struct{})
+		}
+		room := r.room
 		r.omu.Unlock()
+		if t == nil {
+			t = time.NewTimer(stallMax)
+		} else {
+			t.Reset(stallMax)
+		}
+		select {
+		case <-room:
+		case <-r.done:
+			return
+		case <-t.C:
+			r.omu.Lock()
+			r.stalls += stallMax
+			r.stalled = r.stalls >= stallBudget
+			r.omu.Unlock()
+		}
 	}
 }
 

@@ -112,3 +112,36 @@ func TestMsgView(t *testing.T) {
 		}
 	}
 }
+
+// An agent that never reads costs the backbone's deliveries a bounded wait
+// (bbStallBudget), not a stop: another listener of the host gets the whole
+// stream, and what the stuck one cannot hold is dropped and counted.
+func TestBackboneStuckListenerBounded(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"channels": {"A": {"propagatetonet": true}}}`))
+	h2 := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"outbuffer": 65536, "channels": {"A": {"propagatetonet": true}}}`))
+	bbConnected(t, h1, h2)
+	stuck := ctlDialRaw(t, h2.dir, "A", "stuck") // never read after this
+	stuck.write(wire.AppendListen(nil, wire.TypeListen, "seq"))
+	stuck.sync(1)
+	_, in := ntListen(t, h2, "A", "seq")
+	bbSubjects(t, h2, "netcluster.default.A.seq")
+
+	const n = 2000
+	a := ctlAgent(t, h1.dir, "A")
+	ctx := ctlCtx(t)
+	data := make([]byte, 1000)
+	start := time.Now()
+	for range n {
+		if err := a.EmitRaw(ctx, "seq", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bbWait(t, "the stream at the other listener", 30*time.Second, func() bool { return len(in.get()) == n })
+	ci, _ := h2.srv.Channel("A")
+	if ci.Dropped == 0 {
+		t.Error("nothing dropped for the agent that never reads")
+	}
+	t.Logf("%d messages past a stuck listener in %v, %d dropped for it", n, time.Since(start), ci.Dropped)
+}

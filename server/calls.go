@@ -42,6 +42,9 @@ type delivery struct {
 	// full is set by routeDelivery: the last recipient whose outbox was
 	// nearly full, or nil, for a caller without a sender to stall.
 	full *conn
+	// patient reports a recipient as nearly full even once local senders
+	// no longer pause for it (the backbone waits longer: waitRoom).
+	patient bool
 }
 
 // match returns the listeners of d's event in ix: from the sender's memo

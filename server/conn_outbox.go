@@ -61,7 +61,7 @@ func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
-	nearlyFull = !c.stalled && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
+	nearlyFull = (!c.stalled || d.patient) && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
 	vain = c.stalls > 0
 	answerer := d.call && !c.legacy && c.version >= wire.VersionCalls
 	c.omu.Unlock()
