@@ -131,7 +131,7 @@ func (s *Server) waitRoom(r *conn) {
 		if r.room == nil {
 			r.room = make(chan struct{})
 		}
-		room := r.room
+		room, at := r.room, r.progress.Load()
 		r.omu.Unlock()
 		if t == nil {
 			t = time.NewTimer(stallMax)
@@ -144,8 +144,10 @@ func (s *Server) waitRoom(r *conn) {
 			return
 		case <-t.C:
 			r.omu.Lock()
-			r.stalls += stallMax
-			r.stalled = r.stalls >= stallBudget
+			if r.progress.Load() == at { // in vain: the agent read nothing
+				r.stalls += stallMax
+				r.stalled = r.stalls >= stallBudget
+			}
 			r.omu.Unlock()
 		}
 	}
