@@ -78,6 +78,12 @@ type Bus struct {
 	// handed is how many messages of env.out deliver has returned from:
 	// Stats counts a message delivered only then.
 	handed atomic.Int64
+	// lastWake is when the loop last woke (a batch or a tick), stalled
+	// the time it has not run beyond a few ticks since New (deliver
+	// blocking, the process starved): a peer is not silent while we were
+	// not listening (see silence).
+	lastWake time.Time
+	stalled  time.Duration
 
 	in   chan *rbatch
 	free chan *rbatch
@@ -276,6 +282,7 @@ func (b *Bus) mainLoop() {
 		case rb := <-b.in:
 			now := time.Now()
 			b.mu.Lock()
+			b.wake(now)
 			for _, p := range rb.ps[:rb.n] {
 				b.handlePacket(p.Data, p.Addr, now)
 			}
@@ -285,6 +292,7 @@ func (b *Bus) mainLoop() {
 			b.free <- rb
 		case now := <-t.C:
 			b.mu.Lock()
+			b.wake(now)
 			b.tick(now)
 			b.mu.Unlock()
 			b.flushOut()
@@ -292,6 +300,17 @@ func (b *Bus) mainLoop() {
 			return
 		}
 	}
+}
+
+// wake accounts a gap of more than a few ticks since the loop last woke
+// as stalled time. mu is held.
+func (b *Bus) wake(now time.Time) {
+	if !b.lastWake.IsZero() {
+		if gap := now.Sub(b.lastWake); gap > 4*b.cfg.Tick {
+			b.stalled += gap - b.cfg.Tick
+		}
+	}
+	b.lastWake = now
 }
 
 // flushOut delivers collected messages and writes collected datagrams,

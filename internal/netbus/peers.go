@@ -18,22 +18,23 @@ type peer struct {
 	pub       Peer
 	epoch     uint64
 	lastSeen  time.Time
-	ctrlTop   uint64       // unproven: the highest control sequence accepted
-	beat      beatBody     // without a stream: the latest heartbeat, applied when one starts
-	beatOK    bool         // beat is set
-	from      uint64       // without a stream: where it would start (from the first heartbeat)
-	fromMsg   uint64       // the message number expected at from
-	fromMsgOK bool         // fromMsg is known
-	nakAt     time.Time    // without a stream: when it was last NAKed
-	timely    bool         // a timed heartbeat of this session came since we started
-	early     uint64       // the lowest data sequence refused before timely (0: none)
-	earlyAt   time.Time    // when it came
-	w         *peerWindows // replay windows; nil until proven
-	s         *stream      // nil until its first data datagram
-	carry     streamStats  // counts of earlier sessions, for its next stream
-	st        PeerStats    // the Bus's counters: Datagrams, Duplicates, NaksSent, Restarts
-	ackNext   uint64       // the stream position last acked
-	ackAt     time.Time    // when it was last acked
+	stallSeen time.Duration // the Bus's stalled time at lastSeen
+	ctrlTop   uint64        // unproven: the highest control sequence accepted
+	beat      beatBody      // without a stream: the latest heartbeat, applied when one starts
+	beatOK    bool          // beat is set
+	from      uint64        // without a stream: where it would start (from the first heartbeat)
+	fromMsg   uint64        // the message number expected at from
+	fromMsgOK bool          // fromMsg is known
+	nakAt     time.Time     // without a stream: when it was last NAKed
+	timely    bool          // a timed heartbeat of this session came since we started
+	early     uint64        // the lowest data sequence refused before timely (0: none)
+	earlyAt   time.Time     // when it came
+	w         *peerWindows  // replay windows; nil until proven
+	s         *stream       // nil until its first data datagram
+	carry     streamStats   // counts of earlier sessions, for its next stream
+	st        PeerStats     // the Bus's counters: Datagrams, Duplicates, NaksSent, Restarts
+	ackNext   uint64        // the stream position last acked
+	ackAt     time.Time     // when it was last acked
 }
 
 // peerWindows are a proven peer's replay windows, data and control.
@@ -43,7 +44,7 @@ func (b *Bus) newPeer(id NodeID, epoch uint64, src netip.AddrPort) *peer {
 	b.env.peers++
 	// lastSeen starts now: a peer whose first datagrams are refused
 	// (unfresh) keeps what it learned until PeerTimeout.
-	return &peer{pub: Peer{ID: id, Addr: src}, epoch: epoch, lastSeen: time.Now()}
+	return &peer{pub: Peer{ID: id, Addr: src}, epoch: epoch, lastSeen: time.Now(), stallSeen: b.stalled}
 }
 
 // prove gives p replay windows, if the memory bound allows (else the
@@ -151,7 +152,7 @@ func (b *Bus) admit(h header, src netip.AddrPort, now time.Time) *peer {
 	case h.Epoch < p.epoch:
 		b.rejected[ReasonStaleEpoch]++
 		return nil
-	case h.Epoch > p.epoch && b.keys.Load() == nil && src != p.pub.Addr && now.Sub(p.lastSeen) < b.heartbeatTimeout():
+	case h.Epoch > p.epoch && b.keys.Load() == nil && src != p.pub.Addr && b.silence(p, now) < b.heartbeatTimeout():
 		// Plaintext: anyone can claim a node id. A new session is taken
 		// from the address the node used, or once the old one went
 		// silent; otherwise it is an attempt to silence the node.
@@ -167,6 +168,15 @@ func (b *Bus) admit(h header, src netip.AddrPort, now time.Time) *peer {
 // heartbeatTimeout is how long a session must be silent before, without
 // keys, a new session of its node is accepted from another address.
 func (b *Bus) heartbeatTimeout() time.Duration { return 5 * b.cfg.HeartbeatInterval }
+
+// silence is how long p has been silent while this Bus was listening:
+// the time since its last datagram, less the time the loop stalled
+// since. A receiver that did not run for a second (blocked, starved) has
+// not heard a live node's heartbeats of that second yet, and a takeover
+// queued before them must not find the node silent. mu is held.
+func (b *Bus) silence(p *peer, now time.Time) time.Duration {
+	return now.Sub(p.lastSeen) - (b.stalled - p.stallSeen)
+}
 
 // join adds the peer of a node not in the table. mu is held.
 func (b *Bus) join(h header, src netip.AddrPort) *peer {

@@ -151,7 +151,7 @@ func (b *Bus) dataIn(p *peer, d *inbound, now time.Time) bool {
 // announced, and what the memory bound refused meanwhile. mu is held.
 func (b *Bus) settle(p *peer, h header, src netip.AddrPort, now time.Time) {
 	b.accept(p, h)
-	p.lastSeen = now
+	p.lastSeen, p.stallSeen = now, b.stalled
 	if p.pub.Addr != src {
 		p.pub.Addr = src
 	}

@@ -78,3 +78,49 @@ func TestSealedIdentity(t *testing.T) {
 		}
 	})
 }
+
+// TestPlaintextTakeoverDuringStall: a receiver whose loop stalls for a
+// second (here its DeliverFunc blocks; a starved process is the same)
+// refuses a takeover attempt that arrived during the stall, before the
+// live node's next heartbeat: the node was silent only while the
+// receiver was not listening. Measured by the receiver's clock alone, the
+// node looked silent for a second and lost its id to the attacker.
+func TestPlaintextTakeoverDuringStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := memnet.NewHub(memnet.HubOptions{})
+		id := netbus.NodeID{0xa, 2}
+		a := newNode(t, hub, "a", func(c *netbus.Config) { c.NodeID = id })
+		entered, release := make(chan struct{}), make(chan struct{})
+		got := &sink{}
+		b, err := netbus.New(netbus.Config{Transport: hub.Attach(), NodeName: "b"}, func(from netbus.Peer, ch string, frame []byte) {
+			if got.count() == 0 {
+				close(entered)
+				<-release
+			}
+			got.deliver(from, ch, frame)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		time.Sleep(200 * time.Millisecond)
+		if err := a.bus.Send("c", msg(0)); err != nil {
+			t.Fatal(err)
+		}
+		<-entered // b's loop is stuck in its DeliverFunc
+		attacker := memnet.Link{From: netip.MustParseAddrPort("10.0.9.9:4454"), To: b.LocalAddr()}
+		hub.Inject(attacker, netbus.Forge(netbus.KindHeartbeat, id, a.bus.Stats().Epoch+1, 1, 0, nil))
+		time.Sleep(time.Second) // a's heartbeats queue up behind the attempt
+		close(release)
+		time.Sleep(100 * time.Millisecond)
+		sendAll(t, a.bus, "c", 10)
+		waitFor(t, time.Second, "a's messages after the stall", func() bool { return got.count() == 11 })
+		st := b.Stats()
+		if st.Rejected[netbus.ReasonTakeover] != 1 {
+			t.Errorf("rejected %v, want 1 takeover", st.Rejected)
+		}
+		if ps := peerStats(t, b, id); ps.Restarts != 0 || ps.Epoch != a.bus.Stats().Epoch {
+			t.Errorf("a's id taken over during the stall: %+v", ps)
+		}
+	})
+}
