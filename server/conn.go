@@ -72,6 +72,7 @@ type conn struct {
 	batchLen  int           // size of that batch
 	batchBig  int           // of it, the size of a frame larger than the bound at its head (not counted)
 	room      chan struct{} // closed when the writer takes obuf; senders stall on it
+	wrote     uint64        // bytes its writer has written in all
 	chargedBy []charge      // senders whose pauses for it were in vain since its writer last made progress
 	stalled   bool          // stalls used up stallBudget; none until the writer takes obuf
 	stalls    time.Duration // stall time that ran out since the writer last took obuf

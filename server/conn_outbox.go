@@ -193,6 +193,16 @@ const (
 	stallRefill = 100 // the credit grows by 1/stallRefill of the time passed
 )
 
+// A recipient whose writer has written provenBytes in all (more than a
+// socket buffers) has an agent that reads, not one that never does: it is
+// paused for without the sender's credit for provenFree of pauses in vain
+// after each progress, so that one short of CPU is not overrun while
+// stuck agents have spent the sender's credit.
+const (
+	provenBytes = 1 << 20
+	provenFree  = 50 * time.Millisecond
+)
+
 // stall pauses the reader of this connection (the sender) until the
 // writer of recipient r makes progress (takes its outbox, or writes a
 // chunk of it: the agent is reading), or for stallMax at most. A sender
@@ -204,7 +214,8 @@ const (
 // has had such a pause since its writer last made progress, r is waited
 // for only while the sender has credit left: recipients that make no
 // progress cost a sender stallBudget, then a hundredth of its time,
-// however many of them there are and however often they are replaced.
+// however many of them there are and however often they are replaced
+// (an agent that has read a lot gets provenFree more after each progress).
 // One that has cost stallBudget of pauses stops causing them, and then
 // has messages dropped (or is disconnected) as configured. Deliveries to
 // other agents are delayed by a pause, never blocked.
@@ -215,7 +226,7 @@ func (c *conn) stall(r *conn) {
 		r.omu.Unlock()
 		return
 	}
-	if r.stalls > 0 && c.stallCredit() < stallMax {
+	if r.stalls > 0 && c.stallCredit() < stallMax && (r.wrote < provenBytes || r.stalls >= provenFree) {
 		r.omu.Unlock()
 		return
 	}

@@ -239,6 +239,7 @@ func (q outboxQueue) convert(spare []byte) []byte {
 func (q outboxQueue) Wrote(batch []byte, n int, err error) {
 	q.c.omu.Lock()
 	q.c.inflight, q.c.batchLen, q.c.batchBig = 0, 0, 0
+	q.c.wrote += uint64(n)
 	q.c.omu.Unlock()
 	if err == nil {
 		return

@@ -62,3 +62,34 @@ func TestStallPrefersDrainingRecipient(t *testing.T) {
 		t.Fatalf("the sender pauses for %p, want the draining recipient %p (stuck %p)", full, draining, stuck)
 	}
 }
+
+// A sender whose credit stuck agents have spent still pauses for a
+// recipient that has read a lot (provenBytes) for provenFree after each
+// of its progress, and not for one that never read.
+func TestStallProvenReaderWithoutCredit(t *testing.T) {
+	s, ch, frame, v := stallServer(t)
+	src := newConn(ch, sink{})
+	src.credit = -stallBudget // spent by stuck agents
+	pauses := func(r *conn) int {
+		n := 0
+		for range 4 {
+			start := time.Now()
+			src.stall(r)
+			if time.Since(start) >= stallMax/2 {
+				n++
+			}
+		}
+		return n
+	}
+	stuck := stuckRecipient(t, s, ch, frame, &v)
+	if n := pauses(stuck); n != 1 {
+		t.Fatalf("an agent that never read: %d pauses without credit, want 1 (the first)", n)
+	}
+	reader := stuckRecipient(t, s, ch, frame, &v) // short of CPU now
+	reader.omu.Lock()
+	reader.wrote = provenBytes // but it read a lot before
+	reader.omu.Unlock()
+	if n := pauses(reader); n != 4 {
+		t.Fatalf("an agent that has read %d bytes: %d of 4 pauses without credit", provenBytes, n)
+	}
+}
