@@ -133,6 +133,11 @@ func (ch *channel) requeueNet(x *channel, m *wire.Msg, call bool, id uint64, g b
 	} else {
 		frame = wire.AppendMsg(nil, m)
 	}
+	// Not to be picked again here: the queue subscription goes first
+	// (a no-op once gone), and the interest is computed again in case
+	// a member joined meanwhile.
+	n.b.LeaveGroup(g)
+	n.kickInterest()
 	if n.b.Requeue(x.name, m.Event, g, frame) != nil {
 		ch.stats.queueLost.Add(1)
 		return

@@ -460,31 +460,37 @@ func TestBackboneQueueLeaveRequeues(t *testing.T) {
 	bbGroups(t, h1, subj+" A.workers.")
 	bbGroups(t, h2, subj+" A.workers.")
 
+	// Two halves: the first fills the stuck member's socket (about 1 MiB
+	// for it, far more than a socket holds), so its server's writer is
+	// blocked; the second then waits in the server's outbox.
 	const n = 600
 	e := ctlAgent(t, h1.dir, "A", netcluster.WithAgentID("emitter"))
 	ctx := ctlCtx(t)
-	data := make([]byte, 4096)
-	for k := range n {
-		binary.BigEndian.PutUint32(data, uint32(k))
-		if err := e.EmitRaw(ctx, "job", data); err != nil {
-			t.Fatal(err)
+	data := make([]byte, 8192)
+	for half := range 2 {
+		for k := half * n / 2; k < (half+1)*n/2; k++ {
+			binary.BigEndian.PutUint32(data, uint32(k))
+			if err := e.EmitRaw(ctx, "job", data); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if k%50 == 49 {
-			time.Sleep(5 * time.Millisecond) // several NATS messages, not one batch
-		}
+		bbWait(t, "every message picked by NATS", 30*time.Second, func() bool {
+			return h1.srv.Stats().Backbone.QueueIn+h2.srv.Stats().Backbone.QueueIn >= uint64((half+1)*n/2)
+		})
+		ntWait(t, "host 2's messages in its member's outbox", func() bool {
+			ci, _ := h2.srv.Channel("A")
+			return ci.QueueMsgs == h2.srv.Stats().Backbone.QueueIn
+		})
+		time.Sleep(50 * time.Millisecond) // the writer is in its blocked write
 	}
-	bbWait(t, "every message picked by NATS", 30*time.Second, func() bool {
-		return h1.srv.Stats().Backbone.QueueIn+h2.srv.Stats().Backbone.QueueIn >= n
-	})
-	ntWait(t, "host 2's messages in its member's outbox", func() bool {
-		ci, _ := h2.srv.Channel("A")
-		return ci.QueueMsgs == h2.srv.Stats().Backbone.QueueIn
-	})
 	picked2 := h2.srv.Stats().Backbone.QueueIn
 	if picked2 == 0 {
 		t.Fatal("NATS picked host 2 for nothing")
 	}
 	stuck.write(wire.AppendQueueUnlisten(nil, 1))
+	// Read nothing until the server has acted on it: reading would let
+	// its writer write what it still holds.
+	ntWait(t, "the member's departure", func() bool { return (*h2.srv.byName.Load())["A"].queues.Empty() })
 	var got bbTally
 	for _, f := range stuck.sync(2) {
 		if f.Type != wire.TypeQueueMsg {

@@ -56,6 +56,7 @@ type queues struct {
 	subs map[qsub]*nats.Subscription   // active
 	grp  map[string]Group              // queue name → group
 	mirr map[string]*nats.Subscription // piece subjects (plain)
+	gone map[string]bool               // queue names drained since LeaveGroup last flushed
 	msgs chan *nats.Msg
 	done chan struct{}
 }
@@ -66,6 +67,7 @@ func (q *queues) init(b *Backbone) {
 	q.subs = make(map[qsub]*nats.Subscription)
 	q.grp = make(map[string]Group)
 	q.mirr = make(map[string]*nats.Subscription)
+	q.gone = make(map[string]bool)
 	q.msgs = make(chan *nats.Msg, inQueue)
 	q.done = make(chan struct{})
 }
@@ -152,6 +154,7 @@ func (q *queues) syncLocked() {
 				sub.Unsubscribe()
 			}
 			delete(q.subs, s)
+			q.gone[s.queue] = true
 		}
 	}
 	q.grp = grp
@@ -250,4 +253,42 @@ func (q *queues) close() {
 	}
 	q.nc.Close()
 	close(q.done)
+}
+
+// LeaveGroup drops g's queue subscriptions now, ahead of the SetGroups
+// that would, and waits for a round trip on the queue connection, so that
+// NATS no longer picks this server for g: what the server then publishes
+// again for g (Requeue) goes to another server. The caller has the
+// groups set again afterwards (a member may have joined meanwhile).
+func (b *Backbone) LeaveGroup(g Group) {
+	q := &b.qs
+	if q.nc == nil {
+		return
+	}
+	name := queueName(g)
+	q.mu.Lock()
+	found := false
+	for ch, set := range q.want {
+		for s := range set {
+			if s.queue == name {
+				delete(set, s)
+				found = true
+			}
+		}
+		if len(set) == 0 {
+			delete(q.want, ch)
+		}
+	}
+	if found {
+		q.syncLocked()
+	}
+	// Drained now or by a SetGroups before: the NATS server may not have
+	// seen the unsubscription yet (it came on this connection, the
+	// publication will come on the other).
+	flush := q.gone[name]
+	delete(q.gone, name)
+	q.mu.Unlock()
+	if flush && q.nc.IsConnected() {
+		q.nc.FlushTimeout(time.Second)
+	}
 }
