@@ -3,6 +3,7 @@ package netcluster
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,18 @@ type Agent struct {
 
 	replays    []*pendingReplay // replays in flight, in the order asked (replay.go); under mu
 	nextReplay uint64
+	// Acknowledged messages (acks.go), under mu but seen.
+	stream    uint32      // this agent's stream id, random
+	seq       uint64      // the last number given to a message
+	acked     uint64      // the last number the server acknowledged
+	sent      []sentBatch // written batches with numbers above acked, oldest first
+	sentBytes int
+	free      [][]byte // emptied batch buffers, for reuse
+	outLast   uint64   // the last number in out, 0 if none
+	takenLast uint64   // the last number in the batch being written
+	inflight  int      // the size of the batch being written
+	kept      bool     // Wrote kept its batch (the writer's own)
+	seen      origins  // the reader's: what was received, by origin
 
 	ctx  context.Context // cancelled by Close: stops reconnecting
 	stop context.CancelFunc
@@ -82,6 +95,9 @@ func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error
 		pings:    make(map[uint64]chan error),
 		calls:    make(map[uint64]*pendingCall),
 	}
+	var sb [4]byte
+	rand.Read(sb[:])
+	a.stream = binary.BigEndian.Uint32(sb[:])
 	a.ctx, a.stop = context.WithCancel(context.Background())
 	for _, o := range opts {
 		if o == nil {
@@ -263,9 +279,12 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 		return fmt.Errorf("%w: %d bytes; want 1 to %d", ErrInvalidEvent, len(event), wire.MaxEventLen)
 	}
 	m := wire.Msg{Flags: flags, Channel: a.channel, Agent: a.id, Event: event, Data: data}
-	size := wire.MsgSize(&m)
 	a.mu.Lock()
 	for {
+		size := wire.MsgSize(&m)
+		if a.version >= wire.VersionAcks {
+			size += wire.SeqMsgOverhead
+		}
 		if a.closing {
 			a.mu.Unlock()
 			return ErrClosed
@@ -278,12 +297,13 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 			a.mu.Unlock()
 			return fmt.Errorf("%w: the connection to %s ended and WithoutReconnect is set", ErrNotConnected, a.where)
 		}
-		if len(a.out) == 0 || len(a.out)+size <= a.opts.bufferSize {
+		held := len(a.out) + a.inflight + a.sentBytes
+		if held == 0 || held+size <= a.opts.bufferSize {
 			break
 		}
 		if a.nc == nil {
 			a.mu.Unlock()
-			return fmt.Errorf("%w: %d bytes waiting for %s", ErrBufferFull, len(a.out), a.where)
+			return fmt.Errorf("%w: %d bytes waiting for %s", ErrBufferFull, held, a.where)
 		}
 		ch := a.changed.wait()
 		a.mu.Unlock()
@@ -294,7 +314,13 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 		}
 		a.mu.Lock()
 	}
-	a.queueFrame(wire.AppendMsg(a.out, &m))
+	if a.version >= wire.VersionAcks {
+		a.seq++
+		a.outLast = a.seq
+		a.queueFrame(wire.AppendSeqMsg(a.out, a.stream, a.seq, &m))
+	} else {
+		a.queueFrame(wire.AppendMsg(a.out, &m))
+	}
 	if a.nlisteners.Load() == 0 || len(a.listeners.Match(unsafeBytes(event))) == 0 {
 		a.mu.Unlock()
 		return nil
@@ -361,10 +387,13 @@ func (a *Agent) Flush(ctx context.Context) error {
 }
 
 // Close sends what is still buffered (waiting for a reconnection if need
-// be) until ctx ends, then closes the connection and stops the agent's
+// be) and, while connected to a server that acknowledges messages
+// (protocol version 3), waits for the acknowledgement of what it sent,
+// until ctx ends; then it closes the connection and stops the agent's
 // goroutines. No handler runs after Close returns; messages received but
-// not yet handled are discarded. If messages were left unsent Close says
-// how many bytes. Additional calls return ErrClosed.
+// not yet handled are discarded. If messages were left unsent, or sent to
+// a connection that ended before acknowledging them, Close says how many
+// bytes. Additional calls return ErrClosed.
 func (a *Agent) Close(ctx context.Context) error {
 	a.mu.Lock()
 	if a.closing {
@@ -374,9 +403,13 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.closing = true
 	a.changed.broadcast()
 	var err error
-	for len(a.out) > 0 || a.writing {
+	for len(a.out) > 0 || a.writing || a.sentBytes > 0 {
+		if a.nc == nil && len(a.out) == 0 && !a.writing {
+			err = fmt.Errorf("netcluster: close: %d bytes of messages unacknowledged: %w", a.sentBytes, ErrNotConnected)
+			break
+		}
 		if a.nc == nil && a.gaveUp {
-			err = fmt.Errorf("netcluster: close: %d bytes of messages unsent: %w", len(a.out), ErrNotConnected)
+			err = fmt.Errorf("netcluster: close: %d bytes of messages unsent or unacknowledged: %w", len(a.out)+a.sentBytes, ErrNotConnected)
 			break
 		}
 		ch := a.changed.wait()
@@ -388,8 +421,8 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 		a.mu.Lock()
 		if err != nil {
-			if n := len(a.out); n > 0 {
-				err = fmt.Errorf("netcluster: close: %d bytes of messages unsent: %w", n, err)
+			if n := len(a.out) + a.sentBytes; n > 0 {
+				err = fmt.Errorf("netcluster: close: %d bytes of messages unsent or unacknowledged: %w", n, err)
 			}
 			break
 		}

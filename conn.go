@@ -26,7 +26,7 @@ const (
 // Welcome (or an Error) back. It offers protocol version 2 and, if the
 // server refuses it as unknown, dials again with version 1.
 func (a *Agent) connect(ctx context.Context) (net.Conn, *wire.Reader, wire.Welcome, error) {
-	nc, rd, w, err := a.connectVersion(ctx, wire.VersionCalls)
+	nc, rd, w, err := a.connectVersion(ctx, wire.VersionAcks)
 	var se *ServerError
 	if errors.As(err, &se) && se.Code == wire.CodeVersion {
 		return a.connectVersion(ctx, wire.Version)
@@ -100,10 +100,10 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	} else {
 		a.failCallsLocked(fmt.Errorf("%w (it speaks protocol version %d)", ErrUnsupported, w.Version))
 	}
-	a.out = append(resume, onlyMsgs(a.out, calls)...)
+	a.out = a.resendLocked(resume, a.out, calls, w.Version >= wire.VersionAcks)
 	if calls {
 		// Replays asked while disconnected, or cut off by the end of the
-		// last connection, are asked again (onlyMsgs dropped their frames).
+		// last connection, are asked again (resendLocked dropped their frames).
 		for _, pr := range a.replays {
 			pr.msgs = nil
 			a.out = wire.AppendReplay(a.out, pr.req)
@@ -179,7 +179,9 @@ func (a *Agent) supervise(nc net.Conn, rd *wire.Reader) {
 			return
 		}
 		a.mu.Lock()
-		if a.closing { // Close ran while we dialled: it waits for us
+		// A Close waiting to send what is left gets the connection; one
+		// done waiting (Closed) waits for us.
+		if a.state == Closed {
 			a.mu.Unlock()
 			nc.Close()
 			return
@@ -250,8 +252,15 @@ func (q sendQueue) Take(spare []byte) ([]byte, bool) {
 	defer a.mu.Unlock()
 	batch := a.out
 	if len(batch) > 0 {
+		if cap(spare) == 0 && len(a.free) > 0 {
+			spare = a.free[len(a.free)-1]
+			a.free[len(a.free)-1] = nil
+			a.free = a.free[:len(a.free)-1]
+		}
 		a.out = spare
 		a.writing = true
+		a.inflight = len(batch)
+		a.takenLast, a.outLast = a.outLast, 0
 		a.changed.broadcast()
 	}
 	return batch, false
@@ -261,18 +270,34 @@ func (q sendQueue) Wrote(batch []byte, n int, err error) {
 	a := q.a
 	a.mu.Lock()
 	a.writing = false
+	a.inflight = 0
+	// A batch with messages not yet acknowledged is kept (acks.go): they
+	// go out again on the next connection if no Ack comes first.
+	a.kept = a.takenLast > a.acked
+	if a.kept {
+		a.sent = append(a.sent, sentBatch{buf: batch, last: a.takenLast})
+		a.sentBytes += len(batch)
+	}
 	if err != nil {
 		// What did not reach the kernel goes out again on the next
 		// connection, from the first frame not wholly written.
-		a.out = append(unwritten(batch, n), a.out...)
+		rest := unwritten(batch, n)
+		if a.kept {
+			rest = withoutSeq(rest) // they are in the kept batch
+		}
+		a.out = append(rest, a.out...)
 	}
 	a.changed.broadcast()
 	a.mu.Unlock()
 }
 
+func (q sendQueue) Kept() bool { return q.a.kept }
+
 func (q sendQueue) Idle() {
 	q.a.mu.Lock()
 	q.a.out = batchwriter.Trim(q.a.out, keptBuf)
+	clear(q.a.free)
+	q.a.free = q.a.free[:0]
 	q.a.mu.Unlock()
 }
 
@@ -328,6 +353,14 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 				return err
 			}
 			batch = append(batch, item{msg: m})
+		case wire.TypeSeqMsg:
+			stream, seq, v, err := wire.ParseSeqMsg(f.Payload)
+			if err != nil {
+				return fromServer(err)
+			}
+			if a.seen.fresh(v.Channel, v.Agent, stream, seq) {
+				batch = append(batch, item{msg: alloc.view(&v)})
+			}
 		case wire.TypeCall, wire.TypeQueueMsg:
 			m, sid, err := a.readCall(&alloc, f)
 			if err != nil {
@@ -348,6 +381,11 @@ func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
 	if err != nil {
 		return nil, fromServer(err)
 	}
+	return alloc.view(&v), nil
+}
+
+// view makes a Message from the slabs out of a decoded Msg.
+func (alloc *recvAlloc) view(v *wire.MsgView) *Message {
 	m := alloc.message()
 	*m = Message{
 		Event:   alloc.field(fieldEvent, v.Event),
@@ -357,7 +395,7 @@ func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
 		Agent:   alloc.field(fieldAgent, v.Agent),
 		Node:    alloc.field(fieldNode, v.Node),
 	}
-	return m, nil
+	return m
 }
 
 // onFrame acts on a frame from the server other than a Msg. An error ends
@@ -383,6 +421,12 @@ func (a *Agent) onFrame(f wire.Frame) error {
 		a.mu.Lock()
 		a.queueFrame(wire.AppendU64(a.out, wire.TypePong, tok))
 		a.mu.Unlock()
+	case wire.TypeAck:
+		seq, err := wire.ParseU64(f.Payload)
+		if err != nil {
+			return fromServer(err)
+		}
+		a.onAck(seq)
 	case wire.TypeDropped:
 		n, err := wire.ParseU64(f.Payload)
 		if err != nil {

@@ -229,7 +229,7 @@ func (m *Message) reply(ctx context.Context, data []byte, flags byte) error {
 func immediate(t byte) bool {
 	switch t {
 	case wire.TypeMsg, wire.TypeCall, wire.TypeQueueMsg, wire.TypePong, wire.TypePing,
-		wire.TypeAnswer, wire.TypeNoResponders:
+		wire.TypeAnswer, wire.TypeNoResponders, wire.TypeSeqMsg, wire.TypeAck:
 		return true
 	}
 	return false

@@ -22,6 +22,12 @@ type delivery struct {
 	hasLegacy bool
 	scratch   *[]byte // the sender's buffer for legacy, nil for one from the network
 
+	// seq marks a SeqMsg (acks.go): agents of version 3 get raw, the
+	// others, queue groups and the network its Msg form, made in seqBuf
+	// (the sender's) when first needed.
+	seq    bool
+	seqBuf *[]byte
+
 	// answerers counts the agents able to answer (version 2) that got
 	// the Call, as plain listeners or queue group members.
 	answerers int
@@ -61,6 +67,12 @@ func (d *delivery) match(ix *router.Index[*conn], src *conn) []*conn {
 // a Call to an agent that cannot answer, the Msg of the same fields.
 // Legacy agents get their envelope, made by deliver.
 func (d *delivery) frameFor(c *conn) []byte {
+	if d.seq {
+		if c.legacy || c.version >= wire.VersionAcks {
+			return d.raw // legacy agents: deliver renders their envelope from d.v
+		}
+		return d.msgFrame()
+	}
 	if !d.call || c.legacy || c.version >= wire.VersionCalls {
 		return d.raw // legacy agents: deliver renders their envelope from d.v
 	}

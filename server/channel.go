@@ -140,6 +140,7 @@ func (ch *channel) join(c *conn) (replaced *conn, ok bool) {
 	}
 	ch.conns[c] = struct{}{}
 	ch.ids[c.id] = c
+	ch.srv.lastJoin.Store(time.Now().UnixNano()) // acks.go
 	return replaced, true
 }
 

@@ -90,6 +90,18 @@ type conn struct {
 
 	qkeys map[uint32]qgroup.Key // the groups of its memberships, once it left them (for requeue)
 
+	// Acknowledgements (acks.go). takes counts the batches the writer
+	// took (under omu), batches those it finished writing; routed is the
+	// last SeqMsg number routed, acked the last acknowledged (the
+	// acker's); seqSeen and seqScratch belong to the reader.
+	takes      uint64
+	batches    atomic.Uint64
+	routed     atomic.Uint64
+	acked      uint64
+	ackStuck   uint64 // the acker's: 1 + batches when it gave up waiting for this writer, 0 if it did not
+	seqSeen    bool
+	seqScratch []byte
+
 	done       chan struct{} // closed by close
 	closeOnce  sync.Once
 	writerDone chan struct{}

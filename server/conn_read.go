@@ -75,6 +75,11 @@ func (c *conn) onFrame(f wire.Frame) error {
 			return perr(wire.CodeProtocol, "replay frame on a protocol version %d connection", c.version)
 		}
 		return c.onReplay(f.Payload)
+	case wire.TypeSeqMsg:
+		if c.version < wire.VersionAcks {
+			return perr(wire.CodeProtocol, "%s frame on a protocol version %d connection", wire.TypeName(f.Type), c.version)
+		}
+		return c.onSeqMsg(f)
 	case wire.TypeError:
 		e, _ := wire.ParseError(f.Payload)
 		return fmt.Errorf("agent reported error %d: %s", e.Code, e.Text)

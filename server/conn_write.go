@@ -169,6 +169,7 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 func (c *conn) takenLocked(size, big int) {
 	c.batchLen, c.batchBig = size, big
 	c.inflight = size - big
+	c.takes++ // acks.go
 	c.obig = 0
 	c.tookLocked()
 }
@@ -241,6 +242,7 @@ func (q outboxQueue) Wrote(batch []byte, n int, err error) {
 	q.c.inflight, q.c.batchLen, q.c.batchBig = 0, 0, 0
 	q.c.wrote += uint64(n)
 	q.c.omu.Unlock()
+	q.c.batches.Add(1) // acks.go
 	if err == nil {
 		return
 	}

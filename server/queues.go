@@ -126,7 +126,7 @@ func (ch *channel) routeGroups(d *delivery) (full *conn) {
 	if len(groups) == 0 {
 		return nil
 	}
-	body := d.raw[wire.LenSize:]
+	body := d.msgFrame()[wire.LenSize:]
 	for _, g := range groups {
 		var nearly bool
 		m, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {

@@ -53,10 +53,10 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	}
 	toNet := src != nil && st.PropagateToNet && ch.srv.net.Load() != nil
 	if toNet {
-		ch.srv.sendNet(ch, d.raw)
+		ch.srv.sendNet(ch, d.msgFrame())
 	}
 	if toBackbone {
-		ch.srv.sendBackbone(ch, v, d.raw)
+		ch.srv.sendBackbone(ch, v, d.msgFrame())
 	}
 	if d.call {
 		ch.noResponders(src, d, toNet || toBackbone)

@@ -101,6 +101,9 @@ type Server struct {
 
 	metrics metricsEndpoint // the "metrics" listener; off when not configured
 	rates   rater           // samples the counters for Stats' rates while running
+	acks    acker           // acknowledges version 3 agents' messages once delivered
+	// lastJoin is when an agent last joined (UnixNano), for resumeWait.
+	lastJoin atomic.Int64
 
 	conns  sync.WaitGroup // one per connection: its goroutines
 	liveMu sync.Mutex
@@ -240,6 +243,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.startAccepting(ch)
 	}
 	s.rates.start(s)
+	s.acks.start(s)
 	return nil
 }
 
@@ -447,6 +451,7 @@ func (s *Server) beginClose() (conns []*conn, ok bool) {
 	}
 	s.loops.Wait()
 	s.rates.stop()
+	s.acks.stop()
 	s.stopNet()
 	s.stopBackbone()
 	s.metrics.stop()

@@ -34,6 +34,15 @@ type Queue interface {
 	Idle()
 }
 
+// Keeper is a Queue that keeps some batches after Wrote, to write them
+// again (the agent keeps its messages until the server acknowledges
+// them). Kept reports whether it kept the batch Wrote was just given: the
+// writer then does not reuse that batch as its spare, and passes a nil
+// spare to the next Take.
+type Keeper interface {
+	Kept() bool
+}
+
 // Run writes what q queues to w, one batch per Write, until q's Take says
 // stop or stop is closed while nothing is queued (both return nil), or a
 // write fails (its error). wake must be signalled, without blocking (a
@@ -46,6 +55,7 @@ func Run(w io.Writer, q Queue, wake, stop <-chan struct{}) error {
 
 func run(w io.Writer, q Queue, wake, stop <-chan struct{}, idleAfter time.Duration) error {
 	var spare []byte
+	keeper, _ := q.(Keeper)
 	idle := time.NewTimer(idleAfter)
 	defer idle.Stop()
 	for {
@@ -76,6 +86,9 @@ func run(w io.Writer, q Queue, wake, stop <-chan struct{}, idleAfter time.Durati
 			return err
 		}
 		spare = batch
+		if keeper != nil && keeper.Kept() {
+			spare = nil
+		}
 	}
 }
 

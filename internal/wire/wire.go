@@ -54,6 +54,10 @@ const (
 	TypeQueueListen   byte = 15 // agent → server: join a queue group
 	TypeQueueUnlisten byte = 16 // agent → server: leave a queue group
 	TypeQueueMsg      byte = 17 // server → agent: a Msg or Call for one queue group membership
+
+	// Version 3 (VersionAcks): acknowledged messages.
+	TypeSeqMsg byte = 20 // both ways: a Msg with its sender's stream and sequence number
+	TypeAck    byte = 21 // server → agent: every SeqMsg up to this number is delivered
 )
 
 // TypeName returns a readable name for a frame type, for errors and logs.
@@ -97,6 +101,10 @@ func TypeName(t byte) string {
 		return "replay"
 	case TypeReplayEnd:
 		return "replayend"
+	case TypeSeqMsg:
+		return "seqmsg"
+	case TypeAck:
+		return "ack"
 	}
 	return fmt.Sprintf("type %d", t)
 }
