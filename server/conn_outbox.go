@@ -217,8 +217,11 @@ const (
 // however many of them there are and however often they are replaced
 // (an agent that has read a lot gets provenFree more after each progress).
 // One that has cost stallBudget of pauses stops causing them, and then
-// has messages dropped (or is disconnected) as configured. Deliveries to
-// other agents are delayed by a pause, never blocked.
+// has messages dropped (or is disconnected) as configured. A pause that
+// ends while r's writer is not in a write (woken, but not yet run: a busy
+// machine) is not in vain either, up to stallBudget of them until the
+// writer makes progress. Deliveries to other agents are delayed by a
+// pause, never blocked.
 func (c *conn) stall(r *conn) {
 	c.refund()
 	r.omu.Lock()
@@ -248,6 +251,15 @@ func (c *conn) stall(r *conn) {
 	case <-c.stallTimer.C:
 		r.omu.Lock()
 		vain := r.progress.Load() == at
+		if vain && !r.writing && r.waits < stallBudget {
+			// Its writer is not blocked in a write: it was woken and has
+			// yet to run (a busy machine), which says nothing of the
+			// agent. The pause costs neither the sender's credit nor the
+			// recipient's budget, so that a stuck agent having spent the
+			// credit does not leave a healthy one without pauses.
+			r.waits += stallMax
+			vain = false
+		}
 		if vain {
 			r.stalls += stallMax
 			r.stalled = r.stalls >= stallBudget // no more pauses until its writer makes progress

@@ -169,6 +169,7 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 func (c *conn) takenLocked(size, big int) {
 	c.batchLen, c.batchBig = size, big
 	c.inflight = size - big
+	c.writing = true
 	c.takes++ // acks.go
 	c.obig = 0
 	c.tookLocked()
@@ -182,7 +183,7 @@ func (c *conn) tookLocked() {
 		c.refundLocked()
 	}
 	c.full.Store(0)
-	c.stalled, c.stalls = false, 0
+	c.stalled, c.stalls, c.waits = false, 0, 0
 	if c.room != nil {
 		close(c.room)
 		c.room = nil
@@ -241,6 +242,7 @@ func (q outboxQueue) Wrote(batch []byte, n int, err error) {
 	q.c.omu.Lock()
 	q.c.inflight, q.c.batchLen, q.c.batchBig = 0, 0, 0
 	q.c.wrote += uint64(n)
+	q.c.writing = false
 	q.c.omu.Unlock()
 	q.c.batches.Add(1) // acks.go
 	if err == nil {

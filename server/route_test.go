@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/testutil"
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
@@ -119,7 +120,16 @@ func TestStall(t *testing.T) {
 	}
 	defer s.Close()
 	a := s.channels["A"]
-	src, dst := newConn(a, sink{}), newConn(a, sink{}) // dst's writer is not running
+	// dst's writer blocks in its first write, as on the socket of an agent
+	// that does not read, until gate opens.
+	gate := make(chan struct{})
+	src, dst := newConn(a, sink{}), newConn(a, gateSink{gate: gate, delay: 200 * time.Microsecond})
+	s.conns.Add(1)
+	go func() {
+		defer s.conns.Done()
+		dst.writeLoop()
+	}()
+	defer dst.close()
 	frame := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "src", Event: "ev", Data: make([]byte, 1000)})
 	v, _ := wire.ParseMsg(frame[wire.HeaderLen:])
 	full := false
@@ -129,6 +139,7 @@ func TestStall(t *testing.T) {
 		}
 		full = dst.deliver(&delivery{raw: frame, v: &v})
 	}
+	testutil.Eventually(t, "dst's writer in a write", func() bool { dst.omu.Lock(); defer dst.omu.Unlock(); return dst.writing })
 
 	start := time.Now()
 	for range stallBudget / stallMax {
@@ -145,13 +156,7 @@ func TestStall(t *testing.T) {
 
 	// Once its writer runs, the recipient may stall senders again, and the
 	// writer taking the outbox ends the pause early.
-	dst.nc = slowSink{delay: 200 * time.Microsecond}
-	s.conns.Add(1)
-	go func() {
-		defer s.conns.Done()
-		dst.writeLoop()
-	}()
-	defer dst.close()
+	close(gate)
 	deadline := time.Now().Add(5 * time.Second)
 	for full = false; !full; full = dst.deliver(&delivery{raw: frame, v: &v}) {
 		if time.Now().After(deadline) {
@@ -163,6 +168,67 @@ func TestStall(t *testing.T) {
 	if d := time.Since(start); d >= stallMax {
 		t.Fatalf("stall with a working writer took %v", d)
 	}
+}
+
+// A pause that ends before the recipient's writer, not blocked in a write,
+// has even run (a busy machine) is not the recipient's doing: it costs
+// neither the sender's credit nor the recipient's budget. So once a stuck
+// recipient has spent a sender's credit, a healthy one whose writer is late
+// still gets its pauses, instead of being overrun (dropped for, or
+// disconnected) by the sender.
+func TestStallLateWriter(t *testing.T) {
+	bus := config.New()
+	bus.OutBuffer = 64 << 10
+	bus.Channels["A"] = &config.Channel{}
+	s, err := New(Config{Bus: bus, NoListen: true, Console: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := s.channels["A"]
+	src := newConn(a, sink{})
+	late := newConn(a, sink{}) // its writer has not run yet
+	frame := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "src", Event: "ev", Data: make([]byte, 1000)})
+	v, _ := wire.ParseMsg(frame[wire.HeaderLen:])
+	for i := 0; !late.deliver(&delivery{raw: frame, v: &v}); i++ {
+		if i > 100 {
+			t.Fatal("outbox never nearly full")
+		}
+	}
+	// As if stuck recipients had spent the sender's credit.
+	src.credit, src.refilled = -stallBudget, time.Now()
+	for i := range 3 {
+		start := time.Now()
+		src.stall(late)
+		if d := time.Since(start); d < stallMax {
+			t.Fatalf("pause %d for a recipient whose writer has not run took %v, want %v", i+1, d, stallMax)
+		}
+	}
+	late.omu.Lock()
+	stalls, waits := late.stalls, late.waits
+	late.omu.Unlock()
+	if stalls != 0 || waits != 3*stallMax {
+		t.Fatalf("late recipient charged %v of stalls, %v of waits; want 0 and %v", stalls, waits, 3*stallMax)
+	}
+	if c := src.stallCredit(); c > -stallBudget+stallMax {
+		t.Fatalf("sender's credit %v, want it untouched near %v", c, -stallBudget)
+	}
+}
+
+// gateSink blocks each write until gate is closed, then takes delay.
+type gateSink struct {
+	sink
+	gate  chan struct{}
+	delay time.Duration
+}
+
+func (s gateSink) Write(p []byte) (int, error) {
+	<-s.gate
+	time.Sleep(s.delay)
+	return len(p), nil
 }
 
 // slowSink takes delay to accept each write.
