@@ -22,14 +22,18 @@ const (
 	// ackInterval is the pause between two rounds of acknowledgements:
 	// one Ack per connection per round at most, whatever its rate.
 	ackInterval = time.Millisecond
-	// ackPoll is how often a round checks whether the recipients' writers
-	// have written what the round waits for.
-	ackPoll = 200 * time.Microsecond
-	// ackGiveUp: a recipient whose writer writes nothing for this long
-	// is not waited for (a slow consumer); what is queued for it is
-	// acknowledged unwritten, and later rounds do not wait for it until
-	// its writer has written again, so a stuck agent costs its senders
-	// one such wait, not one per round.
+	// ackCheck is how often a round waiting for writers looks again at
+	// the recipients whose state may have changed without a write (one
+	// the server began to drop for, say); writers that finish a write
+	// wake it at once.
+	ackCheck = 10 * time.Millisecond
+	// ackGiveUp: a recipient whose writer makes no progress for this
+	// long (takes nothing, writes no chunk of a batch: writeChunk) is not
+	// waited for (a slow consumer); what is queued for it is acknowledged
+	// unwritten, and later rounds do not wait for it until its writer
+	// makes progress again, so a stuck agent costs its senders one such
+	// wait, not one per round. A recipient the server drops messages for,
+	// or is disconnecting, is not waited for at all.
 	ackGiveUp = time.Second
 	// resumeGrace is how long after its start a server holds the
 	// messages of an agent that resumes a stream (its first SeqMsg on the
@@ -114,14 +118,17 @@ func (d *delivery) msgFrame() []byte {
 // acker sends the Acks of a running server: in rounds, each taking the
 // last number routed from every version 3 connection, waiting until every
 // agent of the channels those messages could reach has had what its
-// outbox held then written (or has written nothing for ackGiveUp, or is
-// closing), then acknowledging the numbers taken. It sleeps while no
-// number waits.
+// outbox held then written (or is dropped for or disconnected, or has
+// written nothing for ackGiveUp), then acknowledging the numbers taken.
+// Writers wake it as they finish their writes. It sleeps while no number
+// waits.
 type acker struct {
-	wake  chan struct{}
-	idle  atomic.Bool
-	stopc chan struct{}
-	wg    sync.WaitGroup
+	wake    chan struct{}
+	idle    atomic.Bool
+	wrote   chan struct{} // a writer finished a write while waiting is set
+	waiting atomic.Bool   // a round waits for writers
+	stopc   chan struct{}
+	wg      sync.WaitGroup
 
 	// The loop's, reused round after round.
 	cands []ackCand
@@ -140,12 +147,13 @@ type ackCand struct {
 type ackWait struct {
 	c     *conn
 	need  uint64
-	last  uint64    // its batches when last seen
-	since time.Time // when batches last changed
+	last  uint64    // its progress when last seen
+	since time.Time // when progress last changed
 }
 
 func (a *acker) start(s *Server) {
 	a.wake = make(chan struct{}, 1)
+	a.wrote = make(chan struct{}, 1)
 	a.stopc = make(chan struct{})
 	a.wg.Add(1)
 	go a.run(s)
@@ -156,6 +164,17 @@ func (a *acker) stop() {
 		close(a.stopc)
 		a.wg.Wait()
 		a.stopc = nil
+	}
+}
+
+// written wakes a round waiting for writers: one finished a write. It
+// costs a writer one atomic load while no round waits.
+func (a *acker) written() {
+	if a.waiting.Load() {
+		select {
+		case a.wrote <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -197,11 +216,23 @@ func (a *acker) run(s *Server) {
 			a.idle.Store(false)
 		}
 		a.snapshot()
-		for len(a.wait) > 0 {
-			if !sleep(ackPoll) {
-				return
+		if len(a.wait) > 0 {
+			a.waiting.Store(true)
+			a.poll(time.Now()) // a write may have ended before waiting was set
+			for len(a.wait) > 0 {
+				t.Reset(ackCheck)
+				select {
+				case <-a.wrote:
+				case <-t.C:
+				case <-a.stopc:
+					t.Stop()
+					a.waiting.Store(false)
+					return
+				}
+				a.poll(time.Now())
 			}
-			a.poll(time.Now())
+			t.Stop()
+			a.waiting.Store(false)
 		}
 		for _, k := range a.cands {
 			k.c.acked = k.seq
@@ -275,24 +306,35 @@ func (a *acker) snapshot() {
 		if len(c.obuf) > 0 {
 			need++
 		}
-		closing := c.closing
+		closing := c.droppingLocked()
 		c.omu.Unlock()
 		w := c.batches.Load()
 		if c.ackStuck != 0 {
-			if c.ackStuck == w+1 {
+			if c.ackStuck == c.progress.Load()+1 {
 				continue // still stuck: not waited for
 			}
 			c.ackStuck = 0
 		}
 		if !closing && w < need {
-			a.wait = append(a.wait, ackWait{c: c, need: need, last: w, since: now})
+			a.wait = append(a.wait, ackWait{c: c, need: need, last: c.progress.Load(), since: now})
 		}
 	}
 	clear(a.scope)
 }
 
-// poll drops from the wait list the recipients done with: written, closing,
-// or given up on.
+// droppingLocked reports whether the server is disconnecting c or
+// dropping messages for it: closing, discarding until its Welcome, stalls
+// used up (senders no longer pause for it: what does not fit its outbox
+// is dropped, or it is disconnected), its outbox full since the writer
+// last took it, or drops it has not been told of yet. Acknowledgements do not wait for such a recipient: it
+// costs a sender no more than its bounded pauses (issue 10, item 5).
+// c.omu is held.
+func (c *conn) droppingLocked() bool {
+	return c.closing || c.discarding || c.stalled || c.full.Load() != 0 || c.dropped.Load() != c.told
+}
+
+// poll drops from the wait list the recipients done with: written,
+// dropped for or closing, or given up on.
 func (a *acker) poll(now time.Time) {
 	keep := a.wait[:0]
 	for _, w := range a.wait {
@@ -301,15 +343,15 @@ func (a *acker) poll(now time.Time) {
 			continue
 		}
 		w.c.omu.Lock()
-		closing := w.c.closing
+		closing := w.c.droppingLocked()
 		w.c.omu.Unlock()
 		if closing {
 			continue
 		}
-		if wr != w.last {
-			w.last, w.since = wr, now
+		if pr := w.c.progress.Load(); pr != w.last {
+			w.last, w.since = pr, now
 		} else if now.Sub(w.since) >= ackGiveUp {
-			w.c.ackStuck = wr + 1
+			w.c.ackStuck = w.last + 1
 			continue
 		}
 		keep = append(keep, w)

@@ -100,7 +100,7 @@ type conn struct {
 	batches    atomic.Uint64
 	routed     atomic.Uint64
 	acked      uint64
-	ackStuck   uint64 // the acker's: 1 + batches when it gave up waiting for this writer, 0 if it did not
+	ackStuck   uint64 // the acker's: 1 + progress when it gave up waiting for this writer, 0 if it did not
 	seqSeen    bool
 	seqScratch []byte
 

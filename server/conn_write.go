@@ -245,6 +245,7 @@ func (q outboxQueue) Wrote(batch []byte, n int, err error) {
 	q.c.writing = false
 	q.c.omu.Unlock()
 	q.c.batches.Add(1) // acks.go
+	q.c.srv.acks.written()
 	if err == nil {
 		return
 	}
