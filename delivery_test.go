@@ -17,6 +17,7 @@ import (
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/internal/testutil"
+	"github.com/netcluster/netcluster/internal/wire"
 	"github.com/netcluster/netcluster/server"
 )
 
@@ -232,14 +233,21 @@ func TestSlowConsumer(t *testing.T) {
 
 			// The sender goes at the fast agent's pace, which the slow
 			// one must not change: every message reaches the fast one.
-			const n, step = 20000, 500
+			// It waits for the fast one after each step of what fits in
+			// its outbox (its frames, protocol version 3, as the server
+			// forwards them), so that a busy machine, where the fast
+			// one's reader or the server's writer for it may not run for
+			// a while, does not make it a slow consumer too.
+			const n = 20000
 			payload := strings.Repeat("p", 100)
+			data, _ := json.Marshal(payload)
+			step := 65536 / wire.SeqMsgSize(&wire.Msg{Flags: wire.FlagJSON, Channel: "A", Agent: src.ID(), Event: "x", Data: data})
 			ctx := ctxT(t)
 			for i := range n {
 				if err := src.Emit(ctx, "x", payload); err != nil {
 					t.Fatal(err)
 				}
-				if (i+1)%step == 0 {
+				if (i+1)%step == 0 || i+1 == n {
 					r.waitN(t, i+1)
 				}
 			}
