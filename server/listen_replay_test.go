@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -204,5 +205,55 @@ func TestListenWithReplayNotDurable(t *testing.T) {
 	}
 	if _, err := a.On("n", in.handle, netcluster.WithReplay(netcluster.Since(time.Time{}))); err == nil || errors.Is(err, netcluster.ErrClosed) {
 		t.Fatalf("On with Since(zero time): %v", err)
+	}
+}
+
+// A WithReplay listener added while the agent is disconnected gets its
+// replay on the next connection (the Replay frame is asked for again
+// there, after the Listen frames).
+func TestListenWithReplayWhileDisconnected(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{})
+	src := `{"nodename": "wd", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`
+	h := ntStart(t, bbConfig(t, []string{ns.URL()}, src))
+	bbConnected(t, h)
+	a := ctlAgent(t, h.dir, "D")
+	for i := range 10 {
+		if err := a.EmitRaw(ctlCtx(t), "n", []byte("wd:"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ntWait(t, "stored", func() bool {
+		msgs, err := a.Replay(ctlCtx(t), "n", netcluster.Last(1))
+		return err == nil && len(msgs) == 1 && string(msgs[0].Data) == "wd:9"
+	})
+	late := ctlAgent(t, h.dir, "D", netcluster.WithErrorHandler(func(err error) { t.Errorf("error handler: %v", err) }))
+	h.srv.Close()
+	ntWait(t, "the agent disconnected", func() bool { return late.State() != netcluster.Connected })
+	var log seamLog
+	if _, err := late.On("n", log.handle, netcluster.WithReplay(netcluster.Last(100))); err != nil {
+		t.Fatal(err)
+	}
+	bus := bbConfig(t, []string{ns.URL()}, src)
+	bus.SocketDir = h.dir
+	srv, err := New(Config{Bus: bus, Console: &ntConsole{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bbWait(t, "the replay on the next connection", 30*time.Second, func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return len(log.seen) == 10
+	})
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for i, m := range log.seen {
+		if !m.replayed || m.n != i {
+			t.Fatalf("message %d: %+v; want number %d, replayed", i, m, i)
+		}
 	}
 }
