@@ -23,10 +23,12 @@ type statsCollector struct {
 	netSent, netSendDropped, netReceived, netRejected *prometheus.Desc
 	netRetransmits, peerDelivered, peerRecovered      *prometheus.Desc
 	peerLostDatagrams, peerLostMessages, peerLastSeen *prometheus.Desc
+	netMemory, netMemoryLimit, netEvicted             *prometheus.Desc
 
 	// The NATS backbone, collected only when it runs.
 	bbConnected, bbReconnects, bbMsgsOut, bbBytesOut, bbMsgsIn *prometheus.Desc
 	bbBytesIn, bbBuffered, bbDropped, bbLost                   *prometheus.Desc
+	bbQueueIn, bbRequeued                                      *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*statsCollector)(nil)
@@ -73,6 +75,9 @@ func newStatsCollector(s *server.Server) *statsCollector {
 		peerLostDatagrams: prometheus.NewDesc("netcluster_net_peer_datagrams_lost_total", "Sequences of the peer given up (unrecovered).", peer, nil),
 		peerLostMessages:  prometheus.NewDesc("netcluster_net_peer_messages_lost_total", "Messages of the peer never delivered.", peer, nil),
 		peerLastSeen:      prometheus.NewDesc("netcluster_net_peer_last_seen_seconds", "When a datagram of the peer was last accepted, in seconds since the Unix epoch.", peer, nil),
+		netMemory:         prometheus.NewDesc("netcluster_net_memory_bytes", "Bytes other nodes make this one hold (peers, gaps, out-of-order datagrams, partial messages).", nil, nil),
+		netMemoryLimit:    prometheus.NewDesc("netcluster_net_memory_limit_bytes", "The bound on netcluster_net_memory_bytes (netmemory).", nil, nil),
+		netEvicted:        prometheus.NewDesc("netcluster_net_peers_evicted_total", "Peers whose state was dropped to make room for one that delivered more.", nil, nil),
 
 		bbConnected:  prometheus.NewDesc("netcluster_nats_connected", "1 while the NATS backbone is connected, with the server's URL as a label; 0 otherwise.", []string{"url"}, nil),
 		bbReconnects: prometheus.NewDesc("netcluster_nats_reconnects_total", "Reconnections of the NATS backbone.", nil, nil),
@@ -83,6 +88,8 @@ func newStatsCollector(s *server.Server) *statsCollector {
 		bbBuffered:   prometheus.NewDesc("netcluster_nats_buffered_bytes", "Bytes held while NATS is unreachable or slow.", nil, nil),
 		bbDropped:    prometheus.NewDesc("netcluster_nats_messages_dropped_total", "Messages not published: outbound buffer full, too large, or closing.", nil, nil),
 		bbLost:       prometheus.NewDesc("netcluster_nats_messages_lost_total", "Other servers' messages known lost (sequence gaps).", nil, nil),
+		bbQueueIn:    prometheus.NewDesc("netcluster_nats_queue_messages_received_total", "Of the messages received over NATS, those NATS picked this server for, for a queue group.", nil, nil),
+		bbRequeued:   prometheus.NewDesc("netcluster_nats_queue_messages_requeued_total", "Queue group messages published again for another server's member, after this server's last member left.", nil, nil),
 	}
 }
 
@@ -92,8 +99,10 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.requests, c.replies, c.repliesDropped, c.noResponders, c.queueMsgs, c.redispatched, c.queueLost,
 		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
 		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen,
+		c.netMemory, c.netMemoryLimit, c.netEvicted,
 		c.rateMsgsIn, c.rateBytesIn, c.rateMsgsOut, c.rateBytesOut, c.rateDrop, c.peerRateDelivered,
-		c.bbConnected, c.bbReconnects, c.bbMsgsOut, c.bbBytesOut, c.bbMsgsIn, c.bbBytesIn, c.bbBuffered, c.bbDropped, c.bbLost} {
+		c.bbConnected, c.bbReconnects, c.bbMsgsOut, c.bbBytesOut, c.bbMsgsIn, c.bbBytesIn, c.bbBuffered, c.bbDropped, c.bbLost,
+		c.bbQueueIn, c.bbRequeued} {
 		ch <- d
 	}
 }
@@ -142,6 +151,9 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 		counter(c.netSendDropped, n.SendDropped)
 		counter(c.netReceived, n.Received)
 		counter(c.netRetransmits, n.Retransmits)
+		gauge(c.netMemory, float64(n.Memory))
+		gauge(c.netMemoryLimit, float64(n.MemoryLimit))
+		counter(c.netEvicted, n.Evicted)
 		for reason, v := range n.Rejected {
 			counter(c.netRejected, v, reason)
 		}
@@ -172,5 +184,7 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 		out <- prometheus.MustNewConstMetric(c.bbBuffered, prometheus.GaugeValue, float64(b.Buffered))
 		counter(c.bbDropped, b.Dropped)
 		counter(c.bbLost, b.Lost)
+		counter(c.bbQueueIn, b.QueueIn)
+		counter(c.bbRequeued, b.Requeued)
 	}
 }

@@ -124,6 +124,19 @@ func value(t testing.TB, mf map[string]*dto.MetricFamily, name, channel string) 
 	return 0
 }
 
+// single returns the value of the unlabelled metric name.
+func single(t testing.TB, mf map[string]*dto.MetricFamily, name string) float64 {
+	t.Helper()
+	f := mf[name]
+	if f == nil || len(f.GetMetric()) != 1 {
+		t.Fatalf("metric %s: %v, want one unlabelled value", name, f)
+	}
+	if c := f.GetMetric()[0].GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return f.GetMetric()[0].GetGauge().GetValue()
+}
+
 func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)

@@ -206,4 +206,11 @@ func TestMetricsNetwork(t *testing.T) {
 	if mf["netcluster_net_peer_last_seen_seconds"] == nil {
 		t.Error("no last seen gauge")
 	}
+	st := n2.Stats().Network
+	if v := single(t, mf, "netcluster_net_memory_limit_bytes"); v == 0 || v != float64(st.MemoryLimit) {
+		t.Errorf("memory limit %v, stats say %d", v, st.MemoryLimit)
+	}
+	if v := single(t, mf, "netcluster_net_memory_bytes"); v == 0 {
+		t.Error("memory held for the peer is 0")
+	}
 }

@@ -278,6 +278,7 @@ func printNetwork(w io.Writer, n *control.NetStats) error {
 		n.Sent, n.SendDropped, n.Received, n.Routed, n.UnknownChannel, n.Refused, n.Malformed)
 	fmt.Fprintf(w, "datagrams %d (%d bytes), retransmits %d, naks in %d, unavailable %d, queue full %d, write errors %d, echoes %d\n",
 		n.Datagrams, n.Bytes, n.Retransmits, n.NaksIn, n.Unavailable, n.QueueFull, n.WriteErrors, n.Echoes)
+	fmt.Fprintf(w, "memory held for other nodes %d of %d bytes (netmemory), peers evicted %d\n", n.Memory, n.MemoryLimit, n.Evicted)
 	if len(n.Rejected) > 0 {
 		reasons := slices.Sorted(maps.Keys(n.Rejected))
 		parts := make([]string, len(reasons))
