@@ -50,7 +50,12 @@ func rawAgent(t *testing.T, s *Server, id string, patterns ...string) net.Conn {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitUntilFor(t, 10*time.Second, what, cond)
+}
+
+func waitUntilFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting: %s", what)
@@ -77,7 +82,9 @@ func TestDisconnectedSlowConsumerIsClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "the slow consumer's connection closed", func() bool {
+	// The writer gives the agent slowLinger to read its error frame,
+	// which it never does: the connection closes after that.
+	waitUntilFor(t, slowLinger+10*time.Second, "the slow consumer's connection closed", func() bool {
 		_, member := s.Agent("A", "slow")
 		return !member
 	})
