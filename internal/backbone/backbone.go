@@ -50,7 +50,8 @@ type DeliverFunc func(node NodeID, frame []byte)
 // concurrent use.
 type Backbone struct {
 	cfg     Config
-	nodeHex [16]byte // cfg.NodeID in hex, as receivers write it in Message.Node
+	nodeHex [16]byte  // cfg.NodeID in hex, as receivers write it in Message.Node
+	started time.Time // when New ran: a new durable consumer starts there
 	log     *slog.Logger
 	subj    subjects
 	deliver DeliverFunc
@@ -101,6 +102,7 @@ func New(cfg Config, deliver DeliverFunc) (*Backbone, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Backbone{
+		started:  time.Now(),
 		cfg:      cfg,
 		log:      log,
 		subj:     newSubjects(cfg.NATS.Prefix, cfg.NATS.Cluster),

@@ -354,9 +354,13 @@ func (d *durable) setup() (jetstream.Consumer, error) {
 	c, err := d.b.js.Consumer(ctx, d.stream, d.consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		c, err = d.b.js.CreateConsumer(ctx, d.stream, jetstream.ConsumerConfig{
-			Durable:       d.consumer,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			DeliverPolicy: jetstream.DeliverNewPolicy,
+			Durable:   d.consumer,
+			AckPolicy: jetstream.AckExplicitPolicy,
+			// From this server's start, not from the consumer's creation
+			// (deliver-new): what other servers stored between the two
+			// (the connection, the stream's setup) is not skipped.
+			DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+			OptStartTime:  &d.b.started,
 			FilterSubject: d.subject,
 			MaxAckPending: 4096,
 			AckWait:       ackWait,

@@ -129,3 +129,27 @@ func parseFrame(t *testing.T, frame []byte) wire.Msg {
 	}
 	return v.Msg()
 }
+
+// A server's new durable consumer starts from the server's start, not
+// from its creation: what another server stores while this one is still
+// connecting and setting up reaches it.
+func TestDurableNewConsumerFromStart(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{})
+	dur := map[string]config.Durable{"D": *config.NewDurable()}
+	a, _ := open(t, natsCfg(ns.URL()), 1, dur)
+	waitConnected(t, a)
+	waitFor(t, "the stream", 10*time.Second, func() bool {
+		_, err := a.Replay(t.Context(), "D", 1, time.Time{}, func([]byte) bool { return true })
+		return err == nil
+	})
+	b, sb := open(t, natsCfg(ns.URL()), 2, dur)
+	b.SetInterest("D", []string{"e"}, false)
+	for i := range 50 {
+		if err := a.Send("D", "e", frame("D", "x", "e", []byte(fmt.Sprint(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb.waitLen(t, 50, 10*time.Second)
+	checkNumbered(t, sb, 0, 50)
+}
