@@ -36,7 +36,7 @@ type bbNode struct {
 	st      bbCounters
 	dumpnet atomic.Bool
 
-	scratch sync.Pool // *[]byte: deliver's frames
+	scratch sync.Pool // *bbScratch: deliver's views and frames
 
 	kick chan struct{} // the listeners changed: recompute the interest
 	stop chan struct{}

@@ -29,22 +29,31 @@ func (n *bbNode) deliver(node backbone.NodeID, frame []byte) {
 		n.deliverCallFrame(node, f)
 		return
 	}
-	v, ok := parseNetMsg(frame)
-	if !ok {
+	// The view and the buffer come from a pool: routing keeps neither
+	// past the call, but the compiler cannot tell, and a view on the
+	// heap per message was 13 % of the receiving server's CPU in S9.
+	sc, _ := n.scratch.Get().(*bbScratch)
+	if sc == nil {
+		sc = new(bbScratch)
+	}
+	defer n.putScratch(sc)
+	var ok bool
+	if sc.v, ok = parseNetMsg(frame); !ok {
 		n.st.malformed.Add(1)
 		return
 	}
 	var name [16]byte
 	hex.Encode(name[:], node[:])
-	if string(v.Node) == string(name[:]) {
+	if string(sc.v.Node) == string(name[:]) {
 		// The publishing server wrote its node id in (backbone's
 		// appendFrame): the frame goes to the outboxes as it came.
-		n.route(node, frame, &v)
+		n.route(node, frame, &sc.v)
 		return
 	}
 	// An older publisher's frame, its Node empty (or anything but the
-	// envelope's node): written again with the node, in a pooled buffer,
-	// since every outbox copies the frame.
+	// envelope's node): written again with the node, in the pooled
+	// buffer, since every outbox copies the frame.
+	v := &sc.v
 	m := wire.Msg{
 		Flags:   v.Flags,
 		Channel: unsafeString(v.Channel),
@@ -53,17 +62,25 @@ func (n *bbNode) deliver(node backbone.NodeID, frame []byte) {
 		Event:   unsafeString(v.Event),
 		Data:    v.Data,
 	}
-	sp, _ := n.scratch.Get().(*[]byte)
-	if sp == nil {
-		sp = new([]byte)
-	}
-	out := wire.AppendMsg((*sp)[:0], &m)
-	nv := msgView(out, &m)
-	n.route(node, out, &nv)
+	out := wire.AppendMsg(sc.buf[:0], &m)
+	sc.v = msgView(out, &m)
+	n.route(node, out, &sc.v)
 	if cap(out) <= maxScratch {
-		*sp = out
-		n.scratch.Put(sp)
+		sc.buf = out
 	}
+}
+
+// putScratch returns sc to the pool, holding no message.
+func (n *bbNode) putScratch(sc *bbScratch) {
+	sc.v = wire.MsgView{}
+	n.scratch.Put(sc)
+}
+
+// bbScratch is deliver's pooled state: a message's view, and the buffer
+// a frame is written again in.
+type bbScratch struct {
+	v   wire.MsgView
+	buf []byte
 }
 
 // route admits a Msg frame from node (its Node field written) to the local
