@@ -487,10 +487,23 @@ func TestBackboneQueueLeaveRequeues(t *testing.T) {
 	if picked2 == 0 {
 		t.Fatal("NATS picked host 2 for nothing")
 	}
+	ch2 := (*h2.srv.byName.Load())["A"]
+	sc := ch2.member("stuck")
+	if sc == nil {
+		t.Fatal("the stuck member is not on host 2")
+	}
+	// Its writer is blocked in a write the member does not read, so what
+	// its outbox holds now stays there until the member leaves.
+	held := outboxQueued(sc, 1)
+	if held == 0 {
+		t.Fatal("the stuck member's outbox holds none of its messages: nothing to requeue")
+	}
 	stuck.write(wire.AppendQueueUnlisten(nil, 1))
-	// Read nothing until the server has acted on it: reading would let
-	// its writer write what it still holds.
-	ntWait(t, "the member's departure", func() bool { return (*h2.srv.byName.Load())["A"].queues.Empty() })
+	// Read nothing until the server has acted on it, the outbox emptied
+	// of the member's messages as well as the membership gone (the first
+	// comes after the second): reading would unblock its writer, which
+	// would take and write what the outbox still holds.
+	ntWait(t, "the member's departure", func() bool { return ch2.queues.Empty() && outboxQueued(sc, 1) == 0 })
 	var got bbTally
 	for _, f := range stuck.sync(2) {
 		if f.Type != wire.TypeQueueMsg {
@@ -516,8 +529,22 @@ func TestBackboneQueueLeaveRequeues(t *testing.T) {
 	}
 	got.once(t, "fast member and the member that left", 0, n)
 	ci, _ := h2.srv.Channel("A")
-	t.Logf("host 2 was picked for %d; %d were written to the member that left, %d went back to NATS", picked2, written, ci.Redispatched)
-	if ci.Redispatched == 0 || ci.QueueLost != 0 {
-		t.Fatalf("host 2: redispatched %d, queue_lost %d; want some and none", ci.Redispatched, ci.QueueLost)
+	t.Logf("host 2 was picked for %d; %d were written to the member that left, %d went back to NATS (%d in its outbox when it left)", picked2, written, ci.Redispatched, held)
+	if ci.Redispatched == 0 || ci.Redispatched != uint64(held) || ci.QueueLost != 0 {
+		t.Fatalf("host 2: redispatched %d, queue_lost %d; want the %d its outbox held and none", ci.Redispatched, ci.QueueLost, held)
 	}
+}
+
+// outboxQueued returns how many QueueMsg frames of membership sid c's
+// outbox holds (not those its writer took).
+func outboxQueued(c *conn, sid uint32) int {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	n := 0
+	for f := range wire.Frames(c.obuf) {
+		if isQueuedFor(f, func(s uint32) bool { return s == sid }) {
+			n++
+		}
+	}
+	return n
 }
