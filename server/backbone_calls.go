@@ -80,7 +80,7 @@ func (n *bbNode) deliverAnswer(from string, f wire.Frame) {
 	g, _, _ := wire.Split(out)
 	_, lto, _, _ := wire.ParseAnswer(g.Payload)
 	n.st.routed.Add(1)
-	if !n.srv.deliverAnswer(out, &lto) {
+	if !n.srv.deliverAnswer(out, &lto, false) {
 		if ch := (*n.chans.Load())[addr.Channel]; ch != nil {
 			ch.stats.repliesDropped.Add(1)
 		}

@@ -212,7 +212,7 @@ func (ch *channel) routeGroup(d *delivery, k qgroup.Key) (full *conn, taken bool
 		var nearly bool
 		m, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
 			var ok bool
-			ok, nearly = m.S.deliverQueued(m.SID, body)
+			ok, nearly = m.S.deliverQueued(m.SID, body, false)
 			return ok
 		})
 		if ok && nearly {

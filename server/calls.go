@@ -38,6 +38,11 @@ type delivery struct {
 	// the channel being delivered to, added to its stats once.
 	drops uint64
 
+	// inPlace is how many more recipients may have it written in place
+	// by the sender's reader (conn_direct.go): some when the sender has
+	// sent nothing after it yet, none otherwise.
+	inPlace int
+
 	// netGroups: the queue groups this message reaches are NATS-wide and
 	// NATS picks their member (backbone_queues.go): routing skips them.
 	netGroups bool
@@ -159,7 +164,7 @@ func (c *conn) answer(f wire.Frame) error {
 		return err
 	}
 	c.ch.stats.replies.Add(1)
-	if !c.srv.deliverAnswer(f.Raw, &to) {
+	if !c.srv.deliverAnswer(f.Raw, &to, c.idleReader()) {
 		c.ch.stats.repliesDropped.Add(1)
 	}
 	return nil
@@ -168,7 +173,7 @@ func (c *conn) answer(f wire.Frame) error {
 // deliverAnswer queues an Answer for the agent it is addressed to. It
 // reports false if that agent is not connected to this server (or cannot
 // take answers), or the answer is for another server and cannot go there.
-func (s *Server) deliverAnswer(raw []byte, to *wire.AddrView) bool {
+func (s *Server) deliverAnswer(raw []byte, to *wire.AddrView, inPlace bool) bool {
 	if len(to.Node) != 0 && string(to.Node) != s.nodeID {
 		// The requester's server is reached by multicast or peers, or by
 		// the NATS backbone: try both (the requester keeps the first).
@@ -186,13 +191,13 @@ func (s *Server) deliverAnswer(raw []byte, to *wire.AddrView) bool {
 	if r == nil || r.legacy || r.version < wire.VersionCalls {
 		return false
 	}
-	return r.sendAnswer(raw)
+	return r.sendAnswer(raw, inPlace)
 }
 
 // sendAnswer queues an Answer like a control frame: not dropped for a
 // full outbox, but an agent that lets such frames pile up past twice its
 // bound is disconnected. It reports false if c is closing.
-func (c *conn) sendAnswer(frame []byte) bool {
+func (c *conn) sendAnswer(frame []byte, inPlace bool) bool {
 	lim := c.srv.limits.Load()
 	c.omu.Lock()
 	if c.closing {
@@ -206,8 +211,9 @@ func (c *conn) sendAnswer(frame []byte) bool {
 	}
 	n := len(c.obuf)
 	c.obuf = append(c.obuf, frame...)
+	wake := n == 0 && !(inPlace && c.flushNowLocked() > 0) // else written in place (conn_direct.go)
 	c.omu.Unlock()
-	if n == 0 {
+	if wake {
 		c.signal()
 	}
 	return true

@@ -104,6 +104,8 @@ type conn struct {
 	seqSeen    bool
 	seqScratch []byte
 
+	dw direct // in-place writes (conn_direct.go), under omu
+
 	done       chan struct{} // closed by close
 	closeOnce  sync.Once
 	writerDone chan struct{}
@@ -144,6 +146,7 @@ func newConn(ch *channel, nc net.Conn) *conn {
 	if pid, uid, ok := transport.PeerCred(nc); ok {
 		c.pid, c.uid = pid, uid
 	}
+	c.initDirect()
 	return c
 }
 

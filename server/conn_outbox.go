@@ -61,6 +61,10 @@ func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
+	wake := n == 0 && !(d.inPlace > 0 && c.flushNowLocked() > 0) // else written in place (conn_direct.go)
+	if !wake && n == 0 {
+		d.inPlace--
+	}
 	nearlyFull = (!c.stalled || d.patient) && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
 	vain = c.stalls > 0
 	answerer := d.call && !c.legacy && c.version >= wire.VersionCalls
@@ -72,7 +76,7 @@ func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 	c.bytesOut.Add(uint64(len(frame)))
 	c.ch.stats.msgsOut.Add(1)
 	c.ch.stats.bytesOut.Add(uint64(len(frame)))
-	if n == 0 {
+	if wake {
 		c.signal()
 	}
 	return nearlyFull, vain

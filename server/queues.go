@@ -87,7 +87,7 @@ func (c *conn) hasRoom() bool {
 // closing, or was disconnected as a slow consumer by this delivery: the
 // message is then for another member. A message dropped for a full outbox
 // (slowconsumer "drop") counts as taken: at most once.
-func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
+func (c *conn) deliverQueued(sid uint32, body []byte, inPlace bool) (ok, nearlyFull bool) {
 	lim := c.srv.limits.Load()
 	size := wire.HeaderLen + wire.QueueMsgOverhead + len(body)
 	c.omu.Lock()
@@ -104,6 +104,7 @@ func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
+	wake := n == 0 && !(inPlace && c.flushNowLocked() > 0) // else written in place (conn_direct.go)
 	nearlyFull = !c.stalled && c.queuedLocked() > lim.outBuffer/4*3
 	c.omu.Unlock()
 	c.queuedIn.Add(1)
@@ -112,7 +113,7 @@ func (c *conn) deliverQueued(sid uint32, body []byte) (ok, nearlyFull bool) {
 	c.bytesOut.Add(uint64(size))
 	c.ch.stats.msgsOut.Add(1)
 	c.ch.stats.bytesOut.Add(uint64(size))
-	if n == 0 {
+	if wake {
 		c.signal()
 	}
 	return true, nearlyFull
@@ -131,7 +132,7 @@ func (ch *channel) routeGroups(d *delivery) (full *conn) {
 		var nearly bool
 		m, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
 			var ok bool
-			ok, nearly = m.S.deliverQueued(m.SID, body)
+			ok, nearly = m.S.deliverQueued(m.SID, body, d.inPlace > 0)
 			return ok
 		})
 		if !ok {
@@ -163,7 +164,7 @@ func (ch *channel) redispatch(frames []byte, keys map[uint32]qgroup.Key) {
 			continue
 		}
 		if _, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
-			ok, _ := m.S.deliverQueued(m.SID, body)
+			ok, _ := m.S.deliverQueued(m.SID, body, false)
 			return ok
 		}); !ok {
 			ch.stats.queueLost.Add(1)

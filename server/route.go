@@ -32,6 +32,9 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if src != nil {
 		d.scratch = &src.lscratch
 		d.fulls = &src.fulls
+		if src.idleReader() {
+			d.inPlace = inPlaceMax
+		}
 	}
 	st := ch.settings.Load()
 	ch.stats.msgsIn.Add(1)

@@ -1,0 +1,101 @@
+package server
+
+// Writing in place: a message for an agent whose writer is idle and
+// outbox empty is written to the agent's socket at once by the sender's
+// reader, as nats-server's flush in place does, instead of waking the
+// writer to do it: one goroutine hand-off fewer per message through the
+// server, most of a round trip's cost when one message is in flight.
+// Only when the sender has sent nothing after it yet (its reader would
+// next wait for the socket): a sender's burst is routed as before, each
+// writer batching what the burst queued for it while the reader goes on.
+
+import (
+	"net"
+	"syscall"
+)
+
+// directMax is the largest outbox written in place: a small frame or two.
+// A larger one goes to the writer, which cuts it into chunks (sockWriter).
+// A Unix stream socket takes a write this small whole or not at whatever
+// SO_SNDBUF (at least 4,608 bytes; the kernel puts up to half of it
+// in one buffer), so no frame is ever left half written (the outbox and
+// its requeue parse whole frames).
+const directMax = 2 << 10
+
+// inPlaceMax bounds the recipients of one message that the sender's
+// reader writes to in place; writers write to the others.
+const inPlaceMax = 4
+
+// idleReader reports whether the reader has read all the agent sent: the
+// frame it is acting on is the agent's last for now. Only the reader
+// calls it.
+func (c *conn) idleReader() bool { return c.br != nil && c.br.Buffered() == 0 }
+
+// direct is what a connection needs to write in place: its socket's raw
+// form, and the function that writes with it, made once so a write
+// allocates nothing. Both under omu, like the buffer and result.
+type direct struct {
+	raw syscall.RawConn
+	fn  func(fd uintptr) bool
+	buf []byte
+	n   int
+	err error
+}
+
+// initDirect readies in-place writes, if the connection is a Unix socket
+// (see directMax).
+func (c *conn) initDirect() {
+	sc, ok := c.nc.(*net.UnixConn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	c.dw.raw = raw
+	c.dw.fn = c.writeNonBlocking
+}
+
+// writeNonBlocking is one write(2) attempt of dw.buf on the connection's
+// non-blocking socket; returning true tells the runtime not to wait for
+// the socket to become writable.
+func (c *conn) writeNonBlocking(fd uintptr) bool {
+	n, err := syscall.Write(int(fd), c.dw.buf)
+	c.dw.n, c.dw.err = max(n, 0), err
+	return true
+}
+
+// flushNowLocked writes the outbox in place if it was empty before the
+// caller queued into it and the writer is idle (not in a write, nothing
+// of its own to take): the frames are then next in line. If the socket
+// takes none of it (no room, EAGAIN) or fails, it stays queued for the
+// writer (the caller wakes it). It counts what it writes as the writer would: a batch taken and
+// finished (acks.go), progress (stall). It reports how many bytes it
+// wrote. c.omu is held.
+func (c *conn) flushNowLocked() int {
+	if c.dw.raw == nil || c.writing || c.closing || c.undecided || c.discarding ||
+		len(c.conv) > 0 || c.obig != 0 || c.cut != nil || len(c.obuf) == 0 || len(c.obuf) > directMax {
+		return 0
+	}
+	c.dw.buf, c.dw.n, c.dw.err = c.obuf, 0, nil
+	err := c.dw.raw.Write(c.dw.fn)
+	n := c.dw.n
+	c.dw.buf = nil
+	if err != nil || c.dw.err != nil || n == 0 {
+		return 0 // on an error, the writer meets it and closes the connection
+	}
+	if n < len(c.obuf) {
+		// Cannot happen (see directMax); were it to, the rest of the
+		// frame goes now, as nothing else may come between.
+		m, _ := c.nc.Write(c.obuf[n:])
+		n += m
+	}
+	c.wrote += uint64(n)
+	c.obuf = c.obuf[:0]
+	c.takes++ // a batch taken and written (acks.go)
+	c.tookLocked()
+	c.batches.Add(1)
+	c.srv.acks.written()
+	return n
+}
