@@ -57,6 +57,12 @@ func TestBackboneRequestReply(t *testing.T) {
 	bbSubjects(t, h3)
 	bbGroups(t, h3, "netcluster.default.A.resize A.resizers.")
 
+	// h2 subscribes on its own NATS server; host 1's learns of it by
+	// the route, and until then it would answer the request's probe
+	// with no responders.
+	ntWait(t, "interest in price on the requester's NATS server", func() bool {
+		return nc.Servers[0].GlobalAccount().SubscriptionInterest("netcluster.default.A.price")
+	})
 	req := ctlAgent(t, h1.dir, "A", netcluster.WithAgentID("near"))
 	got, err := req.Request(ctlCtx(t), "price", 1)
 	if err != nil {
