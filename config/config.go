@@ -136,10 +136,16 @@ type Config struct {
 	// process, set to 7/8 of it to leave room for what the runtime does not
 	// count, such as the program's code). It is process-wide: a program that embeds the server and
 	// sets it shares the limit with the server. 0 (the default) sets no
-	// limit (GOMEMLIMIT, if set, applies); otherwise at least 16 MiB. With
-	// it, and outbuffer, maxconnections and partialframes chosen so that
-	// connections × outbuffer + partialframes stays below it, an attacker
-	// cannot take the server's memory past it.
+	// limit (GOMEMLIMIT, if set, applies); otherwise at least 16 MiB. It
+	// bounds nothing by itself: it only makes the runtime work harder to
+	// stay under it, and the process can pass it. What agents and other
+	// nodes can make the server hold is bounded by the other keys, and
+	// adds up to more than maxconnections × outbuffer + partialframes:
+	// control frames and answers up to twice outbuffer per connection,
+	// netmemory for the UDP network, and with a backbone its reassembly
+	// of split messages (64 MiB for plain messages and as much for
+	// queues) and the NATS client's buffers of messages not yet handled.
+	// Choose memorylimit above that sum for it to hold under attack.
 	MemoryLimit int
 
 	// Interface ("interface") is the network interface for multicast; ""
