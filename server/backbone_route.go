@@ -123,15 +123,25 @@ func msgView(frame []byte, m *wire.Msg) wire.MsgView {
 // bbStallBudget bounds the pauses for one recipient that end without its
 // writer making progress, for the backbone: longer than a local sender's
 // stallBudget, since what arrives from NATS has no sender to slow down and
-// would be lost.
-const bbStallBudget = time.Second
+// would be lost. bbWaitBudget bounds all the backbone's pauses for one
+// recipient, progress or not, as a credit that refills by 1/stallRefill of
+// the time that passes: one goroutine delivers everything NATS brings but
+// durable channels, and a listener that reads slowly but steadily would
+// otherwise pace it, and everyone else, to its own speed.
+const (
+	bbStallBudget = time.Second
+	bbWaitBudget  = time.Second
+)
 
 // waitRoom pauses a goroutine delivering from the network while r's outbox
 // is more than three quarters full, until r's writer takes it. Waits that
 // end without progress (stallMax each) add up, and count against a local
 // sender's stallBudget too; once bbStallBudget is spent, r is not waited
-// for until its writer makes progress, and what does not fit is dropped as
-// configured.
+// for until its writer makes progress. Every pause, in vain or not, costs
+// r's credit (bbWaitBudget); once it is spent r is not waited for until it
+// refills. Nor is anyone while the backbone's backlog passes a quarter of
+// what it buffers. What does not fit then is dropped as configured
+// (slowconsumer) and counted.
 func (s *Server) waitRoom(r *conn) {
 	var t *time.Timer
 	defer func() {
@@ -139,9 +149,16 @@ func (s *Server) waitRoom(r *conn) {
 			t.Stop()
 		}
 	}()
+	bb := s.bb.Load()
 	for {
 		r.omu.Lock()
-		if r.closing || r.stalls >= bbStallBudget || r.queuedLocked() <= s.limits.Load().outBuffer/4*3 {
+		now := time.Now()
+		credit := r.bbCreditLocked(now)
+		if r.closing || r.stalls >= bbStallBudget || credit <= 0 || r.queuedLocked() <= s.limits.Load().outBuffer/4*3 {
+			r.omu.Unlock()
+			return
+		}
+		if bb != nil && bb.b.Backlogged() {
 			r.omu.Unlock()
 			return
 		}
@@ -150,24 +167,40 @@ func (s *Server) waitRoom(r *conn) {
 		}
 		room, at := r.room, r.progress.Load()
 		r.omu.Unlock()
+		wait := min(stallMax, credit)
 		if t == nil {
-			t = time.NewTimer(stallMax)
+			t = time.NewTimer(wait)
 		} else {
-			t.Reset(stallMax)
+			t.Reset(wait)
 		}
+		timedOut := false
 		select {
 		case <-room:
 		case <-r.done:
 			return
 		case <-t.C:
-			r.omu.Lock()
-			if r.progress.Load() == at { // in vain: the agent read nothing
-				r.stalls += stallMax
-				r.stalled = r.stalls >= stallBudget
-			}
-			r.omu.Unlock()
+			timedOut = true
 		}
+		r.omu.Lock()
+		r.bbCredit -= time.Since(now)
+		if timedOut && r.progress.Load() == at { // in vain: the agent read nothing
+			r.stalls += stallMax
+			r.stalled = r.stalls >= stallBudget
+		}
+		r.omu.Unlock()
 	}
+}
+
+// bbCreditLocked refills and returns r's credit of the backbone's pauses
+// (waitRoom). r.omu is held.
+func (r *conn) bbCreditLocked(now time.Time) time.Duration {
+	if r.bbFilled.IsZero() {
+		r.bbCredit = bbWaitBudget
+	} else {
+		r.bbCredit = min(r.bbCredit+now.Sub(r.bbFilled)/stallRefill, bbWaitBudget)
+	}
+	r.bbFilled = now
+	return r.bbCredit
 }
 
 // backboneStats returns the backbone's figures, nil without one.

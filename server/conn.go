@@ -76,6 +76,8 @@ type conn struct {
 	chargedBy []charge      // senders whose pauses for it were in vain since its writer last made progress
 	stalled   bool          // stalls used up stallBudget; none until the writer takes obuf
 	stalls    time.Duration // stall time that ran out since the writer last took obuf
+	bbCredit  time.Duration // of the backbone's pauses for it, progress or not (waitRoom)
+	bbFilled  time.Time     // when bbCredit was last refilled; zero: full
 	waits     time.Duration // stall time that ran out while the writer, not writing, had yet to make progress
 	writing   bool          // the writer is in a write (from Take to Wrote)
 	closing   bool          // no more deliveries; writeLoop flushes then closes

@@ -198,6 +198,15 @@ func (b *Backbone) Subjects() []string {
 	return out
 }
 
+// Backlogged reports whether the messages NATS has handed to the backbone
+// and it has yet to deliver, plain or for queue groups, passed a quarter
+// of what it buffers (inQueue each, past which NATS drops them as for a
+// slow consumer): the deliverer should not pause for a slow recipient
+// then, or everyone else's messages would be lost.
+func (b *Backbone) Backlogged() bool {
+	return len(b.in.msgs) > cap(b.in.msgs)/4 || len(b.qs.msgs) > cap(b.qs.msgs)/4
+}
+
 // receive delivers the plain subscriptions' messages until close.
 func (in *interest) receive() {
 	defer in.b.wg.Done()
