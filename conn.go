@@ -105,7 +105,7 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 		// Replays asked while disconnected, or cut off by the end of the
 		// last connection, are asked again (resendLocked dropped their frames).
 		for _, pr := range a.replays {
-			pr.msgs = nil
+			pr.msgs, pr.discarded = nil, 0
 			a.out = wire.AppendReplay(a.out, pr.req)
 		}
 	}
@@ -492,7 +492,7 @@ func (a *Agent) handle(it item) {
 	for _, l := range a.listeners.Match(unsafeBytes(it.msg.Event)) {
 		if l.replaying {
 			if !l.off.Load() {
-				l.held = append(l.held, it.msg)
+				a.holdLive(l, it.msg)
 			}
 			continue
 		}

@@ -1,6 +1,7 @@
 package netcluster
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/netcluster/netcluster/internal/wire"
@@ -40,7 +41,11 @@ type listenOptions struct {
 // reconnection gets live messages only. A replay that fails (the channel
 // is not durable, the server has no NATS backbone or NATS is unreachable)
 // is reported to the error handler (WithErrorHandler), and the listener
-// goes on with live messages. On with WithReplay fails at once for a
+// goes on with live messages. The live messages held meanwhile are bounded
+// by the agent's queue size (WithQueueSize, counted alike): a replay so
+// slow that they pass it is abandoned, reported to the error handler as
+// ErrReplayAbandoned, and the listener gets what was held, then live
+// messages; replayed messages that arrive later are discarded. On with WithReplay fails at once for a
 // bad option, or a server known to speak a protocol without replay.
 func WithReplay(opts ...ReplayOption) ListenOption {
 	return func(lo *listenOptions) error {
@@ -55,16 +60,50 @@ func WithReplay(opts ...ReplayOption) ListenOption {
 	}
 }
 
+// ErrReplayAbandoned is reported to the error handler (wrapped) for a
+// WithReplay listener whose replay took so long that the live messages
+// held for it passed the agent's queue size (WithQueueSize): the listener
+// gets those and the next live messages without its replay.
+var ErrReplayAbandoned = errors.New("netcluster: replay abandoned: the live messages held while it ran passed the queue size")
+
+// holdLive holds live message m for listener l while its replay runs. Held
+// messages count as they would in the queue; past the queue size (and one
+// message at least) the replay is abandoned: its end, when it comes, is
+// ignored, and l gets what was held at once, then live messages. It runs
+// on the dispatch goroutine.
+func (a *Agent) holdLive(l *Listener, m *Message) {
+	l.held = append(l.held, m)
+	l.heldBytes += itemOverhead + len(m.Data)
+	if l.heldBytes <= a.opts.queueSize || len(l.held) == 1 {
+		return
+	}
+	a.asyncError(fmt.Errorf("netcluster: replay for listener %q: %w (%d messages, %d bytes, WithQueueSize %d)",
+		l.pattern, ErrReplayAbandoned, len(l.held), l.heldBytes, a.opts.queueSize))
+	l.abandoned.Store(true)
+	a.releaseHeld(l, nil)
+}
+
 // endListenReplay passes a WithReplay listener its replayed messages, then
-// the live ones held meanwhile, and lets live messages through. It runs on
-// the dispatch goroutine.
+// the live ones held meanwhile, and lets live messages through; nothing
+// for a replay abandoned (holdLive). It runs on the dispatch goroutine.
 func (a *Agent) endListenReplay(pr *pendingReplay) {
 	l := pr.l
+	if !l.replaying {
+		pr.msgs = nil // abandoned: l has had live messages since
+		return
+	}
 	if pr.err != nil {
 		a.asyncError(fmt.Errorf("netcluster: replay for listener %q: %w", l.pattern, pr.err))
 	}
-	msgs := append(pr.msgs, l.held...)
-	pr.msgs, l.held, l.replaying = nil, nil, false
+	a.releaseHeld(l, pr.msgs)
+	pr.msgs = nil
+}
+
+// releaseHeld ends l's replay: l gets replayed, then the live messages
+// held. It runs on the dispatch goroutine.
+func (a *Agent) releaseHeld(l *Listener, replayed []*Message) {
+	msgs := append(replayed, l.held...)
+	l.held, l.heldBytes, l.replaying = nil, 0, false
 	for _, m := range msgs {
 		if l.once {
 			if !l.Off() {

@@ -20,6 +20,10 @@ type Listener struct {
 	// goroutine's after the listener is added.
 	replaying bool
 	held      []*Message
+	heldBytes int // of held, counted as the queue counts (size)
+	// abandoned is set when its replay is abandoned (holdLive): the
+	// reader discards the replayed messages still to come.
+	abandoned atomic.Bool
 }
 
 // Pattern returns the listener's pattern.

@@ -45,6 +45,8 @@ type pendingReplay struct {
 	done chan replayResult // Agent.Replay's; nil for a listener's
 	l    *Listener         // WithReplay's listener
 	err  error             // a listener's replay: why it failed
+
+	discarded int // replayed messages discarded, its listener gone live (holdLive)
 }
 
 type replayResult struct {
@@ -133,6 +135,10 @@ func (a *Agent) onReplayed(payload []byte) error {
 		return errors.New("netcluster: from server: a replayed message with no replay asked")
 	}
 	pr := a.replays[0]
+	if pr.l != nil && pr.l.abandoned.Load() {
+		pr.discarded++ // its listener went live (holdLive)
+		return nil
+	}
 	pr.msgs = append(pr.msgs, m)
 	return nil
 }
@@ -153,7 +159,7 @@ func (a *Agent) onReplayEnd(payload []byte) error {
 	switch {
 	case e.Err != "":
 		a.finishReplayLocked(pr, replayResult{err: errors.New(e.Err)})
-	case int(e.Count) != len(pr.msgs):
+	case int(e.Count) != len(pr.msgs)+pr.discarded:
 		a.finishReplayLocked(pr, replayResult{err: fmt.Errorf("from server: %d messages, the end says %d", len(pr.msgs), e.Count)})
 	default:
 		a.finishReplayLocked(pr, replayResult{msgs: pr.msgs})
