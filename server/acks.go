@@ -302,7 +302,7 @@ func (a *acker) snapshot() {
 	a.wait = a.wait[:0]
 	for _, c := range a.scope {
 		c.omu.Lock()
-		need := c.takes
+		need := c.takes + c.convTakesLocked() // conv: a legacy agent's first messages (convert)
 		if len(c.obuf) > 0 {
 			need++
 		}

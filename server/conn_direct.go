@@ -1,6 +1,6 @@
 package server
 
-// Writing in place: a message for an agent whose writer is idle and
+// Writing in place: a message for a native agent whose writer is idle and
 // outbox empty is written to the agent's socket at once by the sender's
 // reader, as nats-server's flush in place does, instead of waking the
 // writer to do it: one goroutine hand-off fewer per message through the
@@ -73,8 +73,13 @@ func (c *conn) writeNonBlocking(fd uintptr) bool {
 // writer (the caller wakes it). It counts what it writes as the writer would: a batch taken and
 // finished (acks.go), progress (stall). It reports how many bytes it
 // wrote. c.omu is held.
+//
+// Never for a legacy or undecided agent: its writer turns the frames
+// queued before the handshake ended into envelopes without omu
+// (outboxQueue.convert), and a message written in place meanwhile would
+// pass them.
 func (c *conn) flushNowLocked() int {
-	if c.dw.raw == nil || c.writing || c.closing || c.undecided || c.discarding ||
+	if c.dw.raw == nil || c.writing || c.closing || c.undecided || c.legacy || c.discarding ||
 		len(c.conv) > 0 || c.obig != 0 || c.cut != nil || len(c.obuf) == 0 || len(c.obuf) > directMax {
 		return 0
 	}
@@ -86,10 +91,14 @@ func (c *conn) flushNowLocked() int {
 		return 0 // on an error, the writer meets it and closes the connection
 	}
 	if n < len(c.obuf) {
-		// Cannot happen (see directMax); were it to, the rest of the
-		// frame goes now, as nothing else may come between.
-		m, _ := c.nc.Write(c.obuf[n:])
-		n += m
+		// Cannot happen (see directMax). Were it to, the rest of the
+		// frame would have to go next, and waiting for the socket to
+		// take it would hold omu, and every sender to the agent, for
+		// as long as the agent does not read. The connection is closed
+		// as broken instead, at once: its writer and reader meet the
+		// closed socket and end, as after any failed write.
+		c.closing = true
+		c.close()
 	}
 	c.wrote += uint64(n)
 	c.obuf = c.obuf[:0]

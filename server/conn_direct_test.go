@@ -68,7 +68,7 @@ func TestWriteInPlace(t *testing.T) {
 // frame is written, none is half written).
 func TestWriteInPlaceKeepsOrder(t *testing.T) {
 	_, ch, frame, v := stallServer(t)
-	server, _ := unixPair(t)
+	server, agent := unixPair(t)
 	r := newConn(ch, server)
 	r.deliver(&delivery{raw: frame, v: &v})
 	r.omu.Lock()
@@ -84,12 +84,12 @@ func TestWriteInPlaceKeepsOrder(t *testing.T) {
 	r.omu.Unlock()
 	r.deliver(&delivery{raw: frame, v: &v, inPlace: inPlaceMax})
 	r.omu.Lock()
-	queued = len(r.obuf)
+	queued, passed := len(r.obuf), r.wrote
 	r.writing = false
 	r.obuf = r.obuf[:0]
 	r.omu.Unlock()
-	if queued != len(frame) {
-		t.Fatalf("writer in a write: %d bytes queued, want the frame's %d", queued, len(frame))
+	if queued != len(frame) || passed != 0 {
+		t.Fatalf("writer in a write: %d bytes queued and %d written in place, want the frame's %d and 0", queued, passed, len(frame))
 	}
 	<-r.wake
 	// Fill the socket: nobody reads the agent's end.
@@ -108,10 +108,10 @@ func TestWriteInPlaceKeepsOrder(t *testing.T) {
 	}
 	r.omu.Lock()
 	r.obuf = r.obuf[:0]
-	wrote := r.wrote
+	wrote, closing := r.wrote, r.closing
 	r.omu.Unlock()
-	if wrote%uint64(len(frame)) != 0 {
-		t.Fatalf("%d bytes written, not whole frames of %d", wrote, len(frame))
+	if closing || wrote != uint64(filled) {
+		t.Fatalf("filling the socket: connection closing %v, %d bytes counted written of %d; want open, all", closing, wrote, filled)
 	}
 	r.deliver(&delivery{raw: frame, v: &v, inPlace: inPlaceMax})
 	r.omu.Lock()
@@ -122,5 +122,21 @@ func TestWriteInPlaceKeepsOrder(t *testing.T) {
 	}
 	if len(r.wake) != 1 {
 		t.Error("writer not woken for a queued message")
+	}
+	// What the agent reads is whole frames, nothing half written (the
+	// frame queued for the writer comes after them).
+	got := make([]byte, filled)
+	agent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(agent, got); err != nil {
+		t.Fatalf("reading the %d bytes written in place: %v", filled, err)
+	}
+	for off := 0; off < len(got); off += len(frame) {
+		if end := off + len(frame); end > len(got) || !bytes.Equal(got[off:end], frame) {
+			t.Fatalf("bytes %d on of %d written in place are not the frame: a frame was half written", off, len(got))
+		}
+	}
+	agent.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if n, _ := agent.Read(got[:1]); n != 0 {
+		t.Fatal("more written than counted")
 	}
 }

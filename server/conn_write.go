@@ -160,17 +160,18 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 		return nil, c.closing
 	}
 	c.obuf = spare
+	c.takes++ // acks.go
 	c.takenLocked(len(batch), c.obig)
 	return batch, false
 }
 
 // takenLocked notes that the writer took a batch of size bytes, big of
-// them a frame larger than the bound at its head. c.omu is held.
+// them a frame larger than the bound at its head; the caller counts the
+// take (c.takes, acks.go). c.omu is held.
 func (c *conn) takenLocked(size, big int) {
 	c.batchLen, c.batchBig = size, big
 	c.inflight = size - big
 	c.writing = true
-	c.takes++ // acks.go
 	c.obig = 0
 	c.tookLocked()
 }
@@ -196,15 +197,7 @@ func (c *conn) tookLocked() {
 // without it (only the writer takes from conv).
 func (q outboxQueue) convert(spare []byte) []byte {
 	c := q.c
-	n := 0
-	for n < len(c.conv) && (n == 0 || n < convBatch) {
-		size, ok := wire.FrameLen(c.conv[n:])
-		if !ok || n+size > len(c.conv) {
-			n = len(c.conv) // cannot happen: deliver queues whole frames
-			break
-		}
-		n += size
-	}
+	n := convChunk(c.conv)
 	chunk := c.conv[:n:n]
 	if c.conv = c.conv[n:]; len(c.conv) == 0 {
 		c.conv = nil
@@ -215,6 +208,12 @@ func (q outboxQueue) convert(spare []byte) []byte {
 	if big {
 		c.inflight = 0
 	}
+	// In a write from now on: nothing is written in place meanwhile
+	// (flushNowLocked), which would pass the chunk; and the take is
+	// counted as the chunk leaves conv, for acks (snapshot) count what
+	// conv holds apart.
+	c.writing = true
+	c.takes++
 	c.omu.Unlock()
 	batch := spare
 	for f := range wire.Frames(chunk) {
@@ -226,13 +225,47 @@ func (q outboxQueue) convert(spare []byte) []byte {
 		}
 	}
 	c.omu.Lock()
-	if big {
+	switch {
+	case len(batch) == 0:
+		// Nothing to write (cannot happen: deliver queues Msg frames):
+		// the chunk is taken and written at once, as acks count it
+		// (convTakesLocked).
+		c.takenLocked(0, 0)
+		c.inflight, c.writing = 0, false
+		c.batches.Add(1)
+		c.srv.acks.written()
+	case big:
 		c.takenLocked(len(batch), len(batch))
-	} else {
+	default:
 		c.takenLocked(len(batch), 0)
 	}
 	c.omu.Unlock()
 	return batch
+}
+
+// convChunk returns how many bytes of whole frames at the head of conv
+// convert takes at once: convBatch or more, to a frame's end.
+func convChunk(conv []byte) int {
+	n := 0
+	for n < len(conv) && (n == 0 || n < convBatch) {
+		size, ok := wire.FrameLen(conv[n:])
+		if !ok || n+size > len(conv) {
+			return len(conv) // cannot happen: deliver queues whole frames
+		}
+		n += size
+	}
+	return n
+}
+
+// convTakesLocked returns how many takes the writer needs to turn conv
+// into envelopes (convert): acknowledgements wait for those too. c.omu is
+// held.
+func (c *conn) convTakesLocked() uint64 {
+	var takes uint64
+	for conv := c.conv; len(conv) > 0; takes++ {
+		conv = conv[convChunk(conv):]
+	}
+	return takes
 }
 
 // Wrote keeps, after a failed write, the queue group messages the write

@@ -88,6 +88,17 @@ func (c *conn) hasRoom() bool {
 // message is then for another member. A message dropped for a full outbox
 // (slowconsumer "drop") counts as taken: at most once.
 func (c *conn) deliverQueued(sid uint32, body []byte, inPlace bool) (ok, nearlyFull bool) {
+	budget := 0
+	if inPlace {
+		budget = 1
+	}
+	return c.deliverQueuedTo(sid, body, &budget)
+}
+
+// deliverQueuedTo is deliverQueued, writing in place (conn_direct.go) if
+// *inPlace, the recipients that may still have the message so, is above
+// zero; it takes one from *inPlace if it does.
+func (c *conn) deliverQueuedTo(sid uint32, body []byte, inPlace *int) (ok, nearlyFull bool) {
 	lim := c.srv.limits.Load()
 	size := wire.HeaderLen + wire.QueueMsgOverhead + len(body)
 	c.omu.Lock()
@@ -104,7 +115,10 @@ func (c *conn) deliverQueued(sid uint32, body []byte, inPlace bool) (ok, nearlyF
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
-	wake := n == 0 && !(inPlace && c.flushNowLocked() > 0) // else written in place (conn_direct.go)
+	wake := n == 0 && !(*inPlace > 0 && c.flushNowLocked() > 0) // else written in place (conn_direct.go)
+	if !wake && n == 0 {
+		*inPlace--
+	}
 	nearlyFull = !c.stalled && c.queuedLocked() > lim.outBuffer/4*3
 	c.omu.Unlock()
 	c.queuedIn.Add(1)
@@ -132,7 +146,7 @@ func (ch *channel) routeGroups(d *delivery) (full *conn) {
 		var nearly bool
 		m, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
 			var ok bool
-			ok, nearly = m.S.deliverQueued(m.SID, body, d.inPlace > 0)
+			ok, nearly = m.S.deliverQueuedTo(m.SID, body, &d.inPlace)
 			return ok
 		})
 		if !ok {
