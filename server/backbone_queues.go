@@ -58,14 +58,12 @@ func (n *bbNode) deliverGroup(node backbone.NodeID, g backbone.Group, frame []by
 		n.st.malformed.Add(1)
 		return
 	}
-	// The origin: the frame's Node (the publisher writes its id into a
-	// Msg's; a requeue carries the origin's), else the publisher.
-	origin := string(v.Node)
-	if origin == "" {
-		var name [16]byte
-		hex.Encode(name[:], node[:])
-		origin = string(name[:])
-	}
+	// The origin is node (the envelope's, or the one a requeue names),
+	// not the frame's Node: a peer's frame that names this server does
+	// not pass as local.
+	var name [16]byte
+	hex.Encode(name[:], node[:])
+	origin := string(name[:])
 	m := wire.Msg{
 		Flags:   v.Flags,
 		Channel: unsafeString(v.Channel),

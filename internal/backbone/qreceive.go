@@ -1,6 +1,8 @@
 package backbone
 
 import (
+	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +24,16 @@ type queueReceiver struct {
 	q     *queues
 	parts map[NodeID]*qpartial
 	held  int
+	swept time.Time // when parts was last swept of expired messages
 }
+
+// Bounds of a large message for groups: how many groups one message is
+// delivered to (one head per group NATS picked this server for), and how
+// many unfinished messages are held at once (one per publishing server).
+const (
+	maxPartGroups = 1 << 10
+	maxParts      = 1 << 12
+)
 
 // qpartial is a large message in pieces, for groups.
 type qpartial struct {
@@ -84,19 +95,32 @@ func (r *queueReceiver) handle(m *nats.Msg) {
 		r.head(m.Subject, g, &e)
 	case kindRequeue:
 		if e.queue == m.Sub.Queue {
-			r.deliver(e.node, g, m.Subject, e.body)
+			// The origin is the one the frame names: the server that
+			// published it again got it from there.
+			r.deliver(frameOrigin(e.body, e.node), g, m.Subject, e.body)
 		}
 		// else: published again for another group, which NATS picked
 		// here only because the subject matches.
 	}
 }
 
-// head starts a large message for g, or adds g to the one started.
+// head starts a large message for g, or adds g to the one started. A
+// head repeated for a group already there is a duplicate (NATS picks once
+// per queue name), counted and dropped; so is one past maxPartGroups.
 func (r *queueReceiver) head(subj string, g Group, e *envelope) {
 	b := r.q.b
+	r.sweep(time.Now(), false)
 	p := r.parts[e.node]
 	if p != nil && p.epoch == e.epoch && p.seq == e.seq && p.subj == subj {
-		p.groups = append(p.groups, g)
+		switch {
+		case slices.Contains(p.groups, g):
+			b.st.duplicates.Add(1)
+		case len(p.groups) >= maxPartGroups:
+			b.st.lost.Add(1)
+			b.warn.soon(&b.st)
+		default:
+			p.groups = append(p.groups, g)
+		}
 		return
 	}
 	if p != nil {
@@ -106,7 +130,10 @@ func (r *queueReceiver) head(subj string, g Group, e *envelope) {
 		b.st.lost.Add(1) // a publisher that sends every piece on the subject
 		return
 	}
-	if int(e.total) > b.cfg.MaxMessage || r.held+int(e.total) > maxReassembly {
+	if r.held+int(e.total) > maxReassembly || len(r.parts) >= maxParts {
+		r.sweep(time.Now(), true) // room may be held by expired messages
+	}
+	if int(e.total) > b.maxReassembled() || r.held+int(e.total) > maxReassembly || len(r.parts) >= maxParts {
 		b.st.tooLarge.Add(1)
 		b.warn.soon(&b.st)
 		return
@@ -118,9 +145,25 @@ func (r *queueReceiver) head(subj string, g Group, e *envelope) {
 	r.complete(e.node, p)
 }
 
+// sweep drops the unfinished messages older than reassemblyLimit, lost:
+// their publisher stopped or never meant to finish them. It looks at most
+// once a second unless now.
+func (r *queueReceiver) sweep(t time.Time, now bool) {
+	if len(r.parts) == 0 || !now && t.Sub(r.swept) < time.Second {
+		return
+	}
+	r.swept = t
+	for node, p := range r.parts {
+		if t.Sub(p.since) > reassemblyLimit {
+			r.drop(node)
+		}
+	}
+}
+
 // piece adds a later piece to the message it continues, if this server
 // got its head.
 func (r *queueReceiver) piece(subj string, e *envelope) {
+	r.sweep(time.Now(), false)
 	p := r.parts[e.node]
 	switch {
 	case e.kind != kindChunk || p == nil:
@@ -174,6 +217,34 @@ func (r *queueReceiver) deliver(node NodeID, g Group, subj string, frame []byte)
 	b.st.queueIn.Add(1)
 	b.st.bytesIn.Add(uint64(len(frame)))
 	b.cfg.DeliverGroup(node, g, frame)
+}
+
+// frameOrigin returns the server a requeued Msg or Call frame names in
+// its Node field (in hex, as the publisher wrote it), or def if it names
+// none.
+func frameOrigin(frame []byte, def NodeID) NodeID {
+	f, rest, ok := wire.Split(frame)
+	if !ok || len(rest) != 0 {
+		return def
+	}
+	var v wire.MsgView
+	var err error
+	switch f.Type {
+	case wire.TypeMsg:
+		v, err = wire.ParseMsg(f.Payload)
+	case wire.TypeCall:
+		_, v, err = wire.ParseCall(f.Payload)
+	default:
+		return def
+	}
+	var id NodeID
+	if err != nil || len(v.Node) != 2*len(id) {
+		return def
+	}
+	if _, err := hex.Decode(id[:], v.Node); err != nil {
+		return def
+	}
+	return id
 }
 
 // The pieces of a large message after its first are published on the

@@ -34,7 +34,12 @@ type Group struct {
 // DeliverGroupFunc receives a message NATS picked this server for, for
 // group g: node is the origin server (this server's own id for its own
 // publications) and frame a whole wire Msg or Call frame as its agent
-// sent it, valid only during the call. It is called from one goroutine.
+// sent it, valid only during the call. The origin is the envelope's node,
+// whatever the frame's Node field says, except for a message published
+// again for a group (Requeue), whose frame names its origin. NATS peers
+// are trusted with node ids as with NATS credentials: nothing tells this
+// server's own publications (which its queue connection sees) from a
+// peer's envelope that claims its id. It is called from one goroutine.
 type DeliverGroupFunc func(node NodeID, g Group, frame []byte)
 
 // queueName is the NATS queue name of g: unique per group channel, name
@@ -56,9 +61,11 @@ type queues struct {
 	subs map[qsub]*nats.Subscription   // active
 	grp  map[string]Group              // queue name → group
 	mirr map[string]*nats.Subscription // piece subjects (plain)
-	gone map[string]bool               // queue names drained since LeaveGroup last flushed
+	gone map[string]time.Time          // queue names drained since LeaveGroup last flushed: when (up to goneKeep)
 	msgs chan *nats.Msg
 	done chan struct{}
+
+	goneAll time.Time // when gone overflowed (pruneGoneLocked)
 }
 
 func (q *queues) init(b *Backbone) {
@@ -67,7 +74,7 @@ func (q *queues) init(b *Backbone) {
 	q.subs = make(map[qsub]*nats.Subscription)
 	q.grp = make(map[string]Group)
 	q.mirr = make(map[string]*nats.Subscription)
-	q.gone = make(map[string]bool)
+	q.gone = make(map[string]time.Time)
 	q.msgs = make(chan *nats.Msg, inQueue)
 	q.done = make(chan struct{})
 }
@@ -154,9 +161,10 @@ func (q *queues) syncLocked() {
 				sub.Unsubscribe()
 			}
 			delete(q.subs, s)
-			q.gone[s.queue] = true
+			q.gone[s.queue] = time.Now()
 		}
 	}
+	q.pruneGoneLocked(time.Now())
 	q.grp = grp
 	want := minimal(pieces)
 	for _, p := range want {
@@ -186,6 +194,30 @@ func (q *queues) syncLocked() {
 				}
 			}
 		})
+	}
+}
+
+// A drained queue name is remembered for LeaveGroup for goneKeep (by
+// then the NATS server has long seen the unsubscription, or the
+// connection that had it is gone), and at most maxGone of them: past
+// that, they are forgotten and LeaveGroup flushes for any name for
+// goneKeep. Queue names cycled by local agents do not pile up.
+const (
+	goneKeep = time.Minute
+	maxGone  = 1 << 12
+)
+
+// pruneGoneLocked forgets the queue names drained more than goneKeep
+// before t, or all of them past maxGone.
+func (q *queues) pruneGoneLocked(t time.Time) {
+	if len(q.gone) > maxGone {
+		clear(q.gone)
+		q.goneAll = t
+	}
+	for name, at := range q.gone {
+		if t.Sub(at) > goneKeep {
+			delete(q.gone, name)
+		}
 	}
 }
 
@@ -285,8 +317,9 @@ func (b *Backbone) LeaveGroup(g Group) {
 	// Drained now or by a SetGroups before: the NATS server may not have
 	// seen the unsubscription yet (it came on this connection, the
 	// publication will come on the other).
-	flush := q.gone[name]
+	_, flush := q.gone[name]
 	delete(q.gone, name)
+	flush = flush || time.Since(q.goneAll) < goneKeep
 	q.mu.Unlock()
 	if flush && q.nc.IsConnected() {
 		q.nc.FlushTimeout(time.Second)

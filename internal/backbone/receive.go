@@ -171,9 +171,7 @@ func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
 		if !r.accept(ps, key, e.seq) {
 			return
 		}
-		// A frame of MaxMessage bytes grows by the node id its publisher
-		// wrote in (appendFrame).
-		if int(e.total) > r.b.cfg.MaxMessage+len(r.b.nodeHex) || r.held+int(e.total) > maxReassembly {
+		if int(e.total) > r.b.maxReassembled() || r.held+int(e.total) > maxReassembly {
 			r.b.st.tooLarge.Add(1)
 			r.b.warn.soon(&r.b.st)
 			return
@@ -195,6 +193,13 @@ func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
 		r.held -= cap(p.buf)
 		r.deliver(e.node, subj, p.buf)
 	}
+}
+
+// maxReassembled is the largest frame a receiver reassembles: a frame of
+// MaxMessage bytes grows by the node id its publisher wrote in
+// (appendFrame).
+func (b *Backbone) maxReassembled() int {
+	return b.cfg.MaxMessage + len(b.nodeHex)
 }
 
 // dropPartial discards ps's unfinished message, counted as lost.
