@@ -9,10 +9,7 @@ package server
 // next wait for the socket): a sender's burst is routed as before, each
 // writer batching what the burst queued for it while the reader goes on.
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
 // directMax is the largest outbox written in place: a small frame or two.
 // A larger one goes to the writer, which cuts it into chunks (sockWriter).
@@ -40,30 +37,6 @@ type direct struct {
 	buf []byte
 	n   int
 	err error
-}
-
-// initDirect readies in-place writes, if the connection is a Unix socket
-// (see directMax).
-func (c *conn) initDirect() {
-	sc, ok := c.nc.(*net.UnixConn)
-	if !ok {
-		return
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	c.dw.raw = raw
-	c.dw.fn = c.writeNonBlocking
-}
-
-// writeNonBlocking is one write(2) attempt of dw.buf on the connection's
-// non-blocking socket; returning true tells the runtime not to wait for
-// the socket to become writable.
-func (c *conn) writeNonBlocking(fd uintptr) bool {
-	n, err := syscall.Write(int(fd), c.dw.buf)
-	c.dw.n, c.dw.err = max(n, 0), err
-	return true
 }
 
 // flushNowLocked writes the outbox in place if it was empty before the
