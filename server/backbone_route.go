@@ -153,7 +153,7 @@ func (s *Server) waitRoom(r *conn) {
 	for {
 		r.omu.Lock()
 		now := time.Now()
-		credit := r.bbCreditLocked(now)
+		credit := r.bbCredit.refill(now, bbWaitBudget)
 		if r.closing || r.stalls >= bbStallBudget || credit <= 0 || r.queuedLocked() <= s.limits.Load().outBuffer/4*3 {
 			r.omu.Unlock()
 			return
@@ -182,25 +182,13 @@ func (s *Server) waitRoom(r *conn) {
 			timedOut = true
 		}
 		r.omu.Lock()
-		r.bbCredit -= time.Since(now)
+		r.bbCredit.left -= time.Since(now)
 		if timedOut && r.progress.Load() == at { // in vain: the agent read nothing
 			r.stalls += stallMax
 			r.stalled = r.stalls >= stallBudget
 		}
 		r.omu.Unlock()
 	}
-}
-
-// bbCreditLocked refills and returns r's credit of the backbone's pauses
-// (waitRoom). r.omu is held.
-func (r *conn) bbCreditLocked(now time.Time) time.Duration {
-	if r.bbFilled.IsZero() {
-		r.bbCredit = bbWaitBudget
-	} else {
-		r.bbCredit = min(r.bbCredit+now.Sub(r.bbFilled)/stallRefill, bbWaitBudget)
-	}
-	r.bbFilled = now
-	return r.bbCredit
 }
 
 // backboneStats returns the backbone's figures, nil without one.

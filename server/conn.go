@@ -46,11 +46,10 @@ type conn struct {
 	rd       *wire.Reader // native connections
 
 	// Owned by the reader (run's goroutine).
-	stallTimer *time.Timer   // used in stall
-	credit     time.Duration // of pauses in vain for recipients (stall)
-	refilled   time.Time     // when credit was last refilled
-	fulls      []*conn       // recipients of the message being routed whose outboxes are nearly full (routeDelivery)
-	patterns   int           // listener patterns added (native agents)
+	stallTimer *time.Timer // used in stall
+	credit     pauseCredit // of pauses in vain for recipients (stall)
+	fulls      []*conn     // recipients of the message being routed whose outboxes are nearly full (routeDelivery)
+	patterns   int         // listener patterns added (native agents)
 	br         *bufio.Reader
 	lscratch   []byte             // legacy envelopes of the messages it sends (delivery.legacyFrame)
 	big        int                // size of the frame larger than br arriving, 0 if none (conn_frames.go)
@@ -76,8 +75,7 @@ type conn struct {
 	chargedBy []charge      // senders whose pauses for it were in vain since its writer last made progress
 	stalled   bool          // stalls used up stallBudget; none until the writer takes obuf
 	stalls    time.Duration // stall time that ran out since the writer last took obuf
-	bbCredit  time.Duration // of the backbone's pauses for it, progress or not (waitRoom)
-	bbFilled  time.Time     // when bbCredit was last refilled; zero: full
+	bbCredit  pauseCredit   // of the backbone's pauses for it, progress or not (waitRoom)
 	waits     time.Duration // stall time that ran out while the writer, not writing, had yet to make progress
 	writing   bool          // the writer is in a write (from Take to Wrote)
 	closing   bool          // no more deliveries; writeLoop flushes then closes
@@ -139,8 +137,7 @@ func newConn(ch *channel, nc net.Conn) *conn {
 		since:      time.Now(),
 		pid:        -1,
 		uid:        -1,
-		credit:     stallBudget,
-		refilled:   time.Now(),
+		credit:     pauseCredit{left: stallBudget, filled: time.Now()},
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),

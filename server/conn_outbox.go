@@ -271,7 +271,7 @@ func (c *conn) stall(r *conn) {
 		}
 		r.omu.Unlock()
 		if vain {
-			c.credit = max(c.stallCredit()-stallMax, -stallBudget)
+			c.credit.left = max(c.stallCredit()-stallMax, -stallBudget)
 		}
 	}
 }
@@ -316,17 +316,28 @@ func (c *conn) refundLocked() {
 func (c *conn) refund() {
 	if n := c.refunds.Load(); n != 0 {
 		c.refunds.Add(-n)
-		c.credit = min(c.credit+time.Duration(n), stallBudget)
+		c.credit.left = min(c.credit.left+time.Duration(n), stallBudget)
 	}
 }
 
 // stallCredit refills and returns the sender's credit of pauses (see
-// stall). Only the reader calls it.
-func (c *conn) stallCredit() time.Duration {
-	now := time.Now()
-	c.credit = min(c.credit+now.Sub(c.refilled)/stallRefill, stallBudget)
-	c.refilled = now
-	return c.credit
+// stall).
+func (c *conn) stallCredit() time.Duration { return c.credit.refill(time.Now(), stallBudget) }
+
+// pauseCredit is a budget of pauses that refills by 1/stallRefill of the
+// time that passes, up to a bound: a sender's pauses in vain (stall) and
+// the backbone's pauses for one recipient (waitRoom).
+type pauseCredit struct {
+	left   time.Duration
+	filled time.Time // when left was last refilled; the zero value refills to full
+}
+
+// refill adds what the time since the last refill earned, up to bound,
+// and returns what is left.
+func (p *pauseCredit) refill(now time.Time, bound time.Duration) time.Duration {
+	p.left = min(p.left+now.Sub(p.filled)/stallRefill, bound)
+	p.filled = now
+	return p.left
 }
 
 // sendControl queues a frame that is not a message (pong, reply). Such

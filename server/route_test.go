@@ -199,7 +199,7 @@ func TestStallLateWriter(t *testing.T) {
 		}
 	}
 	// As if stuck recipients had spent the sender's credit.
-	src.credit, src.refilled = -stallBudget, time.Now()
+	src.credit = pauseCredit{left: -stallBudget, filled: time.Now()}
 	for i := range 3 {
 		start := time.Now()
 		src.stall(late)
