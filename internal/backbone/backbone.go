@@ -31,6 +31,10 @@ type Config struct {
 	NodeName string
 	// MaxMessage is the largest frame sent or reassembled. Default 16 MiB.
 	MaxMessage int
+	// ReassemblyLimit bounds the time from a large message's first piece
+	// to its last: past it, the unfinished message is dropped, counted as
+	// lost (a publisher that died mid-message). Default 30 s.
+	ReassemblyLimit time.Duration
 	// Logger receives the backbone's logs. Default: discard.
 	Logger *slog.Logger
 	// DeliverGroup, if set, receives the messages NATS picks this server

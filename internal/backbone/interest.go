@@ -211,6 +211,8 @@ func (b *Backbone) Backlogged() bool {
 func (in *interest) receive() {
 	defer in.b.wg.Done()
 	r := newReceiver(in.b)
+	sweep := time.NewTicker(r.parts.sweepEvery())
+	defer sweep.Stop()
 	for {
 		select {
 		case m := <-in.msgs:
@@ -219,6 +221,8 @@ func (in *interest) receive() {
 			}
 			subj, _ := in.b.subj.unpieces(m.Subject)
 			r.handle(subj, subj, m.Data)
+		case t := <-sweep.C:
+			r.parts.sweep(t, true)
 		case <-in.done:
 			return
 		}

@@ -22,31 +22,20 @@ import (
 // another server's and are dropped.
 type queueReceiver struct {
 	q     *queues
-	parts map[NodeID]*qpartial
-	held  int
-	swept time.Time // when parts was last swept of expired messages
+	parts assembly // large messages in pieces; a part's key is its subject
 }
 
-// Bounds of a large message for groups: how many groups one message is
-// delivered to (one head per group NATS picked this server for), and how
-// many unfinished messages are held at once (one per publishing server).
+// Bounds of a large message: how many groups one message is delivered to
+// (one head per group NATS picked this server for), and how many
+// unfinished messages a receiver holds at once (one per publishing
+// server).
 const (
 	maxPartGroups = 1 << 10
 	maxParts      = 1 << 12
 )
 
-// qpartial is a large message in pieces, for groups.
-type qpartial struct {
-	epoch  uint32
-	seq    uint64
-	subj   string
-	groups []Group
-	buf    []byte
-	since  time.Time
-}
-
 func newQueueReceiver(q *queues) *queueReceiver {
-	return &queueReceiver{q: q, parts: make(map[NodeID]*qpartial)}
+	return &queueReceiver{q: q, parts: newAssembly(q.b)}
 }
 
 func (r *queueReceiver) handle(m *nats.Msg) {
@@ -109,9 +98,9 @@ func (r *queueReceiver) handle(m *nats.Msg) {
 // per queue name), counted and dropped; so is one past maxPartGroups.
 func (r *queueReceiver) head(subj string, g Group, e *envelope) {
 	b := r.q.b
-	r.sweep(time.Now(), false)
-	p := r.parts[e.node]
-	if p != nil && p.epoch == e.epoch && p.seq == e.seq && p.subj == subj {
+	r.parts.sweep(time.Now(), false)
+	p := r.parts.parts[e.node]
+	if p != nil && p.epoch == e.epoch && p.seq == e.seq && p.key == subj {
 		switch {
 		case slices.Contains(p.groups, g):
 			b.st.duplicates.Add(1)
@@ -124,84 +113,44 @@ func (r *queueReceiver) head(subj string, g Group, e *envelope) {
 		return
 	}
 	if p != nil {
-		r.drop(e.node)
+		r.parts.drop(e.node)
 	}
 	if e.offset != 0 {
 		b.st.lost.Add(1) // a publisher that sends every piece on the subject
 		return
 	}
-	if r.held+int(e.total) > maxReassembly || len(r.parts) >= maxParts {
-		r.sweep(time.Now(), true) // room may be held by expired messages
-	}
-	if int(e.total) > b.maxReassembled() || r.held+int(e.total) > maxReassembly || len(r.parts) >= maxParts {
-		b.st.tooLarge.Add(1)
-		b.warn.soon(&b.st)
+	if p = r.parts.start(e.node, e.epoch, e.seq, subj, e.total); p == nil {
 		return
 	}
-	p = &qpartial{epoch: e.epoch, seq: e.seq, subj: subj, groups: []Group{g},
-		buf: append(make([]byte, 0, e.total), e.body...), since: time.Now()}
-	r.held += int(e.total)
-	r.parts[e.node] = p
-	r.complete(e.node, p)
-}
-
-// sweep drops the unfinished messages older than reassemblyLimit, lost:
-// their publisher stopped or never meant to finish them. It looks at most
-// once a second unless now.
-func (r *queueReceiver) sweep(t time.Time, now bool) {
-	if len(r.parts) == 0 || !now && t.Sub(r.swept) < time.Second {
-		return
-	}
-	r.swept = t
-	for node, p := range r.parts {
-		if t.Sub(p.since) > reassemblyLimit {
-			r.drop(node)
-		}
-	}
+	p.groups = []Group{g}
+	r.add(e.node, p, e)
 }
 
 // piece adds a later piece to the message it continues, if this server
 // got its head.
 func (r *queueReceiver) piece(subj string, e *envelope) {
-	r.sweep(time.Now(), false)
-	p := r.parts[e.node]
+	r.parts.sweep(time.Now(), false)
+	p := r.parts.parts[e.node]
 	switch {
 	case e.kind != kindChunk || p == nil:
 		return // not ours
-	case p.epoch != e.epoch || p.seq != e.seq || p.subj != subj:
+	case p.epoch != e.epoch || p.seq != e.seq || p.key != subj:
 		// The publisher moved on: whatever p lacks will not come. A
 		// piece of another message whose head went elsewhere is not ours.
-		r.drop(e.node)
-		return
-	case int(e.offset) < len(p.buf):
-		return // a duplicate piece
-	case int(e.offset) > len(p.buf) || time.Since(p.since) > reassemblyLimit:
-		r.drop(e.node)
+		r.parts.drop(e.node)
 		return
 	}
-	p.buf = append(p.buf, e.body...)
-	r.complete(e.node, p)
+	r.add(e.node, p, e)
 }
 
-// complete delivers p once whole.
-func (r *queueReceiver) complete(node NodeID, p *qpartial) {
-	if len(p.buf) < cap(p.buf) {
+// add adds e's piece to p, and delivers p once whole.
+func (r *queueReceiver) add(node NodeID, p *part, e *envelope) {
+	if !r.parts.add(node, p, e) {
 		return
 	}
-	delete(r.parts, node)
-	r.held -= cap(p.buf)
 	for _, g := range p.groups {
-		r.deliver(node, g, p.subj, p.buf)
+		r.deliver(node, g, p.key, p.buf)
 	}
-}
-
-// drop discards node's unfinished message, lost for each of its groups.
-func (r *queueReceiver) drop(node NodeID) {
-	p := r.parts[node]
-	delete(r.parts, node)
-	r.held -= cap(p.buf)
-	r.q.b.st.lost.Add(uint64(len(p.groups)))
-	r.q.b.warn.soon(&r.q.b.st)
 }
 
 // deliver hands a frame to the server for g after checking it is one Msg

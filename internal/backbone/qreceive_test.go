@@ -77,8 +77,8 @@ func TestQueueLargestMessage(t *testing.T) {
 	if len(*got) != 1 || (*got)[0].n != len(f) {
 		t.Fatalf("deliveries %+v, tooLarge %d", *got, r.q.b.st.tooLarge.Load())
 	}
-	if r.held != 0 {
-		t.Fatalf("held %d after the message", r.held)
+	if r.parts.held != 0 {
+		t.Fatalf("held %d after the message", r.parts.held)
 	}
 }
 
@@ -96,7 +96,7 @@ func TestQueueDuplicateHeads(t *testing.T) {
 		r.head(subj, g, chunkEnv(t, node, 1, f, 0, 1000))
 	}
 	r.head(subj, Group{"A", "other", "job"}, chunkEnv(t, node, 1, f, 0, 1000))
-	if n := len(r.parts[node].groups); n != 2 {
+	if n := len(r.parts.parts[node].groups); n != 2 {
 		t.Fatalf("%d groups held for one message", n)
 	}
 	r.piece(subj, chunkEnv(t, node, 1, f, 1000, len(f)))
@@ -132,8 +132,8 @@ func TestQueuePartialExpires(t *testing.T) {
 	dead, live := NodeID{1}, NodeID{2}
 	f := publisherFrame(dead, max)
 	r.head(subj, g, chunkEnv(t, dead, 1, f, 0, 1000))
-	if r.held != len(f) {
-		t.Fatalf("held %d", r.held)
+	if r.parts.held != len(f) {
+		t.Fatalf("held %d", r.parts.held)
 	}
 	// Within the limit, the second message has no room.
 	f2 := publisherFrame(live, max)
@@ -141,9 +141,9 @@ func TestQueuePartialExpires(t *testing.T) {
 	if n := r.q.b.st.tooLarge.Load(); n != 1 {
 		t.Fatalf("tooLarge %d with the first message held", n)
 	}
-	r.parts[dead].since = time.Now().Add(-reassemblyLimit - time.Second)
+	r.parts.parts[dead].since = time.Now().Add(-r.parts.limit - time.Second)
 	r.head(subj, g, chunkEnv(t, live, 2, f2, 0, 1000))
-	if r.parts[dead] != nil {
+	if r.parts.parts[dead] != nil {
 		t.Fatal("the expired message is still held")
 	}
 	if l := r.q.b.st.lost.Load(); l != 1 {
@@ -155,8 +155,8 @@ func TestQueuePartialExpires(t *testing.T) {
 	for off := 1000; off < len(f2); off += 1 << 20 {
 		r.piece(subj, chunkEnv(t, live, 2, f2, off, 1<<20))
 	}
-	if len(*got) != 1 || r.held != 0 {
-		t.Fatalf("deliveries %+v, held %d", *got, r.held)
+	if len(*got) != 1 || r.parts.held != 0 {
+		t.Fatalf("deliveries %+v, held %d", *got, r.parts.held)
 	}
 }
 

@@ -255,8 +255,12 @@ func (b *Backbone) FlushGroups() error {
 func (q *queues) receive() {
 	defer q.b.wg.Done()
 	r := newQueueReceiver(q)
+	sweep := time.NewTicker(r.parts.sweepEvery())
+	defer sweep.Stop()
 	for {
 		select {
+		case t := <-sweep.C:
+			r.parts.sweep(t, true)
 		case m := <-q.msgs:
 			if len(m.Data) == 0 && m.Reply != "" {
 				q.nc.Publish(m.Reply, nil) // a probe: this server has a member

@@ -8,13 +8,9 @@ import (
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
-// Bounds of reassembly: what one receiver holds of unfinished large
-// messages, and how long a piece waits for the next.
-const (
-	maxReassembly   = 64 << 20
-	reassemblyLimit = 30 * time.Second
-	maxPeerKeys     = 1 << 16
-)
+// maxPeerKeys bounds the sequence keys a receiver remembers per
+// publishing server.
+const maxPeerKeys = 1 << 16
 
 // receiver turns envelopes into deliveries for one stream of NATS
 // messages (the plain subscriptions, or one durable consumer): it drops
@@ -23,7 +19,7 @@ const (
 type receiver struct {
 	b     *Backbone
 	peers map[NodeID]*peerState
-	held  int // bytes in partial messages
+	parts assembly // large messages in pieces
 
 	// holdGaps (durable consumers) asks for a message after a gap again
 	// (handle returns retry) for up to gapWait, since JetStream redelivers
@@ -38,19 +34,10 @@ type peerState struct {
 	epoch uint32
 	next  map[string]uint64    // sequence key → next expected seq
 	gaps  map[string]time.Time // sequence key → when a gap was first seen (holdGaps)
-	part  *partial             // the message being reassembled, if any
-}
-
-// partial is a large message in pieces.
-type partial struct {
-	key   string
-	seq   uint64
-	buf   []byte
-	since time.Time
 }
 
 func newReceiver(b *Backbone) *receiver {
-	return &receiver{b: b, peers: make(map[NodeID]*peerState)}
+	return &receiver{b: b, peers: make(map[NodeID]*peerState), parts: newAssembly(b)}
 }
 
 // handle takes one envelope that arrived under sequence key key and
@@ -75,10 +62,15 @@ func (r *receiver) handle1(subj, key string, data []byte) bool {
 		// published again for a queue group only (qreceive.go).
 		return true
 	}
+	if len(r.parts.parts) > 0 {
+		// The plain and queue loops sweep on a timer too; a durable
+		// consumer's receiver only here.
+		r.parts.sweep(time.Now(), false)
+	}
 	ps := r.peers[e.node]
 	if ps == nil || ps.epoch != e.epoch {
-		if ps != nil && ps.part != nil {
-			r.dropPartial(ps)
+		if r.parts.parts[e.node] != nil {
+			r.parts.drop(e.node)
 		}
 		ps = &peerState{epoch: e.epoch, next: make(map[string]uint64), gaps: make(map[string]time.Time)}
 		r.peers[e.node] = ps
@@ -151,12 +143,12 @@ func (r *receiver) accept(ps *peerState, key string, seq uint64) bool {
 	return true
 }
 
-// chunk adds a piece to ps's partial message.
+// chunk adds a piece to the message its publisher is sending in pieces.
 func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
-	p := ps.part
+	p := r.parts.parts[e.node]
 	if p != nil && (p.key != key || p.seq != e.seq) {
 		// Pieces of one message come back to back: the other is lost.
-		r.dropPartial(ps)
+		r.parts.drop(e.node)
 		p = nil
 	}
 	if p == nil {
@@ -171,26 +163,11 @@ func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
 		if !r.accept(ps, key, e.seq) {
 			return
 		}
-		if int(e.total) > r.b.maxReassembled() || r.held+int(e.total) > maxReassembly {
-			r.b.st.tooLarge.Add(1)
-			r.b.warn.soon(&r.b.st)
+		if p = r.parts.start(e.node, e.epoch, e.seq, key, e.total); p == nil {
 			return
 		}
-		p = &partial{key: key, seq: e.seq, buf: make([]byte, 0, e.total), since: time.Now()}
-		ps.part = p
-		r.held += int(e.total)
 	}
-	switch {
-	case int(e.offset) < len(p.buf):
-		return // a duplicate piece
-	case int(e.offset) > len(p.buf) || time.Since(p.since) > reassemblyLimit:
-		r.dropPartial(ps)
-		return
-	}
-	p.buf = append(p.buf, e.body...)
-	if len(p.buf) == cap(p.buf) {
-		ps.part = nil
-		r.held -= cap(p.buf)
+	if r.parts.add(e.node, p, e) {
 		r.deliver(e.node, subj, p.buf)
 	}
 }
@@ -200,14 +177,6 @@ func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
 // (appendFrame).
 func (b *Backbone) maxReassembled() int {
 	return b.cfg.MaxMessage + len(b.nodeHex)
-}
-
-// dropPartial discards ps's unfinished message, counted as lost.
-func (r *receiver) dropPartial(ps *peerState) {
-	r.held -= cap(ps.part.buf)
-	ps.part = nil
-	r.b.st.lost.Add(1)
-	r.b.warn.soon(&r.b.st)
 }
 
 // deliver hands a frame to the server after checking it is one Msg or

@@ -150,7 +150,7 @@ func (b *Backbone) replayRange(ctx context.Context, d *durable, cfg jetstream.Co
 // replayDecoder turns stored envelopes into Msg frames: no sequence
 // checks (the stream is ordered and deduplicated), only reassembly.
 type replayDecoder struct {
-	part map[NodeID]*partial
+	part map[NodeID]*part
 	out  []Stored
 }
 
@@ -174,11 +174,11 @@ func (r *replayDecoder) add(data []byte, emit func(NodeID, []byte)) {
 		}
 	case kindChunk:
 		if r.part == nil {
-			r.part = make(map[NodeID]*partial)
+			r.part = make(map[NodeID]*part)
 		}
 		p := r.part[e.node]
 		if e.offset == 0 {
-			p = &partial{seq: e.seq, buf: make([]byte, 0, e.total)}
+			p = &part{seq: e.seq, buf: make([]byte, 0, e.total)}
 			r.part[e.node] = p
 		}
 		if p == nil || p.seq != e.seq || int(e.offset) != len(p.buf) || cap(p.buf) != int(e.total) {

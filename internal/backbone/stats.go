@@ -20,6 +20,8 @@ type counters struct {
 	duplicates        atomic.Uint64 // dropped as already delivered
 	malformed         atomic.Uint64 // envelopes or frames that did not parse
 	tooLarge          atomic.Uint64 // large messages refused by reassembly bounds
+	expired           atomic.Uint64 // of lost, large messages unfinished past the reassembly limit
+	reassembling      atomic.Int64  // bytes held by unfinished large messages
 	slow              atomic.Uint64 // slow-consumer events reported by nats.go
 	reconnects        atomic.Uint64
 	durableQueued     atomic.Int64 // bytes waiting for JetStream
@@ -44,6 +46,8 @@ type Stats struct {
 	Duplicates uint64   // messages received twice and dropped
 	Malformed  uint64   // envelopes that did not parse
 	TooLarge   uint64   // large messages past the reassembly bounds
+	Expired    uint64   // of Lost, large messages dropped unfinished past Config.ReassemblyLimit
+	Reassembly int      // bytes held by unfinished large messages
 	Slow       uint64   // slow-consumer events (nats.go dropped messages for us)
 	Subjects   []string // plain subjects subscribed to
 	Groups     []string // queue subscriptions, "SUBJECT QUEUE"
@@ -67,6 +71,8 @@ func (b *Backbone) Stats() Stats {
 		Duplicates: b.st.duplicates.Load(),
 		Malformed:  b.st.malformed.Load(),
 		TooLarge:   b.st.tooLarge.Load(),
+		Expired:    b.st.expired.Load(),
+		Reassembly: int(b.st.reassembling.Load()),
 		Slow:       b.st.slow.Load(),
 		Subjects:   b.Subjects(),
 		Groups:     b.Groups(),

@@ -1,0 +1,98 @@
+package backbone
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/netcluster/netcluster/internal/natstest"
+)
+
+// chunkBytes returns the envelope of the piece of frame at offset off, of
+// n bytes at most, as a publisher with node id node sends it.
+func chunkBytes(node NodeID, seq uint64, frame []byte, off, n int) []byte {
+	b := appendEnvHeader(nil, kindChunk, node, 1, seq)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(frame)))
+	b = binary.BigEndian.AppendUint32(b, uint32(off))
+	return append(b, frame[off:min(off+n, len(frame))]...)
+}
+
+// TestPlainPartialExpires: a publisher that dies after the first pieces of
+// a large message leaves it unfinished; the plain receiver drops it
+// ReassemblyLimit later, though nothing else arrives, counted lost and
+// expired, and gives its memory back. The rest of it, coming late, is not
+// delivered nor counted again; later large messages get through.
+func TestPlainPartialExpires(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{NoJetStream: true, MaxPayload: 4096})
+	const limit = 300 * time.Millisecond
+	s := newSink()
+	b, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "node2", ReassemblyLimit: limit}, s.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	waitConnected(t, b)
+	b.SetInterest("A", []string{"job"}, false)
+	waitFor(t, "subscriptions", 5*time.Second, func() bool {
+		return len(subjectsOnServer(t, ns, "netcluster.default.")) == 2 // the subject and its piece subject
+	})
+
+	dead := NodeID{7}
+	f := publisherFrame(dead, 20000)
+	subj := b.subj.event("A", "job")
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const piece = 3000
+	for _, err := range []error{
+		nc.Publish(subj, chunkBytes(dead, 1, f, 0, piece)),
+		nc.Publish(b.subj.pieces(subj), chunkBytes(dead, 1, f, piece, piece)),
+		nc.Flush(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close() // the publisher is gone mid-message
+	started := time.Now()
+	waitFor(t, "the first pieces", 5*time.Second, func() bool { return b.Stats().Reassembly == len(f) })
+	waitFor(t, "the unfinished message to expire", 5*time.Second, func() bool { return b.Stats().Reassembly == 0 })
+	if d := time.Since(started); d < limit {
+		t.Errorf("dropped after %v, before the limit %v", d, limit)
+	}
+	if st := b.Stats(); st.Lost != 1 || st.Expired != 1 || st.MsgsIn != 0 {
+		t.Fatalf("stats %+v, want lost 1, expired 1, nothing delivered", st)
+	}
+
+	// The rest of it, late (the publisher came back): neither delivered
+	// nor counted again.
+	nc, err = nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for off := 2 * piece; off < len(f); off += piece {
+		if err := nc.Publish(b.subj.pieces(subj), chunkBytes(dead, 1, f, off, piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A whole large message from a live publisher gets through.
+	a, _ := open(t, natsCfg(ns.URL()), 1, nil)
+	waitConnected(t, a)
+	if err := a.Send("A", "job", frame("A", "ag1", "job", make([]byte, 20000))); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLen(t, 1, 5*time.Second)
+	time.Sleep(50 * time.Millisecond)
+	if st := b.Stats(); s.len() != 1 || st.Lost != 1 || st.Expired != 1 || st.Reassembly != 0 {
+		t.Fatalf("%d delivered, stats %+v; want the live message only, lost 1", s.len(), st)
+	}
+}
