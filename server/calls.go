@@ -56,6 +56,10 @@ type delivery struct {
 	// patient reports a recipient as nearly full even once local senders
 	// no longer pause for it (the backbone waits longer: waitRoom).
 	patient bool
+	// wakes, if set, collects the recipients whose writers are to be
+	// woken, for a caller that routes a batch to wake them once after it
+	// (bbNode.deliver) rather than after its first message.
+	wakes *[]*conn
 }
 
 // match returns the listeners of d's event in ix: from the sender's memo

@@ -76,7 +76,9 @@ func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 	c.bytesOut.Add(uint64(len(frame)))
 	c.ch.stats.msgsOut.Add(1)
 	c.ch.stats.bytesOut.Add(uint64(len(frame)))
-	if wake {
+	if wake && d.wakes != nil {
+		*d.wakes = append(*d.wakes, c)
+	} else if wake {
 		c.signal()
 	}
 	return nearlyFull, vain

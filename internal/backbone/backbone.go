@@ -43,12 +43,13 @@ type Config struct {
 	DeliverGroup DeliverGroupFunc
 }
 
-// DeliverFunc receives a message from another server: node is the
-// origin server and frame a whole wire Msg frame as its agent sent it.
-// It is called from several goroutines (one per durable channel, one for
-// the rest), never concurrently for one channel's durable messages; the
-// frame is valid only during the call.
-type DeliverFunc func(node NodeID, frame []byte)
+// DeliverFunc receives messages from another server: node is the origin
+// server and frames whole wire frames back to back, as its agents sent
+// them: Msg frames of one channel (those of a batch, in order), or one
+// Call or Answer frame. It is called from several goroutines (one per
+// durable channel, one for the rest), never concurrently for one
+// channel's durable messages; frames is valid only during the call.
+type DeliverFunc func(node NodeID, frames []byte)
 
 // Backbone is a server's connection to NATS. Its methods are safe for
 // concurrent use.

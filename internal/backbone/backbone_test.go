@@ -25,17 +25,24 @@ type sink struct {
 
 func newSink() *sink { return &sink{signal: make(chan struct{}, 1)} }
 
-func (s *sink) deliver(node NodeID, frame []byte) {
-	v, err := wire.ParseMsg(frame[wire.HeaderLen:])
-	if err != nil {
-		panic(err)
+func (s *sink) deliver(node NodeID, frames []byte) {
+	for len(frames) > 0 {
+		f, rest, ok := wire.Split(frames)
+		if !ok {
+			panic("a frame cut short")
+		}
+		frames = rest
+		v, err := wire.ParseMsg(f.Payload)
+		if err != nil {
+			panic(err)
+		}
+		m := v.Msg()
+		m.Data = bytes.Clone(v.Data)
+		s.mu.Lock()
+		s.frames = append(s.frames, m)
+		s.nodes = append(s.nodes, node)
+		s.mu.Unlock()
 	}
-	m := v.Msg()
-	m.Data = bytes.Clone(v.Data)
-	s.mu.Lock()
-	s.frames = append(s.frames, m)
-	s.nodes = append(s.nodes, node)
-	s.mu.Unlock()
 	select {
 	case s.signal <- struct{}{}:
 	default:
@@ -76,7 +83,7 @@ func natsCfg(urls ...string) *config.NATS {
 }
 
 // open starts a Backbone for a test, closed at its end.
-func open(t *testing.T, n *config.NATS, id byte, durable map[string]config.Durable) (*Backbone, *sink) {
+func open(t testing.TB, n *config.NATS, id byte, durable map[string]config.Durable) (*Backbone, *sink) {
 	t.Helper()
 	s := newSink()
 	b, err := New(Config{NATS: n, NodeID: NodeID{id}, NodeName: fmt.Sprintf("node%d", id), Durable: durable}, s.deliver)
@@ -91,7 +98,7 @@ func frame(channel, agent, event string, data []byte) []byte {
 	return wire.AppendMsg(nil, &wire.Msg{Channel: channel, Agent: agent, Event: event, Data: data})
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -102,7 +109,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-func waitConnected(t *testing.T, b *Backbone) {
+func waitConnected(t testing.TB, b *Backbone) {
 	t.Helper()
 	waitFor(t, "connection", 10*time.Second, func() bool { return b.Stats().State == "connected" })
 }

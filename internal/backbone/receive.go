@@ -1,6 +1,7 @@
 package backbone
 
 import (
+	"bytes"
 	"strings"
 	"time"
 	"unsafe"
@@ -90,24 +91,43 @@ func (r *receiver) handle1(subj, key string, data []byte) bool {
 }
 
 // batch delivers the frames of a batch envelope, all or none: a batch is
-// only ever sent again whole.
+// only ever sent again whole. Consecutive Msg frames go to the server in
+// one call: they name one channel, checked against the subject once.
 func (r *receiver) batch(ps *peerState, subj, key string, e *envelope) {
 	if !r.accept(ps, key, e.seq) {
 		return
 	}
 	ps.next[key] = e.seq + uint64(e.count)
 	rest := e.body
+	run, k := 0, 0 // rest[:run] holds k frames checked, not yet delivered
+	var channel []byte
 	for range e.count {
-		n, ok := wire.FrameLen(rest)
-		if !ok || n > len(rest) {
+		n, ok := wire.FrameLen(rest[run:])
+		if !ok || n > len(rest)-run {
 			r.b.st.malformed.Add(1)
 			r.b.warn.soon(&r.b.st)
-			return
+			rest = rest[:run]
+			break
 		}
-		r.deliver(e.node, subj, rest[:n])
-		rest = rest[n:]
+		f := rest[run : run+n]
+		if channel != nil && len(f) >= wire.HeaderLen && f[wire.HeaderLen-1] == wire.TypeMsg && bytes.Equal(channelOf(f), channel) {
+			run += n
+			k++
+			continue
+		}
+		r.deliverRun(e.node, rest[:run], k)
+		rest, run, k = rest[run:], 0, 0
+		if !r.valid(subj, f) || f[wire.HeaderLen-1] != wire.TypeMsg {
+			channel = nil
+			r.deliver(e.node, subj, f) // alone, checked again
+			rest = rest[n:]
+			continue
+		}
+		channel = channelOf(f)
+		run, k = n, 1
 	}
-	if len(rest) != 0 {
+	r.deliverRun(e.node, rest[:run], k)
+	if len(rest) > run {
 		r.b.st.malformed.Add(1)
 	}
 }
@@ -179,19 +199,33 @@ func (b *Backbone) maxReassembled() int {
 	return b.cfg.MaxMessage + len(b.nodeHex)
 }
 
-// deliver hands a frame to the server after checking it is one Msg or
-// Call frame of the channel its subject names, or one Answer frame (an
-// answer goes to its requester's server, which checks it is named in it).
+// deliver hands a frame to the server after checking it (valid).
 func (r *receiver) deliver(node NodeID, subj string, frame []byte) {
-	if n, ok := wire.FrameLen(frame); !ok || n != len(frame) || len(frame) < wire.HeaderLen ||
-		frame[wire.HeaderLen-1] != wire.TypeAnswer && !r.b.subj.sameChannel(subj, channelOf(frame)) {
+	if !r.valid(subj, frame) {
 		r.b.st.malformed.Add(1)
 		r.b.warn.soon(&r.b.st)
 		return
 	}
-	r.b.st.msgsIn.Add(1)
-	r.b.st.bytesIn.Add(uint64(len(frame)))
-	r.b.deliver(node, frame)
+	r.deliverRun(node, frame, 1)
+}
+
+// valid reports whether frame is one Msg or Call frame of the channel subj
+// names, or one Answer frame (an answer goes to its requester's server,
+// which checks it is named in it).
+func (r *receiver) valid(subj string, frame []byte) bool {
+	n, ok := wire.FrameLen(frame)
+	return ok && n == len(frame) && len(frame) >= wire.HeaderLen &&
+		(frame[wire.HeaderLen-1] == wire.TypeAnswer || r.b.subj.sameChannel(subj, channelOf(frame)))
+}
+
+// deliverRun hands n checked frames, back to back, to the server.
+func (r *receiver) deliverRun(node NodeID, frames []byte, n int) {
+	if n == 0 {
+		return
+	}
+	r.b.st.msgsIn.Add(uint64(n))
+	r.b.st.bytesIn.Add(uint64(len(frames)))
+	r.b.deliver(node, frames)
 }
 
 // channelOf returns the channel a Msg or Call frame names, or nil for
