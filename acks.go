@@ -128,6 +128,7 @@ type origin struct {
 	stream         uint32
 	seq            uint64
 	used           uint64 // clock when last heard
+	ended          bool   // told its connection ended (StreamEnd, Gone): not watched (gaps.go)
 }
 
 // fresh reports whether message seq of stream from channel/agent is new,
@@ -140,13 +141,13 @@ func (o *origins) fresh(channel, agent []byte, stream uint32, seq uint64) bool {
 	}
 	g.used = o.clock
 	if g.stream != stream || g.seq == 0 {
-		g.stream, g.seq = stream, seq // a new sender, or a restarted one
+		g.stream, g.seq, g.ended = stream, seq, false // a new sender, or a restarted one
 		return true
 	}
 	if seq <= g.seq {
 		return false
 	}
-	g.seq = seq
+	g.seq, g.ended = seq, false
 	return true
 }
 

@@ -23,10 +23,11 @@ const (
 )
 
 // connect dials and performs the handshake: preamble and Hello out,
-// Welcome (or an Error) back. It offers protocol version 2 and, if the
-// server refuses it as unknown, dials again with version 1.
+// Welcome (or an Error) back. It offers protocol version 4 (a server of a
+// lower version answers with its own) and, if the server refuses it as
+// unknown, dials again with version 1.
 func (a *Agent) connect(ctx context.Context) (net.Conn, *wire.Reader, wire.Welcome, error) {
-	nc, rd, w, err := a.connectVersion(ctx, wire.VersionAcks)
+	nc, rd, w, err := a.connectVersion(ctx, wire.VersionGaps)
 	var se *ServerError
 	if errors.As(err, &se) && se.Code == wire.CodeVersion {
 		return a.connectVersion(ctx, wire.Version)
@@ -90,6 +91,9 @@ func (a *Agent) connectVersion(ctx context.Context, version byte) (net.Conn, *wi
 // with mu held.
 func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	var resume []byte
+	if w.Version >= wire.VersionGaps {
+		resume = wire.AppendStream(resume, a.stream, a.seq) // first (gaps.go)
+	}
 	for p := range a.patterns {
 		resume = wire.AppendListen(resume, wire.TypeListen, p)
 	}
@@ -97,6 +101,9 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	calls := w.Version >= wire.VersionCalls
 	if calls {
 		resume = a.appendQueueListens(resume)
+		if w.Version >= wire.VersionGaps {
+			resume = a.seen.appendWatch(resume, int(w.MaxFrame))
+		}
 	} else {
 		a.failCallsLocked(fmt.Errorf("%w (it speaks protocol version %d)", ErrUnsupported, w.Version))
 	}
@@ -435,6 +442,10 @@ func (a *Agent) onFrame(f wire.Frame) error {
 		a.q.push(false, item{err: &DroppedError{Count: n}})
 	case wire.TypeReplayEnd:
 		return a.onReplayEnd(f.Payload)
+	case wire.TypeStreamEnd, wire.TypeGone:
+		if err := a.onGap(f); err != nil {
+			return fromServer(err)
+		}
 	case wire.TypeAnswer, wire.TypeNoResponders:
 		if err := a.readAnswer(f); err != nil {
 			return fromServer(err)

@@ -319,8 +319,8 @@ func TestOldServer(t *testing.T) {
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if string(s.hellos) != "\x03\x01" {
-		t.Errorf("hello versions %v, want 3 then 1", s.hellos)
+	if string(s.hellos) != "\x04\x01" {
+		t.Errorf("hello versions %v, want 4 then 1", s.hellos)
 	}
 	if string(s.frames) != string([]byte{wire.TypeMsg, wire.TypePing}) {
 		t.Errorf("frames after welcome %v, want msg, ping", s.frames)

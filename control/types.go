@@ -150,6 +150,13 @@ type ChannelCounters struct {
 	QueueMsgs      uint64 `json:"queue_msgs"`      // messages given to queue group members, redispatches included
 	Redispatched   uint64 `json:"redispatched"`    // queue group messages given to another member after theirs left
 	QueueLost      uint64 `json:"queue_lost"`      // queue group messages no member could take
+
+	// StreamEnds counts the StreamEnd notices queued for the channel's
+	// agents (protocol version 4: a sender's connection ended);
+	// StreamEndsDropped those not sent, the agent's outbox holding more
+	// than twice outbuffer (that agent goes on watching the stream).
+	StreamEnds        uint64 `json:"stream_ends"`
+	StreamEndsDropped uint64 `json:"stream_ends_dropped"`
 }
 
 // ChannelInfo describes one channel: the result of showchannel.

@@ -16,6 +16,8 @@ type statsCollector struct {
 	// Requests and queue groups (issue 12).
 	requests, replies, repliesDropped, noResponders *prometheus.Desc
 	queueMsgs, redispatched, queueLost              *prometheus.Desc
+	// Gaps after a crash (protocol version 4).
+	streamEnds, streamEndsDropped *prometheus.Desc
 	// Rates the server computes each second (see server.Stats).
 	rateMsgsIn, rateBytesIn, rateMsgsOut, rateBytesOut, rateDrop, peerRateDelivered *prometheus.Desc
 
@@ -58,6 +60,9 @@ func newStatsCollector(s *server.Server) *statsCollector {
 		redispatched:   prometheus.NewDesc("netcluster_queue_redispatched_total", "Queue group messages given to another member after theirs left.", ch, nil),
 		queueLost:      prometheus.NewDesc("netcluster_queue_lost_total", "Queue group messages no member could take.", ch, nil),
 
+		streamEnds:        prometheus.NewDesc("netcluster_stream_ends_total", "StreamEnd notices queued for the channel's agents: a sender's connection ended.", ch, nil),
+		streamEndsDropped: prometheus.NewDesc("netcluster_stream_ends_dropped_total", "StreamEnd notices not sent: the agent's outbox held more than twice outbuffer.", ch, nil),
+
 		rateMsgsIn:        prometheus.NewDesc("netcluster_messages_received_per_second", "Messages emitted by the channel's agents per second, over the server's last one-second sample.", ch, nil),
 		rateBytesIn:       prometheus.NewDesc("netcluster_received_bytes_per_second", "Data bytes emitted by the channel's agents per second, over the last sample.", ch, nil),
 		rateMsgsOut:       prometheus.NewDesc("netcluster_messages_delivered_per_second", "Messages queued for the channel's agents per second, over the last sample.", ch, nil),
@@ -97,6 +102,7 @@ func newStatsCollector(s *server.Server) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow, c.refused, c.framesRefused,
 		c.requests, c.replies, c.repliesDropped, c.noResponders, c.queueMsgs, c.redispatched, c.queueLost,
+		c.streamEnds, c.streamEndsDropped,
 		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
 		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen,
 		c.netMemory, c.netMemoryLimit, c.netEvicted,
@@ -138,6 +144,8 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 		counter(c.queueMsgs, ch.QueueMsgs, ch.Name)
 		counter(c.redispatched, ch.Redispatched, ch.Name)
 		counter(c.queueLost, ch.QueueLost, ch.Name)
+		counter(c.streamEnds, ch.StreamEnds, ch.Name)
+		counter(c.streamEndsDropped, ch.StreamEndsDropped, ch.Name)
 		if r := ch.Rates; r != nil {
 			gauge(c.rateMsgsIn, r.MsgsIn, ch.Name)
 			gauge(c.rateBytesIn, r.BytesIn, ch.Name)

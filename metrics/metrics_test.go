@@ -90,6 +90,8 @@ func TestMetrics(t *testing.T) {
 		{"netcluster_replies_dropped_total", "R", 0},
 		{"netcluster_queue_redispatched_total", "R", 0},
 		{"netcluster_queue_lost_total", "R", 0},
+		{"netcluster_stream_ends_total", "R", 0},
+		{"netcluster_stream_ends_dropped_total", "R", 0},
 		{"netcluster_requests_total", "A", 0},
 	} {
 		if v := value(t, mf, c.name, c.channel); v != c.want {

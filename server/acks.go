@@ -78,17 +78,8 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 // resumeWait holds a resumed stream until the server is resumeGrace old
 // and no agent has joined for resumeQuiet, or it is resumeMax old.
 func (c *conn) resumeWait() {
-	s := c.srv
 	for {
-		now := time.Now()
-		up := now.Sub(s.started)
-		if up >= resumeMax {
-			return
-		}
-		d := resumeGrace - up
-		if q := resumeQuiet - now.Sub(time.Unix(0, s.lastJoin.Load())); q > d {
-			d = q
-		}
+		d := c.srv.graceLeft(time.Now()) // streams.go
 		if d <= 0 {
 			return
 		}

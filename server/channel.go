@@ -64,6 +64,9 @@ type channelStats struct {
 	queueMsgs      atomic.Uint64 // messages given to queue group members
 	redispatched   atomic.Uint64 // queue group messages given to another member after one left
 	queueLost      atomic.Uint64 // queue group messages with no member left to take them
+
+	streamEnds        atomic.Uint64 // StreamEnd notices queued for its agents (streams.go)
+	streamEndsDropped atomic.Uint64 // of those, not sent: the outbox held over twice outbuffer
 }
 
 func newChannel(s *Server, name string) *channel {

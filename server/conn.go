@@ -103,6 +103,7 @@ type conn struct {
 	ackStuck   uint64 // the acker's: 1 + progress when it gave up waiting for this writer, 0 if it did not
 	seqSeen    bool
 	seqScratch []byte
+	gap        gapState // its stream and Watch (streams.go)
 
 	dw direct // in-place writes (conn_direct.go), under omu
 
@@ -161,6 +162,7 @@ func (c *conn) run() {
 		} else {
 			err = c.readNative()
 		}
+		c.endStream()
 		c.ch.leave(c)
 		c.linger()
 		c.requeue()

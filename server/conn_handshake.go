@@ -72,7 +72,7 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	case err != nil:
 		return c.refuse(perr(wire.CodeMalformed, "%v", err))
 	case h.Version < wire.Version:
-		return c.refuse(perr(wire.CodeVersion, "protocol version %d is not supported; this server speaks %d to %d", h.Version, wire.Version, wire.VersionAcks))
+		return c.refuse(perr(wire.CodeVersion, "protocol version %d is not supported; this server speaks %d to %d", h.Version, wire.Version, wire.VersionGaps))
 	case h.Channel != c.ch.name:
 		return c.refuse(perr(wire.CodeBadHello, "this socket serves channel %q, hello names %q", c.ch.name, h.Channel))
 	case !agentIDRE.MatchString(h.AgentID):
@@ -85,7 +85,7 @@ func (c *conn) handshake(br *bufio.Reader) error {
 	}
 	// Under omu: the connection has been reachable by deliver since the
 	// handshake began (it listens to everything while undecided).
-	c.version = min(h.Version, wire.VersionAcks)
+	c.version = min(h.Version, wire.VersionGaps)
 	c.obuf = wire.AppendWelcome(c.obuf[:0], wire.Welcome{
 		Version:  c.version,
 		MaxFrame: uint32(c.srv.limits.Load().maxFrame),

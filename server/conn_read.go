@@ -80,6 +80,14 @@ func (c *conn) onFrame(f wire.Frame) error {
 			return perr(wire.CodeProtocol, "%s frame on a protocol version %d connection", wire.TypeName(f.Type), c.version)
 		}
 		return c.onSeqMsg(f)
+	case wire.TypeStream, wire.TypeWatch:
+		if c.version < wire.VersionGaps {
+			return perr(wire.CodeProtocol, "%s frame on a protocol version %d connection", wire.TypeName(f.Type), c.version)
+		}
+		if f.Type == wire.TypeStream {
+			return c.onStream(f.Payload)
+		}
+		return c.onWatch(f.Payload)
 	case wire.TypeError:
 		e, _ := wire.ParseError(f.Payload)
 		return fmt.Errorf("agent reported error %d: %s", e.Code, e.Text)

@@ -22,6 +22,8 @@ func addCounters(c *ChannelCounters, o ChannelCounters) {
 	c.QueueMsgs += o.QueueMsgs
 	c.Redispatched += o.Redispatched
 	c.QueueLost += o.QueueLost
+	c.StreamEnds += o.StreamEnds
+	c.StreamEndsDropped += o.StreamEndsDropped
 }
 
 // Stats is a snapshot of the server's counters.
@@ -83,6 +85,9 @@ func (ch *channel) counters() ChannelCounters {
 		QueueMsgs:      ch.stats.queueMsgs.Load(),
 		Redispatched:   ch.stats.redispatched.Load(),
 		QueueLost:      ch.stats.queueLost.Load(),
+
+		StreamEnds:        ch.stats.streamEnds.Load(),
+		StreamEndsDropped: ch.stats.streamEndsDropped.Load(),
 	}
 }
 

@@ -85,7 +85,7 @@ func TestRequestReplyCommands(t *testing.T) {
 	id := ci.Groups[0].Members[0].Agent
 	out, _, err = ncclient(t, "", "-socketdir", dir, "showclient", "A", id)
 	if err != nil || !regexp.MustCompile(`(?m)^queue group +g, pattern upper \(sid 1\)$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^protocol +version 3$`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^protocol +version 4$`).MatchString(out) {
 		t.Errorf("showclient: %v\n%s", err, out)
 	}
 }

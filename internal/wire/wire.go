@@ -58,6 +58,8 @@ const (
 	// Version 3 (VersionAcks): acknowledged messages.
 	TypeSeqMsg byte = 20 // both ways: a Msg with its sender's stream and sequence number
 	TypeAck    byte = 21 // server → agent: every SeqMsg up to this number is delivered
+
+	// Version 4 (VersionGaps): types 22-25, in gaps.go.
 )
 
 // TypeName returns a readable name for a frame type, for errors and logs.
@@ -105,6 +107,14 @@ func TypeName(t byte) string {
 		return "seqmsg"
 	case TypeAck:
 		return "ack"
+	case TypeStream:
+		return "stream"
+	case TypeStreamEnd:
+		return "streamend"
+	case TypeWatch:
+		return "watch"
+	case TypeGone:
+		return "gone"
 	}
 	return fmt.Sprintf("type %d", t)
 }

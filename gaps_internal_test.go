@@ -1,0 +1,102 @@
+package netcluster
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// TestOriginsWatch: the origins watched are those received from whose
+// connection has not been told ended; a StreamEnd ends one unless the
+// stream has gone past its number; a new message revives an ended one;
+// Gone reports a watched one once, with the last number received.
+func TestOriginsWatch(t *testing.T) {
+	var o origins
+	ch := []byte("A")
+	o.fresh(ch, []byte("s"), 7, 1)
+	o.fresh(ch, []byte("s"), 7, 5)
+	o.fresh(ch, []byte("t"), 8, 3)
+	o.fresh(ch, []byte("u"), 9, 2)
+	watched := func() []string {
+		var names []string
+		for f := range wire.Frames(o.appendWatch(nil, 1<<20)) {
+			refs, err := wire.ParseRefs(nil, f.Payload, maxOrigins)
+			if err != nil || f.Type != wire.TypeWatch {
+				t.Fatalf("a %s frame, %v", wire.TypeName(f.Type), err)
+			}
+			for _, r := range refs {
+				names = append(names, r.Agent)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	if got := watched(); !slices.Equal(got, []string{"s", "t", "u"}) {
+		t.Fatalf("watched %v", got)
+	}
+	s := wire.StreamRef{Channel: "A", Agent: "s", Stream: 7}
+	o.end(s, 4)                                                     // of an earlier connection: the stream is past it
+	o.end(wire.StreamRef{Channel: "A", Agent: "t", Stream: 99}, 10) // another stream
+	if got := watched(); !slices.Equal(got, []string{"s", "t", "u"}) {
+		t.Fatalf("after StreamEnds that do not apply: watched %v", got)
+	}
+	o.end(s, 5)
+	if got := watched(); !slices.Equal(got, []string{"t", "u"}) {
+		t.Fatalf("after s ended: watched %v", got)
+	}
+	if _, ok := o.gone(s); ok {
+		t.Fatal("an ended origin reported gone")
+	}
+	if o.fresh(ch, []byte("s"), 7, 5) {
+		t.Fatal("a duplicate after the StreamEnd taken as new")
+	}
+	if got := watched(); !slices.Equal(got, []string{"t", "u"}) {
+		t.Fatalf("a duplicate revived s: watched %v", got)
+	}
+	o.fresh(ch, []byte("s"), 7, 6) // it came back with its stream
+	if got := watched(); !slices.Equal(got, []string{"s", "t", "u"}) {
+		t.Fatalf("after s came back: watched %v", got)
+	}
+	tr := wire.StreamRef{Channel: "A", Agent: "t", Stream: 8}
+	if last, ok := o.gone(tr); !ok || last != 3 {
+		t.Fatalf("gone(t) = %d, %v; want 3, true", last, ok)
+	}
+	if _, ok := o.gone(tr); ok {
+		t.Fatal("t reported gone twice")
+	}
+	if _, ok := o.gone(wire.StreamRef{Channel: "A", Agent: "u", Stream: 1}); ok {
+		t.Fatal("gone for another stream of u")
+	}
+	if got := watched(); !slices.Equal(got, []string{"s", "u"}) {
+		t.Fatalf("at the end: watched %v", got)
+	}
+}
+
+// TestWatchFramesFitMaxFrame: the Watch frames of many origins are each
+// within the server's maximum frame, and list every origin once.
+func TestWatchFramesFitMaxFrame(t *testing.T) {
+	var o origins
+	long := bytes.Repeat([]byte("a"), 200)
+	for i := range maxOrigins {
+		o.fresh([]byte("A"), append(long, byte('0'+i%10), byte('0'+i/10%10), byte('0'+i/100%10), byte('0'+i/1000)), 1, 1)
+	}
+	const maxFrame = 1024
+	buf := o.appendWatch(nil, maxFrame)
+	frames, n := 0, 0
+	for f := range wire.Frames(buf) {
+		frames++
+		if len(f.Raw)-wire.LenSize > maxFrame {
+			t.Fatalf("a Watch of %d bytes, the limit is %d", len(f.Raw)-wire.LenSize, maxFrame)
+		}
+		refs, err := wire.ParseRefs(nil, f.Payload, maxOrigins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(refs)
+	}
+	if n != maxOrigins || wire.WholeLen(buf) != len(buf) {
+		t.Fatalf("%d origins in %d frames, want %d", n, frames, maxOrigins)
+	}
+}
