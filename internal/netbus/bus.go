@@ -159,6 +159,7 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		t, err := ListenUDP(UDPConfig{
 			Group: cfg.Group, Port: cfg.Port, Interface: cfg.Interface, TTL: cfg.TTL,
 			Peers: cfg.Peers, UnicastPort: cfg.UnicastPort, ReadSize: recvSize(cfg.Payload),
+			NoLoopback: cfg.NoLoopback, NoOffload: cfg.NoOffload, Logger: cfg.Logger,
 		})
 		if err != nil {
 			return nil, err
@@ -181,7 +182,12 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 	b.wg.Add(2)
 	go b.readLoop()
 	go b.mainLoop()
-	b.log.Info("netbus: started", "node", b.id, "name", cfg.NodeName, "addr", b.tr.LocalAddr(), "sealed", kr != nil)
+	attrs := []any{"node", b.id, "name", cfg.NodeName, "addr", b.tr.LocalAddr(), "sealed", kr != nil}
+	if ut, ok := b.tr.(*UDPTransport); ok {
+		gso, gro := ut.Offload()
+		attrs = append(attrs, "gso", gso, "gro", gro)
+	}
+	b.log.Info("netbus: started", attrs...)
 	return b, nil
 }
 
@@ -344,9 +350,13 @@ func (b *Bus) flushWrites() {
 	}
 }
 
+// writeChunk is the most datagrams handed to the transport at once: one
+// sendmmsg of up to that many (or, with GSO, of a few runs of up to 64).
+const writeChunk = 256
+
 func (b *Bus) write(ps []Packet) {
 	for len(ps) > 0 {
-		n := min(len(ps), 64)
+		n := min(len(ps), writeChunk)
 		if err := b.tr.WriteBatch(ps[:n]); err != nil {
 			b.sent.writeError.Add(1)
 			b.log.Warn("netbus: write", "err", err)

@@ -42,6 +42,19 @@ type Config struct {
 	// datagram and receives NAKs and retransmissions in multicast mode.
 	// Default 0: an ephemeral port. Unused in Peers mode.
 	UnicastPort int
+	// NoLoopback turns multicast loopback off: this host does not hear
+	// the group datagrams this node sends. Set it when the host runs one
+	// node (one server): it then no longer receives, checks and drops each
+	// of its own datagrams. Other nodes on the same host would hear
+	// nothing from this one. Default false: loopback on. Unused in Peers
+	// mode.
+	NoLoopback bool
+	// NoOffload turns UDP segmentation offload (GSO: a run of datagrams
+	// in one send) and receive coalescing (GRO: several datagrams in one
+	// read) off. Default false: both are used where the kernel has them
+	// (Linux), and GSO turns itself off if a send says the path cannot do
+	// it. The datagrams on the wire are the same either way.
+	NoOffload bool
 	// Transport replaces the UDP transport (and the fields above); the Bus
 	// owns it and closes it on Close. Default nil: ListenUDP.
 	Transport PacketTransport

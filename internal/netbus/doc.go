@@ -36,7 +36,13 @@
 //
 // The protocol uses a PacketTransport. ListenUDP is the real one
 // (multicast with SO_REUSEPORT so several servers share a host, or unicast
-// peers); package memnet provides an in-memory network with deterministic
+// peers). On Linux it sends runs of datagrams of one size in one system
+// call with UDP segmentation offload (GSO: the kernel cuts them apart as
+// late as it can) and reads coalesced datagrams (GRO), batched with
+// sendmmsg and recvmmsg; the datagrams on the wire are the same, and
+// elsewhere (or with Config.NoOffload) each datagram is one send.
+// Config.NoLoopback spares a host that runs one node its own multicast
+// echo. Package memnet provides an in-memory network with deterministic
 // loss, duplication and reordering for tests. The wire format is in
 // docs/PROTOCOL.md (section 10, "Network datagrams").
 package netbus

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -21,6 +23,9 @@ type UDPConfig struct {
 	Peers       []string // unicast mode when non-empty: "host:port" of every node
 	UnicastPort int      // multicast mode: port of the unicast socket; 0 = ephemeral
 	ReadSize    int      // receive buffer per datagram; default 9000
+	NoLoopback  bool     // multicast mode: this host does not hear its own group datagrams
+	NoOffload   bool     // no UDP segmentation offload (GSO) nor receive coalescing (GRO)
+	Logger      *slog.Logger
 }
 
 // UDPTransport is the UDP PacketTransport.
@@ -31,8 +36,9 @@ type UDPConfig struct {
 // IP_MULTICAST_ALL off on Linux, keep out traffic of other groups on the
 // same port). It only receives. The unicast socket (ephemeral port by
 // default) sends everything, multicast included, with loopback on so
-// processes on the same host hear each other; it receives NAKs and
-// retransmissions. Since it is also the source of every datagram a node
+// processes on the same host hear each other (off with NoLoopback, when
+// the host runs one node: it then does not receive each of its own
+// datagrams back); it receives NAKs and retransmissions. Since it is also the source of every datagram a node
 // sends, a receiver replies to the source address of a datagram: no
 // address needs to be carried in the protocol, and each process on a host
 // has its own.
@@ -47,17 +53,21 @@ type UDPTransport struct {
 	local  netip.AddrPort
 	inbox  chan *udpBatch
 	free   chan *udpBatch
+	made   atomic.Int32 // batches allocated, at most maxBatches
 	done   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
 	readSz int
-}
+	log    *slog.Logger
 
-type udpBatch struct {
-	msgs []ipv4.Message
-	bufs []byte
-	n    int
-	err  error
+	gso     atomic.Bool // runs of equal datagrams go out in one send (see gso_linux.go)
+	gsoSegs int         // the most datagrams in one GSO send
+	gsoOnce sync.Once   // logs GSO turned off
+	gro     bool        // the sockets coalesce reads (UDP_GRO)
+	wpool   sync.Pool   // *writeScratch
+
+	cur       *udpBatch     // the batch ReadBatch is taking datagrams from
+	coalesced atomic.Uint64 // reads that brought several datagrams (GRO)
 }
 
 var _ PacketTransport = (*UDPTransport)(nil)
@@ -97,7 +107,10 @@ func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
 	if cfg.ReadSize <= 0 {
 		cfg.ReadSize = 9000
 	}
-	t := &UDPTransport{inbox: make(chan *udpBatch, 4), free: make(chan *udpBatch, 8), done: make(chan struct{}), readSz: cfg.ReadSize}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &UDPTransport{inbox: make(chan *udpBatch, 4), free: make(chan *udpBatch, maxBatches), done: make(chan struct{}), readSz: cfg.ReadSize, log: cfg.Logger}
 	var err error
 	if len(cfg.Peers) > 0 {
 		err = t.openPeers(cfg)
@@ -110,12 +123,8 @@ func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
 		}
 		return nil, err
 	}
-	for range cap(t.free) {
-		b := &udpBatch{msgs: make([]ipv4.Message, readBatch), bufs: make([]byte, readBatch*t.readSz)}
-		for i := range b.msgs {
-			b.msgs[i].Buffers = [][]byte{b.bufs[i*t.readSz : (i+1)*t.readSz]}
-		}
-		t.free <- b
+	if !cfg.NoOffload {
+		t.offload()
 	}
 	for _, c := range t.conns {
 		t.wg.Add(1)
@@ -123,6 +132,42 @@ func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
 	}
 	return t, nil
 }
+
+// offload turns on GSO when the sending socket has it, and GRO when every
+// socket has it (a read buffer must hold what a coalesced read brings).
+func (t *UDPTransport) offload() {
+	udp := make([]*net.UDPConn, 0, len(t.raw))
+	for _, c := range t.raw {
+		if uc, ok := c.(*net.UDPConn); ok {
+			udp = append(udp, uc)
+		}
+	}
+	if len(udp) != len(t.raw) || len(udp) == 0 {
+		return
+	}
+	t.gso.Store(probeGSO(udp[len(udp)-1]))
+	t.gsoSegs = gsoMaxSegments
+	t.gro = true
+	for _, uc := range udp {
+		if setGRO(uc, true) != nil {
+			t.gro = false
+		}
+	}
+	if !t.gro {
+		for _, uc := range udp {
+			_ = setGRO(uc, false)
+		}
+	}
+}
+
+// Offload reports whether datagrams are sent with segmentation offload
+// (GSO) and read coalesced (GRO). Both are Linux-only; GSO turns itself
+// off, logged, when a send says the path cannot do it.
+func (t *UDPTransport) Offload() (gso, gro bool) { return t.gso.Load(), t.gro }
+
+// CoalescedReads is the number of reads that brought several datagrams
+// at once (GRO).
+func (t *UDPTransport) CoalescedReads() uint64 { return t.coalesced.Load() }
 
 func (t *UDPTransport) openPeers(cfg UDPConfig) error {
 	for _, p := range cfg.Peers {
@@ -194,7 +239,7 @@ func (t *UDPTransport) openMulticast(cfg UDPConfig) error {
 	if err := up.SetMulticastTTL(cfg.TTL); err != nil {
 		return fmt.Errorf("netbus: multicast TTL %d: %w", cfg.TTL, err)
 	}
-	if err := up.SetMulticastLoopback(true); err != nil {
+	if err := up.SetMulticastLoopback(!cfg.NoLoopback); err != nil {
 		return fmt.Errorf("netbus: multicast loopback: %w", err)
 	}
 	setBuffers(uc)
@@ -240,89 +285,6 @@ func setBuffers(c net.PacketConn) {
 		_ = uc.SetWriteBuffer(4 << 20)
 		forceReadBuffer(uc, 8<<20)
 	}
-}
-
-// reader reads batches (recvmmsg on Linux) from one socket into inbox.
-func (t *UDPTransport) reader(c *ipv4.PacketConn) {
-	defer t.wg.Done()
-	for {
-		var b *udpBatch
-		select {
-		case b = <-t.free:
-		case <-t.done:
-			return
-		}
-		b.n, b.err = c.ReadBatch(b.msgs, 0)
-		err := b.err // b belongs to the consumer once sent
-		select {
-		case t.inbox <- b:
-		case <-t.done:
-			return
-		}
-		if err != nil {
-			select {
-			case <-t.done:
-				return
-			default:
-			}
-		}
-	}
-}
-
-// ReadBatch returns datagrams from either socket.
-func (t *UDPTransport) ReadBatch(ps []Packet) (int, error) {
-	var b *udpBatch
-	select {
-	case b = <-t.inbox:
-	case <-t.done:
-		return 0, net.ErrClosed
-	}
-	defer func() { t.free <- b }()
-	if b.err != nil {
-		return 0, b.err
-	}
-	n := 0
-	for i := 0; i < b.n && n < len(ps); i++ {
-		m := &b.msgs[i]
-		ua, ok := m.Addr.(*net.UDPAddr)
-		if !ok {
-			continue
-		}
-		k := copy(ps[n].Data[:cap(ps[n].Data)], m.Buffers[0][:m.N])
-		ps[n].Data = ps[n].Data[:k]
-		ap := ua.AddrPort()
-		ps[n].Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		n++
-	}
-	return n, nil
-}
-
-// WriteBatch sends with sendmmsg where available.
-func (t *UDPTransport) WriteBatch(ps []Packet) error {
-	msgs := make([]ipv4.Message, 0, len(ps)*len(t.group))
-	for _, p := range ps {
-		if p.Addr.IsValid() {
-			msgs = append(msgs, ipv4.Message{Buffers: [][]byte{p.Data}, Addr: net.UDPAddrFromAddrPort(p.Addr)})
-			continue
-		}
-		for _, g := range t.group {
-			msgs = append(msgs, ipv4.Message{Buffers: [][]byte{p.Data}, Addr: g})
-		}
-	}
-	sender := t.conns[len(t.conns)-1] // the unicast socket in multicast mode
-	var errs []error
-	for len(msgs) > 0 {
-		n, err := sender.WriteBatch(msgs, 0)
-		if err != nil && n <= 0 {
-			// This datagram's destination failed (no route, refused by a
-			// firewall): skip it, so one bad peer does not silence the
-			// others, and report it.
-			errs = append(errs, fmt.Errorf("netbus: udp write to %v: %w", msgs[0].Addr, err))
-			n = 1
-		}
-		msgs = msgs[n:]
-	}
-	return errors.Join(errs...)
 }
 
 // LocalAddr is the unicast address (interface address when known).
