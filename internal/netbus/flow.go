@@ -143,15 +143,20 @@ func (b *Bus) limit(now time.Time) uint64 {
 	return floor + uint64(b.cwnd) - 1
 }
 
-// waitWindow blocks the writer until seq may be sent, or the Bus closes.
-func (b *Bus) waitWindow(seq uint64) {
+// waitWindow blocks the writer until seq may be sent, and returns the
+// highest sequence the window lets through; once the Bus closes, the
+// window no longer holds anything back (^0).
+func (b *Bus) waitWindow(seq uint64) uint64 {
 	var t *time.Timer
 	for {
 		b.smu.Lock()
 		lim := b.limit(time.Now())
 		b.smu.Unlock()
 		if seq <= lim {
-			break
+			if t != nil {
+				t.Stop()
+			}
+			return lim
 		}
 		b.sent.windowFull.Add(1)
 		if t == nil {
@@ -163,11 +168,9 @@ func (b *Bus) waitWindow(seq uint64) {
 		case <-b.ackSig:
 		case <-t.C:
 		case <-b.quitW:
-			return
+			t.Stop()
+			return ^uint64(0)
 		}
-	}
-	if t != nil {
-		t.Stop()
 	}
 }
 

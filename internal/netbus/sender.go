@@ -161,12 +161,13 @@ func (b *Bus) flushQueue() {
 
 		var meta []pktMeta
 		out, meta = b.pack(q, time.Now(), out[:0])
-		// Write in chunks; after each, announce (in heartbeats) only what
-		// was handed to the transport, so a heartbeat never overtakes the
-		// data it announces.
+		// Write in chunks, as much as the window lets through (at least
+		// one datagram, at most writeChunk); after each, announce (in
+		// heartbeats) only what was handed to the transport, so a
+		// heartbeat never overtakes the data it announces.
 		for len(out) > 0 {
-			n := min(len(out), 64)
-			b.waitWindow(meta[n-1].seq)
+			lim := b.waitWindow(meta[0].seq)
+			n := int(min(uint64(min(len(out), writeChunk)), lim-meta[0].seq+1))
 			b.write(out[:n])
 			b.smu.Lock()
 			b.wseq, b.wmsg = meta[n-1].seq, meta[n-1].nextMsg
@@ -231,7 +232,12 @@ func (b *Bus) pack(q *sendQueue, now time.Time, out []Packet) ([]Packet, []pktMe
 	return pk.out, pk.meta
 }
 
+// newDatagram returns a buffer for a datagram, header included: one the
+// history let go of, or a new one. smu is held.
 func (pk *packer) newDatagram() []byte {
+	if d := pk.b.hist.reuse(pk.b.cfg.Payload); d != nil {
+		return d[:headerLen]
+	}
 	return make([]byte, headerLen, pk.b.cfg.Payload)
 }
 
@@ -251,11 +257,16 @@ func (pk *packer) finishData() {
 	pk.cur = nil
 }
 
-// fragment splits one message into FRAG datagrams of consecutive sequences.
+// fragment splits one message into FRAG datagrams of consecutive
+// sequences, of equal size but for a shorter last one: the fewest that
+// hold it, each as full as the others (4 KiB makes four of 1 KiB rather
+// than three of 1,332 bytes and one of 100), so that messages of one size
+// make datagrams of one size, which go out in one GSO send.
 func (pk *packer) fragment(ch string, frame []byte) {
 	b := pk.b
 	chunk := pk.bodyMax - fragBodyFixed - len(ch)
 	count := (len(frame) + chunk - 1) / chunk
+	chunk = (len(frame) + count - 1) / count // no more than before, and count-1 of them < len(frame)
 	msg := b.nextMsg
 	b.nextMsg++
 	b.sent.messages.Add(1)
@@ -353,7 +364,8 @@ func (b *Bus) handleNak(src netip.AddrPort, n *nakBody, now time.Time) bool {
 		}
 		for s := first; s <= last && budget > 0; s++ {
 			if d := b.hist.get(s); d != nil {
-				b.wout = append(b.wout, Packet{Data: d, Addr: src})
+				// A copy: once evicted, the history's buffer is reused.
+				b.wout = append(b.wout, Packet{Data: append([]byte(nil), d...), Addr: src})
 				budget--
 				b.sent.retransmits.Add(1)
 			}
@@ -369,12 +381,23 @@ func (b *Bus) handleNak(src netip.AddrPort, n *nakBody, now time.Time) bool {
 
 // history keeps sent data datagrams by sequence for retransmission,
 // bounded in bytes and age. Sequences are consecutive, so it is a deque.
+//
+// The buffers of evicted datagrams are kept (up to maxSpare bytes) for the
+// packer to reuse, which spares an allocation and its clearing per
+// datagram. That is safe because only the writer reuses them, in pack,
+// after it has written everything it packed before; retransmissions are
+// copies; nothing else keeps a datagram.
 type history struct {
 	ents  []histEnt
 	head  int    // index of the oldest entry in ents
 	first uint64 // sequence of ents[head]
 	bytes int
+	spare [][]byte // evicted buffers, for reuse
 }
+
+// maxSpare bounds the bytes of evicted buffers kept for reuse: 2,900
+// buffers of the default payload.
+const maxSpare = 4 << 20
 
 type histEnt struct {
 	at time.Time
@@ -396,6 +419,9 @@ func (h *history) add(seq uint64, at time.Time, d []byte) {
 func (h *history) trim(maxBytes int, before time.Time, keep uint64) {
 	for h.head < len(h.ents) && (h.bytes > maxBytes || h.ents[h.head].at.Before(before) && h.first < keep) {
 		h.bytes -= len(h.ents[h.head].d)
+		if d := h.ents[h.head].d; (len(h.spare)+1)*cap(d) <= maxSpare {
+			h.spare = append(h.spare, d)
+		}
 		h.ents[h.head] = histEnt{}
 		h.head++
 		h.first++
@@ -405,6 +431,19 @@ func (h *history) trim(maxBytes int, before time.Time, keep uint64) {
 		clear(h.ents[n:])
 		h.ents, h.head = h.ents[:n], 0
 	}
+}
+
+// reuse returns an evicted buffer of capacity size, or nil.
+func (h *history) reuse(size int) []byte {
+	for len(h.spare) > 0 {
+		d := h.spare[len(h.spare)-1]
+		h.spare[len(h.spare)-1] = nil
+		h.spare = h.spare[:len(h.spare)-1]
+		if cap(d) == size {
+			return d
+		}
+	}
+	return nil
 }
 
 // oldest is the oldest sequence still held, or last+1 when none is.
