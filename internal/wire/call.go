@@ -39,6 +39,11 @@ func AppendCall(dst []byte, id uint64, m *Msg) []byte {
 // ParseCall decodes a Call payload without copying: the request id and
 // the message, whose fields alias p.
 func ParseCall(p []byte) (id uint64, v MsgView, err error) {
+	if len(p) >= 8 {
+		if v, ok := splitMsgFields(p[8:]); ok {
+			return binary.BigEndian.Uint64(p), v, nil
+		}
+	}
 	d := decoder{b: p}
 	id = d.u64("id")
 	v = d.msgFields()
@@ -156,6 +161,16 @@ func AppendQueueBody(dst []byte, sid uint32, body []byte) []byte {
 	return append(dst, body...)
 }
 
+// AppendQueueOf is AppendQueueBody for a wrapped frame of type typ
+// (TypeMsg or TypeCall) and payload p, wherever they are: the Msg of a
+// SeqMsg, say, is its payload without the stream and number.
+func AppendQueueOf(dst []byte, sid uint32, typ byte, p []byte) []byte {
+	dst = AppendHeader(dst, TypeQueueMsg, QueueMsgOverhead+1+len(p))
+	dst = binary.BigEndian.AppendUint32(dst, sid)
+	dst = append(dst, typ)
+	return append(dst, p...)
+}
+
 // SplitQueueMsg cuts a QueueMsg payload without decoding the frame it
 // wraps: the membership sid and body, the wrapped frame's type byte and
 // payload (aliasing p). ok is false if p is shorter than the sid.
@@ -170,6 +185,9 @@ func SplitQueueMsg(p []byte) (sid uint32, body []byte, ok bool) {
 // wrapped frame's type (TypeMsg or TypeCall) and that frame's payload,
 // which aliases p; decode it with ParseMsg or ParseCall.
 func ParseQueueMsg(p []byte) (sid uint32, typ byte, inner []byte, err error) {
+	if len(p) > QueueMsgOverhead && (p[QueueMsgOverhead] == TypeMsg || p[QueueMsgOverhead] == TypeCall) {
+		return binary.BigEndian.Uint32(p), p[QueueMsgOverhead], p[QueueMsgOverhead+1:], nil
+	}
 	d := decoder{b: p}
 	sid = d.u32("sid")
 	typ = d.u8("type")
@@ -196,6 +214,12 @@ func appendMsgFields(dst []byte, m *Msg) []byte {
 
 // msgFields decodes the fields of a Msg payload, the data being the rest.
 func (d *decoder) msgFields() MsgView {
+	if d.err == nil {
+		if v, ok := splitMsgFields(d.b); ok {
+			d.b = nil
+			return v
+		}
+	}
 	var v MsgView
 	v.Flags = d.u8("flags")
 	v.Channel = d.str8("channel")
@@ -207,4 +231,44 @@ func (d *decoder) msgFields() MsgView {
 		d.b = nil
 	}
 	return v
+}
+
+// splitMsgFields is msgFields for a well-formed payload, in one pass over
+// offsets: the receive path of every message calls it. ok is false if p
+// is truncated; the decoder then finds which field, for the error.
+func splitMsgFields(p []byte) (v MsgView, ok bool) {
+	// Each check covers a field's bytes and the length prefix after it.
+	if len(p) < 2 {
+		return v, false
+	}
+	i := 2
+	n := int(p[1])
+	if len(p)-i < n+1 {
+		return v, false
+	}
+	channel := p[i : i+n : i+n]
+	i += n
+	n = int(p[i])
+	i++
+	if len(p)-i < n+1 {
+		return v, false
+	}
+	agent := p[i : i+n : i+n]
+	i += n
+	n = int(p[i])
+	i++
+	if len(p)-i < n+2 {
+		return v, false
+	}
+	node := p[i : i+n : i+n]
+	i += n
+	n = int(binary.BigEndian.Uint16(p[i:]))
+	i += 2
+	if len(p)-i < n {
+		return v, false
+	}
+	return MsgView{
+		Flags: p[0], Channel: channel, Agent: agent, Node: node,
+		Event: p[i : i+n : i+n], Data: p[i+n:],
+	}, true
 }

@@ -116,6 +116,9 @@ func AppendMsg(dst []byte, m *Msg) []byte {
 
 // ParseMsg decodes a Msg payload without copying.
 func ParseMsg(p []byte) (MsgView, error) {
+	if v, ok := splitMsgFields(p); ok {
+		return v, nil
+	}
 	d := decoder{b: p}
 	var v MsgView
 	v.Flags = d.u8("flags")

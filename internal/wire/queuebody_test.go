@@ -18,6 +18,16 @@ func TestQueueBody(t *testing.T) {
 	if want := wire.AppendQueueMsg(nil, 0xa1b2c3d4, inner); !bytes.Equal(f, want) {
 		t.Fatalf("AppendQueueBody %x\nAppendQueueMsg %x", f, want)
 	}
+	if of := wire.AppendQueueOf([]byte("x"), 0xa1b2c3d4, body[0], body[1:])[1:]; !bytes.Equal(of, f) {
+		t.Fatalf("AppendQueueOf %x\nAppendQueueBody %x", of, f)
+	}
+	// The Msg of a SeqMsg, from the SeqMsg's payload in place.
+	m := wire.Msg{Channel: "A", Agent: "a", Event: "e", Data: []byte("d")}
+	seq := wire.AppendSeqMsg(nil, 9, 10, &m)[wire.HeaderLen:]
+	of := wire.AppendQueueOf(nil, 5, wire.TypeMsg, seq[wire.SeqMsgOverhead:])
+	if want := wire.AppendQueueMsg(nil, 5, wire.AppendMsgOfSeq(nil, seq)); !bytes.Equal(of, want) {
+		t.Fatalf("AppendQueueOf of a SeqMsg %x\nAppendQueueMsg of its Msg %x", of, want)
+	}
 	fr, rest, ok := wire.Split(f)
 	if !ok || len(rest) != 0 || fr.Type != wire.TypeQueueMsg {
 		t.Fatalf("not one QueueMsg frame: %x", f)

@@ -39,6 +39,13 @@ func AppendSeqMsg(dst []byte, stream uint32, seq uint64, m *Msg) []byte {
 // ParseSeqMsg decodes a SeqMsg payload without copying: its stream, its
 // sequence number and the message, whose fields alias p.
 func ParseSeqMsg(p []byte) (stream uint32, seq uint64, v MsgView, err error) {
+	if len(p) >= SeqMsgOverhead {
+		if stream, seq = binary.BigEndian.Uint32(p), binary.BigEndian.Uint64(p[4:]); seq != 0 {
+			if v, ok := splitMsgFields(p[SeqMsgOverhead:]); ok {
+				return stream, seq, v, nil
+			}
+		}
+	}
 	d := decoder{b: p}
 	stream = d.u32("stream")
 	seq = d.u64("seq")
