@@ -65,6 +65,55 @@ func TestPick(t *testing.T) {
 	}
 }
 
+// TestOffer: Offer tries members in Pick's order, each once without force,
+// then, only if some were full and none took the message, all again with
+// force; a member that took it ends the offer.
+func TestOffer(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		desc    string
+		members string
+		full    string // members answering Full without force
+		gone    string // members answering Refused
+		want    string // the offers of one message, in order: a letter, upper case with force
+		took    string // the member that took it, "-" for none
+	}{
+		{"the first takes it", "abc", "", "", "a", "a"},
+		{"full passed over", "abc", "a", "", "ab", "b"},
+		{"gone passed over", "abc", "", "ab", "abc", "c"},
+		{"all full: forced, in turn", "abc", "abc", "", "abcA", "a"},
+		{"full and gone: the full one forced", "abc", "b", "ac", "abcAB", "b"},
+		{"all gone: no force", "ab", "", "ab", "ab", "-"},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			g := group(tt.members)
+			var offers strings.Builder
+			m, ok := g.Offer(func(m Member[string], force bool) Outcome {
+				if force {
+					offers.WriteString(strings.ToUpper(m.S))
+				} else {
+					offers.WriteString(m.S)
+				}
+				switch {
+				case strings.Contains(tt.gone, m.S):
+					return Refused
+				case !force && strings.Contains(tt.full, m.S):
+					return Full
+				}
+				return Took
+			})
+			took := "-"
+			if ok {
+				took = m.S
+			}
+			if offers.String() != tt.want || took != tt.took {
+				t.Errorf("offers %q, taken by %s; want %q, %s", offers.String(), took, tt.want, tt.took)
+			}
+		})
+	}
+}
+
 // TestPickFair: with equal members, concurrent picks are shared exactly.
 func TestPickFair(t *testing.T) {
 	t.Parallel()

@@ -211,6 +211,16 @@ func (set *Set[S]) Match(event []byte) []*Group[S] {
 	return set.index.Match(event)
 }
 
+// MatchMemo is Match, answered from m when event is the last one m saw
+// and the set has not changed since (router.Index.MatchMemo): a sender
+// streaming one event keeps a Memo.
+func (set *Set[S]) MatchMemo(event []byte, m *router.Memo[*Group[S]]) []*Group[S] {
+	if set.Empty() {
+		return nil
+	}
+	return set.index.MatchMemo(event, m)
+}
+
 // Empty reports whether the set has no group: the common case of a
 // channel without queue groups, which routing skips at the cost of one
 // atomic load.
