@@ -68,7 +68,7 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 		}
 	}
 	c.msgsIn.Add(1)
-	d := delivery{raw: f.Raw, v: &v, seq: true, seqBuf: &c.seqScratch}
+	d := delivery{raw: f.Raw, v: &v, seq: true, seqBuf: &c.seqScratch, memo: &c.memo}
 	c.ch.routeDelivery(c, &d)
 	c.routed.Store(seq)
 	c.srv.acks.kick()

@@ -7,6 +7,7 @@ package server
 import (
 	"bytes"
 
+	"github.com/netcluster/netcluster/internal/qgroup"
 	"github.com/netcluster/netcluster/internal/router"
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -47,8 +48,10 @@ type delivery struct {
 	// NATS picks their member (backbone_queues.go): routing skips them.
 	netGroups bool
 
-	// memo, if set, is the sender's memo of its channel's last match.
-	memo *router.Memo[*conn]
+	// memo, if set, is the sender's memo of its channel's last match;
+	// qmemo, set with it, of its last match of queue groups.
+	memo  *router.Memo[*conn]
+	qmemo *router.Memo[*qgroup.Group[*conn]]
 
 	// full is set by routeDelivery: the last recipient whose outbox was
 	// nearly full, or nil, for a caller without a sender to stall.

@@ -51,12 +51,13 @@ type conn struct {
 	fulls      []*conn     // recipients of the message being routed whose outboxes are nearly full (routeDelivery)
 	patterns   int         // listener patterns added (native agents)
 	br         *bufio.Reader
-	lscratch   []byte             // legacy envelopes of the messages it sends (delivery.legacyFrame)
-	big        int                // size of the frame larger than br arriving, 0 if none (conn_frames.go)
-	bigLeft    int                // of its bytes, those not yet read
-	charged    int                // bytes charged to the server's partial frame budget
-	origin     []byte             // what its Msg frames carry after their flags (wire.AppendOrigin)
-	memo       router.Memo[*conn] // its channel's listeners of the event it last emitted
+	lscratch   []byte                            // legacy envelopes of the messages it sends (delivery.legacyFrame)
+	big        int                               // size of the frame larger than br arriving, 0 if none (conn_frames.go)
+	bigLeft    int                               // of its bytes, those not yet read
+	charged    int                               // bytes charged to the server's partial frame budget
+	origin     []byte                            // what its Msg frames carry after their flags (wire.AppendOrigin)
+	memo       router.Memo[*conn]                // its channel's listeners of the event it last emitted
+	qmemo      router.Memo[*qgroup.Group[*conn]] // and its channel's queue groups
 
 	// The outbox: frames queued for the agent, written by writeLoop.
 	omu  sync.Mutex

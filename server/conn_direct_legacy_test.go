@@ -109,7 +109,7 @@ func TestWriteInPlaceBoundedAcrossGroups(t *testing.T) {
 			ch.queues.LeaveAll(r)
 		}
 	})
-	ch.routeGroups(&delivery{raw: frame, v: &v, inPlace: inPlaceMax})
+	ch.routeGroups(nil, &delivery{raw: frame, v: &v, inPlace: inPlaceMax})
 	inPlace, queued := 0, 0
 	for _, r := range members {
 		r.omu.Lock()

@@ -88,30 +88,43 @@ func (c *conn) hasRoom() bool {
 // message is then for another member. A message dropped for a full outbox
 // (slowconsumer "drop") counts as taken: at most once.
 func (c *conn) deliverQueued(sid uint32, body []byte, inPlace bool) (ok, nearlyFull bool) {
+	if len(body) == 0 {
+		return false, false // cannot happen: bodies are whole frames
+	}
 	budget := 0
 	if inPlace {
 		budget = 1
 	}
-	return c.deliverQueuedTo(sid, body, &budget)
+	took, nearlyFull := c.offerQueued(sid, body[0], body[1:], &budget, true)
+	return took == qgroup.Took, nearlyFull
 }
 
-// deliverQueuedTo is deliverQueued, writing in place (conn_direct.go) if
-// *inPlace, the recipients that may still have the message so, is above
-// zero; it takes one from *inPlace if it does.
-func (c *conn) deliverQueuedTo(sid uint32, body []byte, inPlace *int) (ok, nearlyFull bool) {
+// offerQueued is deliverQueued for Group.Offer, with the wrapped frame's
+// type and payload apart: unless force is set it answers Full, queuing
+// nothing, if c has no room (hasRoom), all under one lock. It writes in
+// place (conn_direct.go) if *inPlace, the recipients that may still have
+// the message so, is above zero, and takes one from *inPlace if it does.
+func (c *conn) offerQueued(sid uint32, typ byte, p []byte, inPlace *int, force bool) (took qgroup.Outcome, nearlyFull bool) {
 	lim := c.srv.limits.Load()
-	size := wire.HeaderLen + wire.QueueMsgOverhead + len(body)
+	size := wire.HeaderLen + wire.QueueMsgOverhead + 1 + len(p)
 	c.omu.Lock()
 	if c.closing {
 		c.omu.Unlock()
-		return false, false
+		return qgroup.Refused, false
+	}
+	if !force && c.queuedLocked() > lim.outBuffer/4*3 {
+		c.omu.Unlock()
+		return qgroup.Full, false
 	}
 	n := len(c.obuf)
 	if c.overLocked(size, lim) {
-		return !c.overflowLocked(lim), false
+		if c.overflowLocked(lim) {
+			return qgroup.Refused, false
+		}
+		return qgroup.Took, false
 	}
 	c.obuf = c.appendDroppedLocked(c.obuf)
-	c.obuf = wire.AppendQueueBody(c.obuf, sid, body)
+	c.obuf = wire.AppendQueueOf(c.obuf, sid, typ, p)
 	if n == 0 && len(c.obuf) > lim.outBuffer {
 		c.obig = len(c.obuf)
 	}
@@ -130,24 +143,35 @@ func (c *conn) deliverQueuedTo(sid uint32, body []byte, inPlace *int) (ok, nearl
 	if wake {
 		c.signal()
 	}
-	return true, nearlyFull
+	return qgroup.Took, nearlyFull
 }
 
 // routeGroups gives the message to one member of each of ch's groups that
 // match its event. It returns a member whose outbox is nearly full, for
-// the sender to pause on, if the member picked was one.
-func (ch *channel) routeGroups(d *delivery) (full *conn) {
-	groups := ch.queues.Match(d.v.Event)
+// the sender to pause on, if the member picked was one. src is the sender
+// if ch is its channel.
+func (ch *channel) routeGroups(src *conn, d *delivery) (full *conn) {
+	var groups []*qgroup.Group[*conn]
+	if src != nil && d.qmemo != nil {
+		groups = ch.queues.MatchMemo(d.v.Event, d.qmemo)
+	} else {
+		groups = ch.queues.Match(d.v.Event)
+	}
 	if len(groups) == 0 {
 		return nil
 	}
-	body := d.msgFrame()[wire.LenSize:]
+	// The QueueMsg wraps the Msg (or Call) frame: the frame as sent, or
+	// the Msg of a SeqMsg, its payload after the stream and number.
+	typ, p := d.raw[wire.LenSize], d.raw[wire.HeaderLen:]
+	if d.seq {
+		typ, p = wire.TypeMsg, p[wire.SeqMsgOverhead:]
+	}
 	for _, g := range groups {
 		var nearly bool
-		m, ok := g.Pick((*conn).hasRoom, func(m qgroup.Member[*conn]) bool {
-			var ok bool
-			ok, nearly = m.S.deliverQueuedTo(m.SID, body, &d.inPlace)
-			return ok
+		m, ok := g.Offer(func(m qgroup.Member[*conn], force bool) qgroup.Outcome {
+			var took qgroup.Outcome
+			took, nearly = m.S.offerQueued(m.SID, typ, p, &d.inPlace, force)
+			return took
 		})
 		if !ok {
 			ch.stats.queueLost.Add(1)

@@ -30,6 +30,9 @@ func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	v := d.v
 	if src != nil {
+		if d.memo != nil {
+			d.qmemo = &src.qmemo
+		}
 		d.scratch = &src.lscratch
 		d.fulls = &src.fulls
 		if src.idleReader() {
@@ -116,7 +119,7 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 		d.drops = 0
 	}
 	if !ch.queues.Empty() && !d.netGroups {
-		if f := ch.routeGroups(d); f != nil {
+		if f := ch.routeGroups(src, d); f != nil {
 			full = f
 		}
 	}
