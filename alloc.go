@@ -42,6 +42,7 @@ func (r *recvAlloc) field(f int, b []byte) string {
 	return s
 }
 
+// message returns a zeroed Message of its own from the slab.
 func (r *recvAlloc) message() *Message {
 	if len(r.msgs) == 0 {
 		r.msgs = make([]Message, msgSlab)

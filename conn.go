@@ -248,6 +248,9 @@ func (a *Agent) session(nc net.Conn, rd *wire.Reader) error {
 	return err
 }
 
+// maxSpareHint bounds the capacity a new send buffer starts with.
+const maxSpareHint = 1 << 20
+
 // sendQueue is the agent's side of its writer: the frames in out.
 type sendQueue struct{ a *Agent }
 
@@ -263,6 +266,11 @@ func (q sendQueue) Take(spare []byte) ([]byte, bool) {
 			spare = a.free[len(a.free)-1]
 			a.free[len(a.free)-1] = nil
 			a.free = a.free[:len(a.free)-1]
+		} else if cap(spare) == 0 {
+			// The batch was kept (acks.go) and none is free: the next
+			// one is likely as large, and growing to that by doubling
+			// would copy it over and over as Emit appends.
+			spare = make([]byte, 0, min(len(batch), maxSpareHint))
 		}
 		a.out = spare
 		a.writing = true
@@ -327,9 +335,8 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		if len(batch) == 0 {
 			return true
 		}
-		ok := a.q.push(true, batch...)
-		clear(batch)
-		batch = batch[:0]
+		var ok bool
+		batch, ok = a.q.pushBatch(true, batch)
 		return ok
 	}
 	defer flush() // what arrived before an error is still handled
@@ -393,15 +400,15 @@ func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
 
 // view makes a Message from the slabs out of a decoded Msg.
 func (alloc *recvAlloc) view(v *wire.MsgView) *Message {
+	// Field by field into the slab's zeroed memory: no copy of a whole
+	// Message, whose write barrier would scan it while the GC marks.
 	m := alloc.message()
-	*m = Message{
-		Event:   alloc.field(fieldEvent, v.Event),
-		Data:    alloc.bytes(v.Data),
-		JSON:    v.Flags&wire.FlagJSON != 0,
-		Channel: alloc.field(fieldChannel, v.Channel),
-		Agent:   alloc.field(fieldAgent, v.Agent),
-		Node:    alloc.field(fieldNode, v.Node),
-	}
+	m.Event = alloc.field(fieldEvent, v.Event)
+	m.Data = alloc.bytes(v.Data)
+	m.JSON = v.Flags&wire.FlagJSON != 0
+	m.Channel = alloc.field(fieldChannel, v.Channel)
+	m.Agent = alloc.field(fieldAgent, v.Agent)
+	m.Node = alloc.field(fieldNode, v.Node)
 	return m
 }
 
@@ -470,18 +477,20 @@ func fromServer(err error) error {
 // dispatch runs handlers, one message at a time, until the agent closes.
 func (a *Agent) dispatch() {
 	defer a.wg.Done()
-	var batch []item
+	var batches [][]item
 	for {
 		var ok bool
-		if batch, ok = a.q.popAll(batch[:0]); !ok {
+		if batches, ok = a.q.popAll(batches); !ok {
 			return
 		}
-		for i := range batch {
-			a.handle(batch[i])
-			batch[i] = item{}
-			if a.ctx.Err() != nil {
-				return // closed: no handler runs after Close
+		for _, b := range batches {
+			for i := range b {
+				a.handle(b[i])
+				if a.ctx.Err() != nil {
+					return // closed: no handler runs after Close
+				}
 			}
+			clear(b) // the array goes back to the reader (popAll)
 		}
 	}
 }

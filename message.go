@@ -13,8 +13,6 @@ type Message struct {
 	// Data is the event's payload: JSON when JSON is true (the default
 	// codec of Emit), else the bytes given to EmitRaw.
 	Data []byte
-	// JSON reports whether Data is a JSON document.
-	JSON bool
 	// Channel is the channel the message was emitted on.
 	Channel string
 	// Agent is the id of the agent that emitted it.
@@ -22,18 +20,23 @@ type Message struct {
 	// Node is the id of the server the message came from over the network,
 	// or "" for a message emitted on this server.
 	Node string
+
+	// Set for a request (IsRequest): the agent that got it, to answer
+	// with, and the request's id.
+	agent *Agent
+	reqID uint64
+
+	// JSON reports whether Data is a JSON document.
+	JSON bool
 	// Local reports whether the message was delivered in memory by this
 	// agent's own Emit or Request.
 	Local bool
 	// Replayed reports whether the message was read back from a durable
 	// channel's stored history by Agent.Replay, not delivered live.
 	Replayed bool
-
-	// Set for a request (IsRequest): the agent that got it, to answer
-	// with, and the request's id.
-	agent *Agent
-	reqID uint64
-	req   bool
+	req      bool // a request (IsRequest)
+	// (The flags come last, together: a Message is then 112 bytes, not
+	// 128, and every message received is one, from a slab: alloc.go.)
 }
 
 // Decode unmarshals the message's JSON data into v.

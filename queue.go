@@ -5,14 +5,17 @@ import "sync"
 // queue holds received messages until the handler goroutine takes them.
 // Messages from the server wait while the queue is over its bound;
 // messages from the agent's own Emit never wait (a handler may emit, and
-// must not deadlock on its own queue). The reader adds messages in batches
-// and the handler goroutine takes them all at once, so a busy stream costs
-// one lock and at most one wake-up per batch, not per message.
+// must not deadlock on its own queue). The reader hands over its messages
+// in batches, as they are (the batch's array becomes the queue's), and the
+// handler goroutine takes every batch at once, so a busy stream costs one
+// lock and at most one wake-up per batch, not per message, and no copy:
+// emptied batch arrays go back to the reader.
 type queue struct {
 	mu       sync.Mutex
 	ready    sync.Cond // the consumer waits for items
 	space    sync.Cond // producers wait for room
-	items    []item
+	batches  [][]item  // in order
+	free     [][]item  // emptied batch arrays, for the reader's next batches
 	bytes    int
 	limit    int
 	closed   bool
@@ -20,6 +23,11 @@ type queue struct {
 	waiting  int  // producers waiting for room
 	holds    int  // while positive, producers do not wait (see hold)
 }
+
+// maxFreeBatches bounds the emptied batch arrays a queue keeps: enough
+// for the batches a busy reader queues while the handler goroutine runs
+// the ones it took.
+const maxFreeBatches = 16
 
 type item struct {
 	msg    *Message
@@ -40,26 +48,82 @@ func newQueue(limit int) *queue {
 // its bound (a batch larger than the bound goes into an empty queue). It
 // returns false if the queue is closed.
 func (q *queue) push(wait bool, items ...item) bool {
-	n := 0
-	for _, it := range items {
-		n += size(it)
-	}
+	n := bytesOf(items)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if !q.roomLocked(wait, n) {
+		return false
+	}
+	if k := len(q.batches); k > 0 {
+		q.batches[k-1] = append(q.batches[k-1], items...)
+	} else {
+		q.batches = append(q.batches, append(q.freeLocked(), items...))
+	}
+	q.addedLocked(n)
+	return true
+}
+
+// pushBatch is push for the reader's batch, which it hands over, array
+// and all. It returns an empty slice for the next batch (an array the
+// handler goroutine emptied, or a new one), and false if the queue is
+// closed.
+func (q *queue) pushBatch(wait bool, batch []item) (next []item, ok bool) {
+	n := bytesOf(batch)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.roomLocked(wait, n) {
+		clear(batch)
+		return batch[:0], false
+	}
+	q.batches = append(q.batches, batch)
+	q.addedLocked(n)
+	if next = q.freeLocked(); next == nil {
+		next = make([]item, 0, newBatchCap)
+	}
+	return next, true
+}
+
+// newBatchCap is the capacity of a new batch array: a batch that needs
+// more grows, and the grown array is what comes back for reuse.
+const newBatchCap = 32
+
+// freeLocked returns an emptied batch array, or nil.
+func (q *queue) freeLocked() []item {
+	k := len(q.free)
+	if k == 0 {
+		return nil
+	}
+	b := q.free[k-1]
+	q.free[k-1] = nil
+	q.free = q.free[:k-1]
+	return b
+}
+
+func bytesOf(items []item) int {
+	n := 0
+	for i := range items {
+		n += size(&items[i])
+	}
+	return n
+}
+
+// roomLocked waits, if wait is set, while n bytes more would put the queue
+// over its bound; it reports whether the queue is still open.
+func (q *queue) roomLocked(wait bool, n int) bool {
 	for wait && q.bytes > 0 && q.bytes+n > q.limit && q.holds == 0 && !q.closed {
 		q.waiting++
 		q.space.Wait()
 		q.waiting--
 	}
-	if q.closed {
-		return false
-	}
-	q.items = append(q.items, items...)
+	return !q.closed
+}
+
+// addedLocked counts n bytes added and wakes the consumer.
+func (q *queue) addedLocked(n int) {
 	q.bytes += n
 	if q.consumer {
 		q.ready.Signal()
 	}
-	return true
 }
 
 // hold lets producers past the bound until the returned func is called.
@@ -78,33 +142,40 @@ func (q *queue) hold() (release func()) {
 	}
 }
 
-// popAll waits for items and moves them all to dst; ok is false once the
-// queue is closed.
-func (q *queue) popAll(dst []item) (items []item, ok bool) {
+// popAll waits for items and returns every batch queued, in order; ok is
+// false once the queue is closed. done is what the last popAll returned,
+// handled: its arrays, whose items the caller has cleared (so that they
+// keep no message alive), are reused.
+func (q *queue) popAll(done [][]item) (batches [][]item, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.items) == 0 && !q.closed {
+	for _, b := range done {
+		if len(q.free) < maxFreeBatches && cap(b) > 0 {
+			q.free = append(q.free, b[:0])
+		}
+	}
+	clear(done)
+	for len(q.batches) == 0 && !q.closed {
 		q.consumer = true
 		q.ready.Wait()
 		q.consumer = false
 	}
 	if q.closed {
-		return dst, false
+		return done[:0], false
 	}
-	// Hand over the backing array and keep dst's for the next pushes.
-	items, q.items = q.items, dst[:0]
+	batches, q.batches = q.batches, done[:0]
 	q.bytes = 0
 	if q.waiting > 0 {
 		q.space.Broadcast()
 	}
-	return items, true
+	return batches, true
 }
 
 // close discards what is queued and releases every waiter.
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
-	q.items, q.bytes = nil, 0
+	q.batches, q.free, q.bytes = nil, nil, 0
 	q.ready.Broadcast()
 	q.space.Broadcast()
 	q.mu.Unlock()
@@ -113,7 +184,7 @@ func (q *queue) close() {
 // itemOverhead is what a queued message costs besides its data.
 const itemOverhead = 64
 
-func size(it item) int {
+func size(it *item) int {
 	if it.msg == nil {
 		return 0
 	}

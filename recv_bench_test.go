@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -81,5 +82,71 @@ func BenchmarkReceive(b *testing.B) {
 	b.SetBytes(128)
 	for b.Loop() {
 		recvOne(b, rd, alloc)
+	}
+}
+
+// queuedSetup is recvSetup for QueueMsg frames, as a queue group member
+// gets them, and the agent to decode them with.
+func queuedSetup() (*wire.Reader, *recvAlloc, *Agent) {
+	inner := wire.AppendMsg(nil, &wire.Msg{Channel: "bench", Agent: "pub-1", Event: "bench", Data: make([]byte, 128)})
+	frame := wire.AppendQueueMsg(nil, 3, inner)
+	var stream []byte
+	for len(stream)+len(frame) <= readBufSize {
+		stream = append(stream, frame...)
+	}
+	return wire.NewReader(bufio.NewReaderSize(&endless{b: stream}, readBufSize), wire.DefaultMaxFrame), &recvAlloc{}, &Agent{}
+}
+
+func recvQueued(t testing.TB, rd *wire.Reader, alloc *recvAlloc, a *Agent) *Message {
+	f, err := rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, sid, err := a.readCall(alloc, f)
+	if err != nil || sid != 3 {
+		t.Fatalf("readCall: sid %d, %v", sid, err)
+	}
+	return m
+}
+
+// A queue group member's message (a QueueMsg) allocates nothing either.
+func TestReceiveQueuedAllocatesNothing(t *testing.T) { // not parallel: counts allocations
+	rd, alloc, a := queuedSetup()
+	for range 1000 {
+		recvQueued(t, rd, alloc, a)
+	}
+	const msgs = 100_000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range msgs {
+		recvQueued(t, rd, alloc, a)
+	}
+	runtime.ReadMemStats(&after)
+	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
+		t.Fatalf("%.4f allocations per queued message received, want at most 1/32", per)
+	}
+	m := recvQueued(t, rd, alloc, a)
+	if m.Event != "bench" || m.Channel != "bench" || m.Agent != "pub-1" || len(m.Data) != 128 || m.IsRequest() {
+		t.Fatalf("received %+v", m)
+	}
+}
+
+// BenchmarkReceiveQueued is BenchmarkReceive for a queue group member's
+// messages (QueueMsg frames, S12's workers).
+func BenchmarkReceiveQueued(b *testing.B) {
+	rd, alloc, a := queuedSetup()
+	b.ReportAllocs()
+	b.SetBytes(128)
+	for b.Loop() {
+		recvQueued(b, rd, alloc, a)
+	}
+}
+
+// A Message, of which every message received costs one, keeps its flags
+// together: 112 bytes on 64-bit platforms, not the 128 of interleaved ones.
+func TestMessageSize(t *testing.T) {
+	t.Parallel()
+	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(Message{}) != 112 {
+		t.Fatalf("a Message is %d bytes, want 112", unsafe.Sizeof(Message{}))
 	}
 }

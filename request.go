@@ -254,15 +254,7 @@ func (a *Agent) readCall(alloc *recvAlloc, f wire.Frame) (m *Message, sid uint32
 	if err != nil {
 		return nil, 0, err
 	}
-	m = alloc.message()
-	*m = Message{
-		Event:   alloc.name(v.Event),
-		Data:    alloc.bytes(v.Data),
-		JSON:    v.Flags&wire.FlagJSON != 0,
-		Channel: alloc.name(v.Channel),
-		Agent:   alloc.name(v.Agent),
-		Node:    alloc.name(v.Node),
-	}
+	m = alloc.view(&v)
 	if typ == wire.TypeCall {
 		m.agent, m.reqID, m.req = a, id, true
 	}
