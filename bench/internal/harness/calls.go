@@ -23,7 +23,9 @@ type caller interface {
 	// Request sends data and returns the first reply.
 	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
 	// QueueSubscribe joins queue group group for subject; h gets each
-	// message given to this member and answers a request with reply.
+	// message given to this member and answers a request with reply (nil
+	// for a message that is not a request: making it costs an allocation
+	// per message, with either client).
 	QueueSubscribe(subject, group string, h func(data []byte, reply func([]byte) error)) error
 }
 
@@ -42,6 +44,10 @@ func (c *ncClient) Request(ctx context.Context, event string, data []byte) ([]by
 
 func (c *ncClient) QueueSubscribe(event, group string, h func([]byte, func([]byte) error)) error {
 	_, err := c.a.OnQueue(event, group, func(m *netcluster.Message) {
+		if !m.IsRequest() {
+			h(m.Data, nil)
+			return
+		}
 		h(m.Data, func(b []byte) error { return m.ReplyRaw(context.Background(), b) })
 	})
 	return err
@@ -56,7 +62,13 @@ func (c *natsClient) Request(ctx context.Context, subject string, data []byte) (
 }
 
 func (c *natsClient) QueueSubscribe(subject, group string, h func([]byte, func([]byte) error)) error {
-	s, err := c.nc.QueueSubscribe(subject, group, func(m *nats.Msg) { h(m.Data, m.Respond) })
+	s, err := c.nc.QueueSubscribe(subject, group, func(m *nats.Msg) {
+		if m.Reply == "" {
+			h(m.Data, nil)
+			return
+		}
+		h(m.Data, m.Respond)
+	})
 	if err != nil {
 		return err
 	}
