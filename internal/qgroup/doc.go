@@ -8,7 +8,8 @@
 // pattern matches an event name, and [Group.Pick] chooses the member:
 // round-robin in the order members joined, passing over members without
 // room (their outbox is nearly full) and falling back to them only when
-// no member with room takes the message.
+// no member with room takes the message; [Group.Offer] is the same choice
+// for a caller that checks a member's room as it hands the message over.
 //
 // The package knows nothing of connections: a member is any comparable
 // S, and the caller says through callbacks which members have room and
