@@ -11,8 +11,6 @@ package server
 // the agent sends it again to the next server.
 
 import (
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/netcluster/netcluster/internal/wire"
@@ -48,18 +46,29 @@ const (
 	resumeMax   = 10 * time.Second
 )
 
-// onSeqMsg routes a SeqMsg like a Msg, then records its number for the
-// acker.
+// onSeqMsg routes a SeqMsg like a Msg (onMsg: the origin checked as one
+// comparison, the match from the sender's memo), then records its number
+// for the acker.
 func (c *conn) onSeqMsg(f wire.Frame) error {
-	_, seq, v, err := wire.ParseSeqMsg(f.Payload)
-	if err != nil {
-		return perr(wire.CodeMalformed, "%v", err)
+	_, seq, ok := wire.SeqOf(f.Payload)
+	var v wire.MsgView
+	if ok && seq != 0 {
+		v, ok = wire.ParseMsgFrom(f.Payload[wire.SeqMsgOverhead:], c.msgOrigin())
 	}
-	if err := c.checkOrigin("seqmsg", &v); err != nil {
-		return err
+	if !ok || seq == 0 {
+		var err error
+		if _, seq, v, err = wire.ParseSeqMsg(f.Payload); err != nil {
+			return perr(wire.CodeMalformed, "%v", err)
+		}
+		if err := c.checkOrigin("seqmsg", &v); err != nil {
+			return err
+		}
 	}
 	if len(v.Event) == 0 {
 		return perr(wire.CodeMalformed, "seqmsg: empty event name")
+	}
+	if v.Flags&wire.FlagReplayed != 0 {
+		return perr(wire.CodeMalformed, "seqmsg: the replayed flag is the server's to set")
 	}
 	if !c.seqSeen {
 		c.seqSeen = true
@@ -71,7 +80,7 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 	d := delivery{raw: f.Raw, v: &v, seq: true, seqBuf: &c.seqScratch, memo: &c.memo}
 	c.ch.routeDelivery(c, &d)
 	c.routed.Store(seq)
-	c.srv.acks.kick()
+	c.srv.acks.kick(c)
 	return nil
 }
 
@@ -104,249 +113,4 @@ func (d *delivery) msgFrame() []byte {
 		d.asMsg = *d.seqBuf
 	}
 	return d.asMsg
-}
-
-// acker sends the Acks of a running server: in rounds, each taking the
-// last number routed from every version 3 connection, waiting until every
-// agent of the channels those messages could reach has had what its
-// outbox held then written (or is dropped for or disconnected, or has
-// written nothing for ackGiveUp), then acknowledging the numbers taken.
-// Writers wake it as they finish their writes. It sleeps while no number
-// waits.
-type acker struct {
-	wake    chan struct{}
-	idle    atomic.Bool
-	wrote   chan struct{} // a writer finished a write while waiting is set
-	waiting atomic.Bool   // a round waits for writers
-	stopc   chan struct{}
-	wg      sync.WaitGroup
-
-	// The loop's, reused round after round.
-	cands []ackCand
-	chans []*channel
-	scope []*conn
-	wait  []ackWait
-	buf   []byte
-}
-
-type ackCand struct {
-	c   *conn
-	seq uint64
-}
-
-// ackWait is a recipient whose writer has to finish batch number need.
-type ackWait struct {
-	c     *conn
-	need  uint64
-	last  uint64    // its progress when last seen
-	since time.Time // when progress last changed
-}
-
-func (a *acker) start(s *Server) {
-	a.wake = make(chan struct{}, 1)
-	a.wrote = make(chan struct{}, 1)
-	a.stopc = make(chan struct{})
-	a.wg.Add(1)
-	go a.run(s)
-}
-
-func (a *acker) stop() {
-	if a.stopc != nil {
-		close(a.stopc)
-		a.wg.Wait()
-		a.stopc = nil
-	}
-}
-
-// written wakes a round waiting for writers: one finished a write. It
-// costs a writer one atomic load while no round waits.
-func (a *acker) written() {
-	if a.waiting.Load() {
-		select {
-		case a.wrote <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// kick wakes the acker if it sleeps: a connection routed a SeqMsg.
-func (a *acker) kick() {
-	if a.idle.Load() && a.idle.CompareAndSwap(true, false) {
-		select {
-		case a.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (a *acker) run(s *Server) {
-	defer a.wg.Done()
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	sleep := func(d time.Duration) bool {
-		t.Reset(d)
-		select {
-		case <-t.C:
-			return true
-		case <-a.stopc:
-			t.Stop()
-			return false
-		}
-	}
-	for {
-		if !a.collect(s) {
-			a.idle.Store(true)
-			if !a.collect(s) { // a kick may have come before idle was set
-				select {
-				case <-a.wake:
-				case <-a.stopc:
-					return
-				}
-				continue
-			}
-			a.idle.Store(false)
-		}
-		a.snapshot()
-		if len(a.wait) > 0 {
-			a.waiting.Store(true)
-			a.poll(time.Now()) // a write may have ended before waiting was set
-			for len(a.wait) > 0 {
-				t.Reset(ackCheck)
-				select {
-				case <-a.wrote:
-				case <-t.C:
-				case <-a.stopc:
-					t.Stop()
-					a.waiting.Store(false)
-					return
-				}
-				a.poll(time.Now())
-			}
-			t.Stop()
-			a.waiting.Store(false)
-		}
-		for _, k := range a.cands {
-			k.c.acked = k.seq
-			a.buf = wire.AppendU64(a.buf[:0], wire.TypeAck, k.seq)
-			k.c.sendControl(a.buf)
-		}
-		clear(a.cands)
-		if !sleep(ackInterval) {
-			return
-		}
-	}
-}
-
-// collect takes the numbers to acknowledge, and the channels their
-// messages could reach: theirs and those they propagate to.
-func (a *acker) collect(s *Server) bool {
-	clear(a.cands)
-	a.cands, a.chans = a.cands[:0], a.chans[:0]
-	m := s.byName.Load()
-	if m == nil {
-		return false
-	}
-	for _, ch := range *m {
-		found := false
-		ch.mu.Lock()
-		for c := range ch.conns {
-			if c.version < wire.VersionAcks || c.legacy {
-				continue
-			}
-			if seq := c.routed.Load(); seq > c.acked {
-				a.cands = append(a.cands, ackCand{c, seq})
-				found = true
-			}
-		}
-		ch.mu.Unlock()
-		if found {
-			a.addChan(ch)
-			for _, t := range ch.settings.Load().targets {
-				a.addChan(t)
-			}
-		}
-	}
-	return len(a.cands) > 0
-}
-
-func (a *acker) addChan(ch *channel) {
-	for _, o := range a.chans {
-		if o == ch {
-			return
-		}
-	}
-	a.chans = append(a.chans, ch)
-}
-
-// snapshot notes, for each agent of the channels collected, the batch its
-// writer must finish for what its outbox holds now to be written.
-func (a *acker) snapshot() {
-	a.scope = a.scope[:0]
-	for _, ch := range a.chans {
-		ch.mu.Lock()
-		for c := range ch.conns {
-			a.scope = append(a.scope, c)
-		}
-		ch.mu.Unlock()
-	}
-	now := time.Now()
-	a.wait = a.wait[:0]
-	for _, c := range a.scope {
-		c.omu.Lock()
-		need := c.takes + c.convTakesLocked() // conv: a legacy agent's first messages (convert)
-		if len(c.obuf) > 0 {
-			need++
-		}
-		closing := c.droppingLocked()
-		c.omu.Unlock()
-		w := c.batches.Load()
-		if c.ackStuck != 0 {
-			if c.ackStuck == c.progress.Load()+1 {
-				continue // still stuck: not waited for
-			}
-			c.ackStuck = 0
-		}
-		if !closing && w < need {
-			a.wait = append(a.wait, ackWait{c: c, need: need, last: c.progress.Load(), since: now})
-		}
-	}
-	clear(a.scope)
-}
-
-// droppingLocked reports whether the server is disconnecting c or
-// dropping messages for it: closing, discarding until its Welcome, stalls
-// used up (senders no longer pause for it: what does not fit its outbox
-// is dropped, or it is disconnected), its outbox full since the writer
-// last took it, or drops it has not been told of yet. Acknowledgements do not wait for such a recipient: it
-// costs a sender no more than its bounded pauses (issue 10, item 5).
-// c.omu is held.
-func (c *conn) droppingLocked() bool {
-	return c.closing || c.discarding || c.stalled || c.full.Load() != 0 || c.dropped.Load() != c.told
-}
-
-// poll drops from the wait list the recipients done with: written,
-// dropped for or closing, or given up on.
-func (a *acker) poll(now time.Time) {
-	keep := a.wait[:0]
-	for _, w := range a.wait {
-		wr := w.c.batches.Load()
-		if wr >= w.need {
-			continue
-		}
-		w.c.omu.Lock()
-		closing := w.c.droppingLocked()
-		w.c.omu.Unlock()
-		if closing {
-			continue
-		}
-		if pr := w.c.progress.Load(); pr != w.last {
-			w.last, w.since = pr, now
-		} else if now.Sub(w.since) >= ackGiveUp {
-			w.c.ackStuck = w.last + 1
-			continue
-		}
-		keep = append(keep, w)
-	}
-	clear(a.wait[len(keep):])
-	a.wait = keep
 }

@@ -37,6 +37,8 @@ type channel struct {
 	ids    map[string]*conn // the newest connection of each agent id
 	closed bool             // no new members (removed by a reload, or server closing)
 
+	acks ackSet // its agents a round of acknowledgements may wait for (acks_set.go)
+
 	stats channelStats
 }
 

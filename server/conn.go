@@ -93,17 +93,26 @@ type conn struct {
 
 	qkeys map[uint32]qgroup.Key // the groups of its memberships, once it left them (for requeue)
 
-	// Acknowledgements (acks.go). takes counts the batches the writer
-	// took (under omu), batches those it finished writing; routed is the
+	// Acknowledgements (acks.go, acks_round.go). takes counts the batches
+	// the writer took (under omu), batches those it finished writing,
+	// convLast is the take that emptied conv (under omu); routed is the
 	// last SeqMsg number routed, acked the last acknowledged (the
-	// acker's); seqSeen and seqScratch belong to the reader.
+	// acker's); seqSeen and seqScratch belong to the reader. joined
+	// (written under omu) is set while c is a member of its channel; ackIn
+	// and ackAt place it in its channel's ackSet (acks_set.go); ackSender
+	// is set while it is registered with the acker (kick).
 	takes      uint64
+	convLast   uint64
 	batches    atomic.Uint64
 	routed     atomic.Uint64
 	acked      uint64
-	ackStuck   uint64 // the acker's: 1 + progress when it gave up waiting for this writer, 0 if it did not
+	ackStuck   atomic.Uint64 // the acker's: 1 + progress when it gave up waiting for this writer, 0 if it did not
 	seqSeen    bool
 	seqScratch []byte
+	joined     atomic.Bool
+	ackIn      atomic.Int32
+	ackAt      int // under c.ch.acks.mu
+	ackSender  atomic.Bool
 	gap        gapState // its stream and Watch (streams.go)
 
 	dw direct // in-place writes (conn_direct.go), under omu
@@ -165,10 +174,12 @@ func (c *conn) run() {
 		}
 		c.endStream()
 		c.ch.leave(c)
+		c.ackForget()
 		c.linger()
 		c.requeue()
 	} else {
 		c.ch.index.RemoveAll(c)
+		c.ackForget()
 		c.close()
 	}
 	if err != nil && !isClosedErr(err) {

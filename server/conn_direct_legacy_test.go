@@ -48,22 +48,25 @@ func TestAcksWaitForConv(t *testing.T) {
 	ch.mu.Lock()
 	ch.conns[r] = struct{}{}
 	ch.mu.Unlock()
-	t.Cleanup(func() { ch.leave(r) })
+	r.omu.Lock()
+	r.joined.Store(true) // as join does
+	r.omu.Unlock()
+	r.ackMark()
+	t.Cleanup(func() { ch.leave(r); r.ackForget() })
 
-	a := &acker{}
-	a.addChan(ch)
-	wantNeed := uint64(3) // two chunks of conv, then obuf
-	needOf := func() (uint64, bool) {
-		a.snapshot()
-		for _, w := range a.wait {
-			if w.c == r {
-				return w.need, true
-			}
-		}
-		return 0, false
+	// first is a round that looked before any write, again a round
+	// that looks anew after each.
+	first, again := &acker{}, &acker{}
+	first.addChan(ch)
+	again.addChan(ch)
+	first.snapshot()
+	const wantNeed = 3 // two chunks of conv, then obuf
+	waits := func(a *acker) bool {
+		a.poll(time.Now())
+		return len(a.wait) == 1 && a.wait[0].c == r
 	}
-	if need, ok := needOf(); !ok || need != wantNeed {
-		t.Fatalf("before any write: waited %v for batch %d; want to wait for batch %d", ok, need, wantNeed)
+	if !waits(first) {
+		t.Fatalf("before any write: not waited for; want to wait for batch %d", wantNeed)
 	}
 	q := outboxQueue{r}
 	var envelopes int
@@ -78,12 +81,11 @@ func TestAcksWaitForConv(t *testing.T) {
 			}
 		}
 		q.Wrote(batch, len(batch), nil)
-		need, ok := needOf()
-		if i+1 < wantNeed && (!ok || need != wantNeed) {
-			t.Fatalf("after batch %d of %d: waited %v for batch %d; want to wait for batch %d", i+1, wantNeed, ok, need, wantNeed)
-		}
-		if i+1 == wantNeed && ok {
-			t.Fatalf("all written: still waiting for batch %d (written %d)", need, r.batches.Load())
+		again.snapshot()
+		for name, a := range map[string]*acker{"the first round": first, "a new round": again} {
+			if w := waits(a); w != (i+1 < wantNeed) {
+				t.Fatalf("after batch %d of %d: %s waits %v (written %d)", i+1, wantNeed, name, w, r.batches.Load())
+			}
 		}
 	}
 	if envelopes != n+1 {

@@ -120,7 +120,12 @@ func (c *conn) toLegacy() {
 		c.conv = nil
 	}
 	c.legacy, c.undecided = true, false
-	c.full.Store(0) // its messages are measured as envelopes from now on
+	if c.full.Load() != 0 {
+		// Still full since its writer last took (it has yet to run), its
+		// room now measured for envelopes: what does not fit is dropped
+		// without omu, and acknowledgements do not wait for it.
+		c.markFullLocked(c.srv.limits.Load())
+	}
 	c.omu.Unlock()
 }
 
@@ -143,6 +148,10 @@ func (c *conn) join() error {
 		c.ch.index.RemoveAll(c)
 		return c.refuse(perr(wire.CodeChannelGone, "channel %q is closing", c.ch.name))
 	}
+	c.omu.Lock()
+	c.joined.Store(true) // acknowledgements wait for members (acks_round.go)
+	c.omu.Unlock()
+	c.ackMark()
 	if replaced != nil {
 		c.srv.log.Info("agent reconnected; closing its old connection", "channel", c.ch.name, "agent", c.id)
 		replaced.close()

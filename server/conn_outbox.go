@@ -22,18 +22,17 @@ func (c *conn) deliver(d *delivery) (nearlyFull bool) {
 // for an agent that is draining rather than for one that may be stuck.
 func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 	lim := c.srv.limits.Load()
-	if v := c.full.Load(); v != 0 && !d.call && !lim.disconnectSlow {
-		room, legacy := fullRoom(v)
-		size := len(d.raw)
-		if legacy {
-			size = legacyMinLen(d.v)
-		}
-		if size > room && size <= lim.outBuffer {
-			c.dropFast()
-			d.drops++ // for c.ch's stats (deliverLocal)
-			return false, false
-		}
+	fd := fullDropOf(d, lim)
+	if fd.drops(c) {
+		d.drops++ // for c.ch's stats (deliverLocal)
+		return false, false
 	}
+	return c.queue(d, lim)
+}
+
+// queue is deliverTo once the message was not dropped without omu
+// (fullDrop).
+func (c *conn) queue(d *delivery, lim *limits) (nearlyFull, vain bool) {
 	c.omu.Lock()
 	if c.closing || c.discarding {
 		c.omu.Unlock()
@@ -58,8 +57,13 @@ func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 		c.obuf = c.appendDroppedLocked(c.obuf)
 	}
 	c.obuf = appendBounded(c.obuf, frame, lim.outBuffer)
-	if n == 0 && len(c.obuf) > lim.outBuffer {
-		c.obig = len(c.obuf)
+	if n == 0 {
+		// Into an empty outbox, whoever wakes the writer and when
+		// (d.wakes): acknowledgements wait for it (acks_set.go).
+		c.ackMark()
+		if len(c.obuf) > lim.outBuffer {
+			c.obig = len(c.obuf)
+		}
 	}
 	wake := n == 0 && !(d.inPlace > 0 && c.flushNowLocked() > 0) // else written in place (conn_direct.go)
 	if !wake && n == 0 {
@@ -90,13 +94,58 @@ func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 // channel's stats.
 func (c *conn) dropFast() {
 	if d := c.dropped.Add(1); d%1024 == 0 {
-		c.omu.Lock()
-		w, warn := c.dropWarnDue(time.Now())
-		c.omu.Unlock()
-		if warn {
-			c.warnDropped(w)
-		}
+		c.dropWarnSome()
 	}
+}
+
+// dropWarnSome logs the drops for c if a warning is due (dropFast, every
+// 1024th drop).
+func (c *conn) dropWarnSome() {
+	c.omu.Lock()
+	w, warn := c.dropWarnDue(time.Now())
+	c.omu.Unlock()
+	if warn {
+		c.warnDropped(w)
+	}
+}
+
+// fullDrop is deliverTo's drop without omu for a full outbox, with what
+// it needs of the message worked out once for all its recipients
+// (deliverLocal): an agent that reads nothing costs a sender an atomic
+// load and an add per message (issue 10, item 5: 100 such listeners
+// beside a healthy pair).
+type fullDrop struct {
+	on     bool // not a Call, and slow consumers are not disconnected
+	size   int  // the frame's size for a native agent
+	legacy int  // its least size as a legacy envelope (legacyMinLen)
+	bound  int  // outbuffer
+}
+
+func fullDropOf(d *delivery, lim *limits) fullDrop {
+	if d.call || lim.disconnectSlow {
+		return fullDrop{}
+	}
+	return fullDrop{on: true, size: len(d.raw), legacy: legacyMinLen(d.v), bound: lim.outBuffer}
+}
+
+// drops drops the message for c, as deliverTo would, if c's outbox is
+// full for it, and reports whether it did; the caller counts the drop in
+// the channel's stats.
+func (f *fullDrop) drops(c *conn) bool {
+	v := c.full.Load()
+	if v == 0 || !f.on {
+		return false
+	}
+	room, legacy := fullRoom(v)
+	size := f.size
+	if legacy {
+		size = f.legacy
+	}
+	if size <= room || size > f.bound {
+		return false
+	}
+	c.dropFast()
+	return true
 }
 
 // markFullLocked sets c.full after a message did not fit. c.omu is held.
@@ -121,6 +170,7 @@ func (c *conn) appendDroppedLocked(buf []byte) []byte {
 	}
 	buf = wire.AppendU64(buf, wire.TypeDropped, n-c.told)
 	c.told = n
+	c.ackMark() // no drops left untold (acks_set.go)
 	return buf
 }
 
@@ -366,6 +416,7 @@ func (c *conn) sendControl(frame []byte) {
 }
 
 func (c *conn) signal() {
+	c.ackMark() // frames queued (acks_set.go)
 	select {
 	case c.wake <- struct{}{}:
 	default:

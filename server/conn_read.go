@@ -103,10 +103,7 @@ func (c *conn) onFrame(f wire.Frame) error {
 // every message of this connection carries (wire.ParseMsgFrom); only a
 // message that fails it is decoded field by field, to say what is wrong.
 func (c *conn) onMsg(f wire.Frame) error {
-	if c.origin == nil && len(c.ch.name) <= wire.MaxNameLen && len(c.id) <= wire.MaxNameLen {
-		c.origin = wire.AppendOrigin(nil, c.ch.name, c.id)
-	}
-	v, ok := wire.ParseMsgFrom(f.Payload, c.origin)
+	v, ok := wire.ParseMsgFrom(f.Payload, c.msgOrigin())
 	if !ok {
 		var err error
 		if v, err = wire.ParseMsg(f.Payload); err != nil {
@@ -125,6 +122,15 @@ func (c *conn) onMsg(f wire.Frame) error {
 	c.msgsIn.Add(1)
 	c.ch.route(c, f.Raw, &v)
 	return nil
+}
+
+// msgOrigin returns what every Msg of this connection carries after its
+// flags (wire.AppendOrigin), made once; nil if the names cannot be sent.
+func (c *conn) msgOrigin() []byte {
+	if c.origin == nil && len(c.ch.name) <= wire.MaxNameLen && len(c.id) <= wire.MaxNameLen {
+		c.origin = wire.AppendOrigin(nil, c.ch.name, c.id)
+	}
+	return c.origin
 }
 
 // onListen adds a listener pattern, up to maxPatterns of them.

@@ -180,6 +180,7 @@ func (c *conn) takenLocked(size, big int) {
 // on. c.omu is held.
 func (c *conn) tookLocked() {
 	c.progress.Add(1)
+	c.ackMark() // progress, and no longer full or stalled (acks_set.go)
 	if len(c.chargedBy) > 0 {
 		c.refundLocked()
 	}
@@ -214,6 +215,9 @@ func (q outboxQueue) convert(spare []byte) []byte {
 	// conv holds apart.
 	c.writing = true
 	c.takes++
+	if c.conv == nil {
+		c.convLast = c.takes // acks wait for it (acks_round.go)
+	}
 	c.omu.Unlock()
 	batch := spare
 	for f := range wire.Frames(chunk) {
@@ -228,8 +232,7 @@ func (q outboxQueue) convert(spare []byte) []byte {
 	switch {
 	case len(batch) == 0:
 		// Nothing to write (cannot happen: deliver queues Msg frames):
-		// the chunk is taken and written at once, as acks count it
-		// (convTakesLocked).
+		// the chunk is taken and written at once, as acks count it.
 		c.takenLocked(0, 0)
 		c.inflight, c.writing = 0, false
 		c.batches.Add(1)
@@ -255,17 +258,6 @@ func convChunk(conv []byte) int {
 		n += size
 	}
 	return n
-}
-
-// convTakesLocked returns how many takes the writer needs to turn conv
-// into envelopes (convert): acknowledgements wait for those too. c.omu is
-// held.
-func (c *conn) convTakesLocked() uint64 {
-	var takes uint64
-	for conv := c.conv; len(conv) > 0; takes++ {
-		conv = conv[convChunk(conv):]
-	}
-	return takes
 }
 
 // Wrote keeps, after a failed write, the queue group messages the write

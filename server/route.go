@@ -96,11 +96,17 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 // are nearly full as well.
 func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 	var stuck *conn
+	lim := ch.srv.limits.Load()
+	fd := fullDropOf(d, lim) // worked out once for all recipients
 	for _, c := range d.match(ch.index, src) {
 		if c == src {
 			continue
 		}
-		nearlyFull, vain := c.deliverTo(d)
+		if fd.drops(c) {
+			d.drops++
+			continue
+		}
+		nearlyFull, vain := c.queue(d, lim)
 		switch {
 		case nearlyFull && vain:
 			stuck = c

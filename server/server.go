@@ -243,7 +243,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.startAccepting(ch)
 	}
 	s.rates.start(s)
-	s.acks.start(s)
+	s.acks.start()
 	return nil
 }
 
