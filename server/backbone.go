@@ -38,6 +38,9 @@ type bbNode struct {
 
 	scratch sync.Pool // *bbScratch: deliver's views and frames
 
+	pmu        sync.Mutex
+	paceCredit pauseCredit // what senders may still wait for NATS (pace)
+
 	kick chan struct{} // the listeners changed: recompute the interest
 	stop chan struct{}
 	wg   sync.WaitGroup

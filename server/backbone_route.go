@@ -11,10 +11,41 @@ import (
 )
 
 // sendBackbone publishes a message emitted by a local agent on ch. The
-// backbone counts what it could not publish.
+// backbone counts what it could not publish. When NATS takes less than
+// the agents send, the sender waits (pace).
 func (s *Server) sendBackbone(ch *channel, v *wire.MsgView, raw []byte) {
 	if n := s.bb.Load(); n != nil {
-		n.b.Send(ch.name, unsafeString(v.Event), raw)
+		if n.b.Send(ch.name, unsafeString(v.Event), raw) == nil && n.b.Crowded() {
+			n.pace()
+		}
+	}
+}
+
+// pace pauses the calling sender's reader while the backbone's outbound
+// queue is crowded (NATS connected but slower than the local agents), as
+// a local sender is paused for a nearly full recipient: its messages wait
+// in its socket and its agent instead of being dropped at the queue's
+// bound. A pause lasts until the queue is back to three quarters of
+// outbuffer, stallMax at most, and all pauses of all senders draw on one
+// credit (bbWaitBudget, refilled as pauseCredit is): a NATS that stays
+// slower than the senders costs them at most that, after which what does
+// not fit is dropped and counted, as during an outage.
+func (n *bbNode) pace() {
+	for {
+		n.pmu.Lock()
+		now := time.Now()
+		credit := n.paceCredit.refill(now, bbWaitBudget)
+		n.pmu.Unlock()
+		if credit <= 0 {
+			return
+		}
+		room := n.b.WaitRoom(min(stallMax, credit))
+		n.pmu.Lock()
+		n.paceCredit.left -= time.Since(now)
+		n.pmu.Unlock()
+		if room || !n.b.Crowded() {
+			return
+		}
 	}
 }
 

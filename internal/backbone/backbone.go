@@ -74,6 +74,7 @@ type Backbone struct {
 	st counters
 
 	lastErr atomic.Pointer[string]
+	up      atomic.Bool // connected, as the handlers last said (no nats.go lock)
 	closed  atomic.Bool
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -188,6 +189,7 @@ func (b *Backbone) options() ([]nats.Option, error) {
 			b.connected(nc)
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			b.up.Store(false)
 			if err != nil && !b.closed.Load() {
 				b.setErr(fmt.Errorf("disconnected from %s: %w", b.urlOf(nc), err))
 			}
@@ -253,6 +255,7 @@ func (b *Backbone) connected(nc *nats.Conn) {
 	if b.closed.Load() {
 		return
 	}
+	b.up.Store(true)
 	b.lastErr.Store(nil)
 	b.log.Info("nats: connected", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
 	for _, d := range b.durables {
@@ -270,6 +273,7 @@ func (b *Backbone) Close() error {
 	for _, d := range b.durables {
 		d.stop()
 	}
+	b.up.Store(false)
 	b.pub.close()
 	select {
 	case <-b.pub.done:

@@ -34,6 +34,8 @@ type publisher struct {
 	spare   []batch
 	queued  int // bytes in queue
 	limit   int
+	crowd   int           // past this many bytes queued, senders should wait (Crowded)
+	room    chan struct{} // closed when queued falls to crowd (WaitRoom)
 	closing bool
 
 	// A one-entry memo of the last plain subject Send computed (under mu):
@@ -73,6 +75,7 @@ func (p *publisher) init(b *Backbone) {
 	// Room for the configured bound and one largest message: a 16 MiB
 	// message in the queue does not make the next small one a drop.
 	p.limit = max(b.cfg.NATS.OutBuffer, minDurableQueue) + b.cfg.MaxMessage
+	p.crowd = max(b.cfg.NATS.OutBuffer, minDurableQueue) / 4 * 3
 	p.done = make(chan struct{})
 }
 
@@ -218,6 +221,10 @@ func (p *publisher) flushLoop() {
 			work[i] = batch{}
 		}
 		p.b.st.bufferedOut.Store(int64(p.queued))
+		if p.room != nil && p.queued <= p.crowd {
+			close(p.room)
+			p.room = nil
+		}
 		p.mu.Unlock()
 	}
 }
@@ -281,7 +288,53 @@ func (p *publisher) close() {
 	p.mu.Lock()
 	p.closing = true
 	p.cond.Broadcast()
+	if p.room != nil {
+		close(p.room)
+		p.room = nil
+	}
 	p.mu.Unlock()
+}
+
+// Crowded reports whether the messages waiting to be published on plain
+// channels passed three quarters of the configured bound (outbuffer)
+// while NATS is connected: NATS takes less than the local agents send,
+// and a sender should wait for room (WaitRoom) rather than have its
+// messages dropped once the bound is reached. It is one atomic load while
+// not crowded, and never waits for nats.go (whose lock a write to a stalled
+// NATS server holds).
+func (b *Backbone) Crowded() bool {
+	return b.st.bufferedOut.Load() > int64(b.pub.crowd) && b.up.Load()
+}
+
+// WaitRoom waits, for at most d, until the messages waiting to be
+// published on plain channels are back to three quarters of the bound. It
+// reports whether they are; it returns false at once when NATS is not
+// connected (an outage buffers, then drops: senders go on) or the
+// backbone is closed.
+func (b *Backbone) WaitRoom(d time.Duration) bool {
+	p := &b.pub
+	p.mu.Lock()
+	if p.queued <= p.crowd {
+		p.mu.Unlock()
+		return true
+	}
+	if p.closing || !b.up.Load() {
+		p.mu.Unlock()
+		return false
+	}
+	if p.room == nil {
+		p.room = make(chan struct{})
+	}
+	room := p.room
+	p.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-room:
+		return !b.closed.Load()
+	case <-t.C:
+		return false
+	}
 }
 
 // publishFrame builds the envelopes of one frame in *buf and hands each to
