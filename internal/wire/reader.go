@@ -43,14 +43,20 @@ func (r *Reader) SetMax(max int) { r.max = max }
 // or above the maximum gives an error wrapping ErrEmpty or ErrTooLarge;
 // the stream cannot be resynchronised after that.
 func (r *Reader) Next() (Frame, error) {
-	hdr, err := r.br.Peek(LenSize)
-	if err != nil {
-		if err == io.EOF && len(hdr) > 0 {
-			err = io.ErrUnexpectedEOF
+	// All that is buffered, in one Peek (which cannot fail for that
+	// much): in a stream the whole frame usually is.
+	win, _ := r.br.Peek(r.br.Buffered())
+	if len(win) < LenSize {
+		hdr, err := r.br.Peek(LenSize)
+		if err != nil {
+			if err == io.EOF && len(hdr) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
 		}
-		return Frame{}, err
+		win, _ = r.br.Peek(r.br.Buffered())
 	}
-	n32 := binary.BigEndian.Uint32(hdr)
+	n32 := binary.BigEndian.Uint32(win)
 	switch {
 	case n32 == 0:
 		return Frame{}, ErrEmpty
@@ -59,6 +65,12 @@ func (r *Reader) Next() (Frame, error) {
 	}
 	n := int(n32) // fits: n32 <= r.max
 	total := LenSize + n
+	if total <= len(win) {
+		// Discarding peeked bytes only moves bufio's read position: the
+		// slices stay valid until the next read.
+		r.br.Discard(total)
+		return Frame{Type: win[LenSize], Payload: win[HeaderLen:total:total], Raw: win[:total:total]}, nil
+	}
 	if total <= r.br.Size() {
 		raw, err := r.br.Peek(total)
 		if err != nil {
