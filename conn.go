@@ -268,9 +268,9 @@ func (q sendQueue) Take(spare []byte) ([]byte, bool) {
 			a.free = a.free[:len(a.free)-1]
 		} else if cap(spare) == 0 {
 			// The batch was kept (acks.go) and none is free: the next
-			// one is likely as large, and growing to that by doubling
-			// would copy it over and over as Emit appends.
-			spare = make([]byte, 0, min(len(batch), maxSpareHint))
+			// one is likely about as large, and growing to that by
+			// doubling would copy it over and over as Emit appends.
+			spare = make([]byte, 0, min(2*len(batch), maxSpareHint))
 		}
 		a.out = spare
 		a.writing = true

@@ -77,7 +77,8 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 		}
 	}
 	c.msgsIn.Add(1)
-	d := delivery{raw: f.Raw, v: &v, seq: true, seqBuf: &c.seqScratch, memo: &c.memo}
+	var d delivery // zeroed in place: a literal with constants is built in a copy
+	d.raw, d.v, d.seq, d.seqBuf, d.memo = f.Raw, &v, true, &c.seqScratch, &c.memo
 	c.ch.routeDelivery(c, &d)
 	c.routed.Store(seq)
 	c.srv.acks.kick(c)
