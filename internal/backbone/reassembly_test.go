@@ -1,6 +1,7 @@
 package backbone
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -94,5 +95,32 @@ func TestPlainPartialExpires(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if st := b.Stats(); s.len() != 1 || st.Lost != 1 || st.Expired != 1 || st.Reassembly != 0 {
 		t.Fatalf("%d delivered, stats %+v; want the live message only, lost 1", s.len(), st)
+	}
+}
+
+// TestReplayBoundsPieces: a stored first piece that claims a frame larger
+// than any server reassembles reserves nothing (a replay would otherwise
+// allocate what any publisher on NATS claims) and its message is skipped;
+// one within the bound is put together.
+func TestReplayBoundsPieces(t *testing.T) {
+	t.Parallel()
+	node := NodeID{7}
+	f := publisherFrame(node, 3000)
+	r := replayDecoder{max: len(f)}
+	var got [][]byte
+	emit := func(_ NodeID, frame []byte) { got = append(got, bytes.Clone(frame)) }
+	huge := appendEnvHeader(nil, kindChunk, node, 1, 1)
+	huge = binary.BigEndian.AppendUint32(huge, 64<<20) // total
+	huge = binary.BigEndian.AppendUint32(huge, 0)      // offset
+	huge = append(huge, f[:1000]...)
+	r.add(huge, emit)
+	if len(r.part) != 0 {
+		t.Fatalf("%d messages held after a first piece claiming 64 MiB", len(r.part))
+	}
+	for off := 0; off < len(f); off += 1000 {
+		r.add(chunkBytes(node, 2, f, off, 1000), emit)
+	}
+	if len(got) != 1 || !bytes.Equal(got[0], f) || len(r.part) != 0 {
+		t.Fatalf("%d frames replayed, %d held; want the one within the bound", len(got), len(r.part))
 	}
 }

@@ -96,7 +96,7 @@ func (b *Backbone) replayRange(ctx context.Context, d *durable, cfg jetstream.Co
 		defer cancel()
 		_ = b.js.DeleteConsumer(dctx, d.stream, info.Name) // else it expires after InactiveThreshold
 	}()
-	var r replayDecoder
+	r := replayDecoder{max: b.maxReassembled()}
 	pending := info.NumPending
 	for pending > 0 {
 		wait := time.Second
@@ -148,8 +148,11 @@ func (b *Backbone) replayRange(ctx context.Context, d *durable, cfg jetstream.Co
 }
 
 // replayDecoder turns stored envelopes into Msg frames: no sequence
-// checks (the stream is ordered and deduplicated), only reassembly.
+// checks (the stream is ordered and deduplicated), only reassembly, of
+// frames up to max bytes (a stored first piece claiming more is skipped
+// with the rest of its message: nothing is reserved for it).
 type replayDecoder struct {
+	max  int
 	part map[NodeID]*part
 	out  []Stored
 }
@@ -178,6 +181,10 @@ func (r *replayDecoder) add(data []byte, emit func(NodeID, []byte)) {
 		}
 		p := r.part[e.node]
 		if e.offset == 0 {
+			if int(e.total) > r.max {
+				delete(r.part, e.node)
+				return
+			}
 			p = &part{seq: e.seq, buf: make([]byte, 0, e.total)}
 			r.part[e.node] = p
 		}
