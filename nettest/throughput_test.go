@@ -43,7 +43,7 @@ func BenchmarkNetnsThroughput(bb *testing.B) {
 	for _, tc := range []struct {
 		size   int
 		sealed bool
-		loss   int  // % of incoming UDP datagrams dropped at random at the receiver
+		loss   int  // % of incoming UDP packets dropped at random at the receiver (with GRO, a packet is a run of datagrams)
 		max    int  // messages at most
 		rate   int  // messages/s offered; 0: as fast as Send takes them
 		noloop bool // Config.NoLoopback: each host runs one node
