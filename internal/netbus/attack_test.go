@@ -21,7 +21,12 @@ func forgedNode(i int) netbus.NodeID {
 	return id
 }
 
+// heapInUse is the live heap. Two collections: what sync.Pools hold
+// (x/net's batch I/O pool keeps the iovecs of the last recvmmsg, which
+// point into a UDP transport's read buffers, 1 MiB a batch with GRO)
+// survives the first, and an earlier test's transport would count.
 func heapInUse() uint64 {
+	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -60,11 +60,11 @@ type UDPTransport struct {
 	readSz int
 	log    *slog.Logger
 
-	gso     atomic.Bool // runs of equal datagrams go out in one send (see gso_linux.go)
-	gsoSegs int         // the most datagrams in one GSO send
-	gsoOnce sync.Once   // logs GSO turned off
-	gro     bool        // the sockets coalesce reads (UDP_GRO)
-	wpool   sync.Pool   // *writeScratch
+	gso     atomic.Bool        // runs of equal datagrams go out in one send (see gso_linux.go)
+	gsoSegs int                // the most datagrams in one GSO send
+	gsoOnce sync.Once          // logs GSO turned off
+	gro     bool               // the sockets coalesce reads (UDP_GRO)
+	wfree   chan *writeScratch // WriteBatch's scratch, reused (not a sync.Pool: its registry would keep the transport and its read buffers alive for two GCs after Close)
 
 	cur       *udpBatch     // the batch ReadBatch is taking datagrams from
 	coalesced atomic.Uint64 // reads that brought several datagrams (GRO)
@@ -110,7 +110,7 @@ func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	t := &UDPTransport{inbox: make(chan *udpBatch, 4), free: make(chan *udpBatch, maxBatches), done: make(chan struct{}), readSz: cfg.ReadSize, log: cfg.Logger}
+	t := &UDPTransport{inbox: make(chan *udpBatch, 4), free: make(chan *udpBatch, maxBatches), wfree: make(chan *writeScratch, 4), done: make(chan struct{}), readSz: cfg.ReadSize, log: cfg.Logger}
 	var err error
 	if len(cfg.Peers) > 0 {
 		err = t.openPeers(cfg)

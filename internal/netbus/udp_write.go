@@ -20,7 +20,7 @@ const (
 	gsoMaxBytes    = 65535 - 20 - 8
 )
 
-// writeScratch is what one WriteBatch builds; pooled.
+// writeScratch is what one WriteBatch builds; reused.
 type writeScratch struct {
 	runs []run
 	msgs []ipv4.Message
@@ -82,19 +82,25 @@ func (w *writeScratch) build(ps []Packet, group []*net.UDPAddr, segs int) {
 	}
 }
 
-// release drops the scratch's references to the packets and returns it
-// to the pool.
+// release drops the scratch's references to the packets and keeps it
+// for the next WriteBatch (a few are kept: WriteBatch may run
+// concurrently).
 func (t *UDPTransport) release(w *writeScratch) {
 	clear(w.bufs[:cap(w.bufs)])
 	clear(w.msgs[:cap(w.msgs)])
-	t.wpool.Put(w)
+	select {
+	case t.wfree <- w:
+	default:
+	}
 }
 
 // WriteBatch sends with sendmmsg where available, runs of datagrams
 // with GSO where the kernel has it.
 func (t *UDPTransport) WriteBatch(ps []Packet) error {
-	w, _ := t.wpool.Get().(*writeScratch)
-	if w == nil {
+	var w *writeScratch
+	select {
+	case w = <-t.wfree:
+	default:
 		w = &writeScratch{}
 	}
 	defer t.release(w)
