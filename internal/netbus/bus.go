@@ -70,6 +70,7 @@ type Bus struct {
 	rejLogged    [numReasons]uint64 // rejected as of the last report
 	rejLogAt     time.Time
 	echoes       uint64
+	ocache       openCache // subkeys of the sessions heard (crypto_session.go)
 	evicted      uint64    // peers whose state was dropped for MaxMemory
 	env          streamEnv // what the peers' streams share, and their deliveries
 	wout         []Packet
@@ -146,13 +147,13 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 		quitW:   make(chan struct{}),
 		quit:    make(chan struct{}),
 	}
-	b.keys.Store(kr)
 	b.env = streamEnv{cfg: &b.cfg, epoch: b.epoch, log: b.log, chans: map[string]string{}, all: b.streams, evict: b.evict}
 	if b.id == (NodeID{}) {
 		if _, err := rand.Read(b.id[:]); err != nil {
 			return nil, fmt.Errorf("netbus: node id: %w", err)
 		}
 	}
+	b.keys.Store(kr.forSession(b.id, b.epoch))
 	b.hist.init()
 	b.tr = cfg.Transport
 	if b.tr == nil {
@@ -207,7 +208,7 @@ func (b *Bus) SetKeys(keys []Key) error {
 	if err != nil {
 		return err
 	}
-	b.keys.Store(kr)
+	b.keys.Store(kr.forSession(b.id, b.epoch))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package netbus
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
@@ -29,9 +30,15 @@ var (
 // rollouts: [old, new] everywhere (new can open), then [new, old] (new
 // seals; old still opens stragglers and retransmissions), then [new].
 type keyring struct {
-	sealID uint8
-	seal   cipher.AEAD
-	open   [256]cipher.AEAD
+	sealID  uint8
+	seal    cipher.AEAD
+	open    [256]cipher.AEAD
+	secrets [256][]byte // for the session subkeys (crypto_session.go)
+
+	// This node's session (forSession): its nonce prefix, and the sealing
+	// key's AEAD under that session's subkey.
+	sessPrefix [16]byte
+	sessSeal   cipher.AEAD
 }
 
 // newKeyring builds a keyring; keys[0] seals. It returns nil, nil for no
@@ -53,6 +60,7 @@ func newKeyring(keys []Key) (*keyring, error) {
 			return nil, fmt.Errorf("netbus: key %d (id %d): %w", i, k.ID, err)
 		}
 		kr.open[k.ID] = a
+		kr.secrets[k.ID] = bytes.Clone(k.Secret)
 	}
 	kr.seal = kr.open[keys[0].ID]
 	return kr, nil
@@ -78,7 +86,17 @@ func nonceFor(h []byte) []byte { return h[10:headerLen] }
 // flagSealed and the sealing key id. It returns dgram[:n+tagLen] (dgram's
 // capacity must allow it).
 func (kr *keyring) sealInPlace(dgram []byte) []byte {
+	var n [chacha20poly1305.NonceSize]byte
+	return kr.sealWith(dgram, &n)
+}
+
+// sealWith is sealInPlace with a scratch nonce n (the packer's: none is
+// allocated per datagram).
+func (kr *keyring) sealWith(dgram []byte, n *[chacha20poly1305.NonceSize]byte) []byte {
 	hdr := dgram[:headerLen]
+	if kr.sessSeal != nil && hdr[5] == kr.sealID && [16]byte(hdr[10:26]) == kr.sessPrefix {
+		return kr.sessSeal.Seal(hdr, innerNonce(n, hdr), dgram[headerLen:], hdr)
+	}
 	return kr.seal.Seal(hdr, nonceFor(hdr), dgram[headerLen:], hdr)
 }
 
@@ -97,6 +115,12 @@ func (kr *keyring) sealDatagram(plain []byte) []byte {
 // returned body aliases dgram. Errors wrap errTruncated... (from
 // decodeHeader), errNoKeys, errPlaintext, errUnknownKey or errAuth.
 func (kr *keyring) openDatagram(dgram []byte) (header, []byte, error) {
+	return kr.openCached(dgram, nil)
+}
+
+// openCached is openDatagram with the subkeys of sessions already
+// authenticated kept in c (nil: none).
+func (kr *keyring) openCached(dgram []byte, c *openCache) (header, []byte, error) {
 	h, err := decodeHeader(dgram)
 	if err != nil {
 		return h, nil, err
@@ -118,7 +142,15 @@ func (kr *keyring) openDatagram(dgram []byte) (header, []byte, error) {
 		return h, nil, fmt.Errorf("netbus: open: %w: sealed body %d bytes", errTruncated, len(dgram)-headerLen)
 	}
 	hdr := dgram[:headerLen]
-	body, err := a.Open(dgram[headerLen:headerLen], nonceFor(hdr), dgram[headerLen:], hdr)
+	var body []byte
+	if sa := c.lookup(kr, h.KeyID, hdr[10:26]); sa != nil {
+		body, err = sa.Open(dgram[headerLen:headerLen], innerNonce(&c.nonce, hdr), dgram[headerLen:], hdr)
+	} else {
+		body, err = a.Open(dgram[headerLen:headerLen], nonceFor(hdr), dgram[headerLen:], hdr)
+		if err == nil && c != nil {
+			c.put(kr, h.KeyID, hdr[10:26])
+		}
+	}
 	if err != nil {
 		return h, nil, fmt.Errorf("netbus: open: key %d: %w", h.KeyID, errAuth)
 	}

@@ -159,7 +159,14 @@ func FuzzOpen(f *testing.F) {
 	for _, v := range vectors {
 		f.Add(kr.sealDatagram(plainVector(f, v.name)))
 	}
+	var cache openCache // the receiver's path: subkeys of authenticated sessions
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _ = kr.openDatagram(b)
+		_, want, werr := kr.openDatagram(bytes.Clone(b))
+		for range 2 { // a miss, then (if it opened) a hit
+			_, got, err := kr.openCached(bytes.Clone(b), &cache)
+			if (err == nil) != (werr == nil) || !bytes.Equal(got, want) {
+				t.Fatalf("cached open: %q, %v; uncached: %q, %v", got, err, want, werr)
+			}
+		}
 	})
 }

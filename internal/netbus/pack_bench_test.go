@@ -1,6 +1,7 @@
 package netbus
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func BenchmarkPackSeal(b *testing.B) {
 			}
 			bus := &Bus{cfg: cfg, id: testNode, epoch: testEpoch}
 			kr, _ := newKeyring(cfg.Keys)
-			bus.keys.Store(kr)
+			bus.keys.Store(kr.forSession(bus.id, bus.epoch))
 			bus.hist.init()
 			const perBatch = 256
 			q := &sendQueue{}
@@ -56,12 +57,21 @@ func BenchmarkOpen(b *testing.B) {
 		b.Fatal(err)
 	}
 	sealed := kr.sealDatagram(plain)
-	buf := make([]byte, len(sealed))
-	b.SetBytes(int64(len(sealed)))
-	for b.Loop() {
-		copy(buf, sealed)
-		if _, _, err := kr.openDatagram(buf); err != nil {
-			b.Fatal(err)
-		}
+	for _, cached := range []bool{false, true} {
+		b.Run(fmt.Sprintf("session-subkey=%v", cached), func(b *testing.B) {
+			var cache *openCache
+			if cached {
+				cache = &openCache{} // the receiver's: derived once per session
+			}
+			buf := make([]byte, len(sealed))
+			b.SetBytes(int64(len(sealed)))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(buf, sealed)
+				if _, _, err := kr.openCached(buf, cache); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -56,7 +56,7 @@ func (b *Bus) check(d *inbound, data []byte, now time.Time) bool {
 		b.echoes++
 		return false
 	}
-	_, body, err := b.keys.Load().openDatagram(data)
+	_, body, err := b.keys.Load().openCached(data, &b.ocache)
 	if err != nil {
 		b.rejected[reasonOf(err)]++
 		return false

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // sendQueue holds frames accepted by Send and not yet packed. Frames are
@@ -193,6 +195,7 @@ type packer struct {
 	now     time.Time
 	out     []Packet
 	meta    []pktMeta
+	nonce   [chacha20poly1305.NonceSize]byte // sealing's scratch
 }
 
 // pktMeta is what a heartbeat may announce once a datagram is written.
@@ -289,7 +292,7 @@ func (pk *packer) emit(d []byte, kind uint8, fi, fc uint16) {
 	}
 	h.put(d)
 	if pk.kr != nil {
-		d = pk.kr.sealInPlace(d)
+		d = pk.kr.sealWith(d, &pk.nonce)
 	}
 	b.hist.add(b.seq, pk.now, d)
 	b.sent.datagrams.Add(1)
