@@ -57,6 +57,7 @@ type conn struct {
 	charged    int                               // bytes charged to the server's partial frame budget
 	origin     []byte                            // what its Msg frames carry after their flags (wire.AppendOrigin)
 	memo       router.Memo[*conn]                // its channel's listeners of the event it last emitted
+	drops      dropBatch                         // its drops for full outboxes not yet counted (dropbatch.go)
 	qmemo      router.Memo[*qgroup.Group[*conn]] // and its channel's queue groups
 
 	// The outbox: frames queued for the agent, written by writeLoop.
@@ -172,6 +173,7 @@ func (c *conn) run() {
 		} else {
 			err = c.readNative()
 		}
+		c.drops.flush()
 		c.endStream()
 		c.ch.leave(c)
 		c.ackForget()

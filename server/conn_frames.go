@@ -34,6 +34,7 @@ type frameReader struct{ c *conn }
 
 func (r frameReader) Read(p []byte) (int, error) {
 	c := r.c
+	c.drops.flush() // all read is acted on (dropbatch.go)
 	n, err := c.nc.Read(p)
 	if c.bigLeft > 0 && n > 0 {
 		k := min(n, c.bigLeft)

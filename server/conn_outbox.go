@@ -132,6 +132,16 @@ func fullDropOf(d *delivery, lim *limits) fullDrop {
 // full for it, and reports whether it did; the caller counts the drop in
 // the channel's stats.
 func (f *fullDrop) drops(c *conn) bool {
+	if !f.full(c) {
+		return false
+	}
+	c.dropFast()
+	return true
+}
+
+// full reports whether the message is to be dropped for c without omu:
+// c's outbox had no room for it since its writer last took it.
+func (f *fullDrop) full(c *conn) bool {
 	v := c.full.Load()
 	if v == 0 || !f.on {
 		return false
@@ -141,11 +151,7 @@ func (f *fullDrop) drops(c *conn) bool {
 	if legacy {
 		size = f.legacy
 	}
-	if size <= room || size > f.bound {
-		return false
-	}
-	c.dropFast()
-	return true
+	return size > room && size <= f.bound
 }
 
 // markFullLocked sets c.full after a message did not fit. c.omu is held.

@@ -30,6 +30,9 @@ func (c *conn) readNative() error {
 			return c.fail(frameErr(err))
 		}
 		c.frameDone(nil)
+		if f.Type != wire.TypeMsg && f.Type != wire.TypeSeqMsg {
+			c.drops.flush() // counted before what the agent asks next (dropbatch.go)
+		}
 		if err := c.onFrame(f); err != nil {
 			return c.fail(err)
 		}

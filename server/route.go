@@ -98,13 +98,32 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 	var stuck *conn
 	lim := ch.srv.limits.Load()
 	fd := fullDropOf(d, lim) // worked out once for all recipients
-	for _, c := range d.match(ch.index, src) {
+	match := d.match(ch.index, src)
+	var slots []uint32 // the sender's drops counted in batches (dropbatch.go)
+	if fd.on && d.memo != nil && src != nil && !src.idleReader() {
+		slots = src.drops.slots(match) // else its last message for now: counted at once
+	}
+	for i, c := range match {
 		if c == src {
 			continue
 		}
-		if fd.drops(c) {
+		if fd.full(c) {
 			d.drops++
+			switch {
+			case slots == nil:
+				c.dropFast()
+			case slots[i] == dropBatchMax-1:
+				c.addDrops(dropBatchMax)
+				slots[i] = 0
+			default:
+				slots[i]++
+				src.drops.any = true
+			}
 			continue
+		}
+		if slots != nil && slots[i] != 0 {
+			c.addDrops(slots[i]) // told before the message (appendDroppedLocked)
+			slots[i] = 0
 		}
 		nearlyFull, vain := c.queue(d, lim)
 		switch {
