@@ -149,8 +149,10 @@ func (c *conn) offerQueued(sid uint32, typ byte, p []byte, inPlace *int, force b
 
 // routeGroups gives the message to one member of each of ch's groups that
 // match its event. It returns a member whose outbox is nearly full, for
-// the sender to pause on, if the member picked was one. src is the sender
-// if ch is its channel.
+// the sender to pause on, if the member picked was one and the group has
+// no other with room: while one has room the stream goes on to it, as a
+// full member is passed over, not waited for. src is the sender if ch is
+// its channel.
 func (ch *channel) routeGroups(src *conn, d *delivery) (full *conn) {
 	var groups []*qgroup.Group[*conn]
 	if src != nil && d.qmemo != nil {
@@ -168,10 +170,16 @@ func (ch *channel) routeGroups(src *conn, d *delivery) (full *conn) {
 		typ, p = wire.TypeMsg, p[wire.SeqMsgOverhead:]
 	}
 	for _, g := range groups {
-		var nearly bool
+		var nearly, forced bool
+		passed := 0 // members without room passed over
 		m, ok := g.Offer(func(m qgroup.Member[*conn], force bool) qgroup.Outcome {
-			var took qgroup.Outcome
-			took, nearly = m.S.offerQueued(m.SID, typ, p, &d.inPlace, force)
+			took, n := m.S.offerQueued(m.SID, typ, p, &d.inPlace, force)
+			switch took {
+			case qgroup.Full:
+				passed++
+			case qgroup.Took:
+				nearly, forced = n, force
+			}
 			return took
 		})
 		if !ok {
@@ -179,7 +187,9 @@ func (ch *channel) routeGroups(src *conn, d *delivery) (full *conn) {
 			continue
 		}
 		d.answerers++
-		if nearly {
+		// The others were full, or were not offered it: those after m in
+		// turn, tried next time, when a full one is passed over.
+		if nearly && (forced || passed >= len(g.Members())-1) {
 			full = m.S
 		}
 	}
