@@ -248,9 +248,6 @@ func (a *Agent) session(nc net.Conn, rd *wire.Reader) error {
 	return err
 }
 
-// maxSpareHint bounds the capacity a new send buffer starts with.
-const maxSpareHint = 1 << 20
-
 // sendQueue is the agent's side of its writer: the frames in out.
 type sendQueue struct{ a *Agent }
 
@@ -266,11 +263,13 @@ func (q sendQueue) Take(spare []byte) ([]byte, bool) {
 			spare = a.free[len(a.free)-1]
 			a.free[len(a.free)-1] = nil
 			a.free = a.free[:len(a.free)-1]
-		} else if cap(spare) == 0 {
-			// The batch was kept (acks.go) and none is free: the next
-			// one is likely about as large, and growing to that by
-			// doubling would copy it over and over as Emit appends.
-			spare = make([]byte, 0, min(2*len(batch), maxSpareHint))
+		}
+		if cap(spare) < len(batch) {
+			// The batch was kept (acks.go) and no buffer as large is
+			// free: the next one is likely about as large, and growing
+			// to that by doubling would copy it over and over as Emit
+			// appends.
+			spare = make([]byte, 0, min(2*len(batch), max(a.opts.bufferSize, keptBuf)))
 		}
 		a.out = spare
 		a.writing = true
