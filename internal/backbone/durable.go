@@ -383,8 +383,8 @@ func sameStream(a, b jetstream.StreamConfig) bool {
 func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
 	r := newReceiver(d.b)
 	r.holdGaps, r.gapWait = true, gapWait
-	var mu sync.Mutex // Consume calls the handler from one goroutine; the lock documents r's ownership
-	return c.Consume(func(m jetstream.Msg) {
+	var mu sync.Mutex // r is the handler's (one goroutine at a time) and the sweep's
+	cc, err := c.Consume(func(m jetstream.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
 		if m.Headers().Get(hdrOrigin) != d.consumer {
@@ -403,4 +403,31 @@ func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error
 			d.b.setErr(fmt.Errorf("durable channel %s: %w", d.channel, err))
 		}
 	}))
+	if err != nil {
+		return nil, err
+	}
+	d.b.wg.Add(1)
+	go d.sweepLoop(&mu, r, cc)
+	return cc, nil
+}
+
+// sweepLoop drops r's large messages unfinished past the reassembly
+// limit, as the plain and queue receivers do, whether or not anything
+// arrives on the channel, until the consumer stops.
+func (d *durable) sweepLoop(mu *sync.Mutex, r *receiver, cc jetstream.ConsumeContext) {
+	defer d.b.wg.Done()
+	sweep := time.NewTicker(r.parts.sweepEvery())
+	defer sweep.Stop()
+	for {
+		select {
+		case t := <-sweep.C:
+			mu.Lock()
+			r.parts.sweep(t, true)
+			mu.Unlock()
+		case <-cc.Closed():
+			return
+		case <-d.stopc:
+			return
+		}
+	}
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/internal/natstest"
 )
 
@@ -122,5 +124,53 @@ func TestReplayBoundsPieces(t *testing.T) {
 	}
 	if len(got) != 1 || !bytes.Equal(got[0], f) || len(r.part) != 0 {
 		t.Fatalf("%d frames replayed, %d held; want the one within the bound", len(got), len(r.part))
+	}
+}
+
+// TestDurablePartialExpires is TestPlainPartialExpires for a durable
+// channel's consumer: a large message whose publisher died after its
+// first pieces were stored is dropped ReassemblyLimit later, though
+// nothing else arrives on the channel, counted lost and expired.
+func TestDurablePartialExpires(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{MaxPayload: 4096})
+	const limit = 300 * time.Millisecond
+	s := newSink()
+	dur := map[string]config.Durable{"D": *config.NewDurable()}
+	b, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "node2", Durable: dur, ReassemblyLimit: limit}, s.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	waitConnected(t, b)
+	b.SetInterest("D", []string{"job"}, false)
+	waitFor(t, "the consumer", 10*time.Second, func() bool { return len(b.Stats().Durable) == 1 })
+
+	dead := NodeID{7}
+	f := publisherFrame(dead, 20000)
+	subj := b.subj.event("D", "job")
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const piece = 3000
+	for off := 0; off < 2*piece; off += piece { // stored, then the publisher is gone
+		if _, err := js.Publish(t.Context(), subj, chunkBytes(dead, 1, f, off, piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := time.Now()
+	waitFor(t, "the first pieces", 5*time.Second, func() bool { return b.Stats().Reassembly == len(f) })
+	waitFor(t, "the unfinished message to expire", 5*time.Second, func() bool { return b.Stats().Reassembly == 0 })
+	if d := time.Since(started); d < limit {
+		t.Errorf("dropped after %v, before the limit %v", d, limit)
+	}
+	if st := b.Stats(); st.Lost != 1 || st.Expired != 1 || st.MsgsIn != 0 {
+		t.Fatalf("stats %+v, want lost 1, expired 1, nothing delivered", st)
 	}
 }

@@ -63,11 +63,6 @@ func (r *receiver) handle1(subj, key string, data []byte) bool {
 		// published again for a queue group only (qreceive.go).
 		return true
 	}
-	if len(r.parts.parts) > 0 {
-		// The plain and queue loops sweep on a timer too; a durable
-		// consumer's receiver only here.
-		r.parts.sweep(time.Now(), false)
-	}
 	ps := r.peers[e.node]
 	if ps == nil || ps.epoch != e.epoch {
 		if r.parts.parts[e.node] != nil {
