@@ -75,10 +75,17 @@ type Backbone struct {
 
 	lastErr atomic.Pointer[string]
 	up      atomic.Bool // connected, as the handlers last said (no nats.go lock)
-	closed  atomic.Bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// What Stats reports of the connection, kept from nats.go's handlers
+	// and the publisher: nats.go's Status, ConnectedUrl and Buffered take
+	// its connection's lock, which a write to a stalled server holds, and
+	// a stats call must not wait for the network.
+	state    atomic.Int32           // a connState
+	url      atomic.Pointer[string] // the server connected to, redacted
+	buffered atomic.Int64           // nats.go's buffered bytes, as last sampled
+	closed   atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	warn warner
 }
@@ -184,17 +191,21 @@ func (b *Backbone) options() ([]nats.Option, error) {
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.ConnectHandler(func(nc *nats.Conn) { b.connected(nc) }),
+		nats.ClosedHandler(func(*nats.Conn) { b.state.Store(stateClosed) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.st.reconnects.Add(1)
 			b.connected(nc)
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			b.up.Store(false)
+			b.url.Store(nil)
+			b.state.CompareAndSwap(stateConnected, stateReconnecting)
 			if err != nil && !b.closed.Load() {
 				b.setErr(fmt.Errorf("disconnected from %s: %w", b.urlOf(nc), err))
 			}
 		}),
 		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
+			b.state.CompareAndSwap(stateConnecting, stateReconnecting)
 			b.setErr(fmt.Errorf("cannot connect to %s: %w", b.urlOf(nc), err))
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
@@ -257,7 +268,11 @@ func (b *Backbone) connected(nc *nats.Conn) {
 	}
 	b.up.Store(true)
 	b.lastErr.Store(nil)
-	b.log.Info("nats: connected", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+	url := nc.ConnectedUrlRedacted()
+	b.url.Store(&url)
+	b.sampleBuffered(nc)
+	b.state.Store(stateConnected)
+	b.log.Info("nats: connected", "url", url, "max_payload", nc.MaxPayload())
 	for _, d := range b.durables {
 		d.kick()
 	}
@@ -274,6 +289,7 @@ func (b *Backbone) Close() error {
 		d.stop()
 	}
 	b.up.Store(false)
+	b.state.Store(stateClosed)
 	b.pub.close()
 	select {
 	case <-b.pub.done:

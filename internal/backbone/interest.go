@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,11 @@ type interest struct {
 	gen      uint64     // subscriptions made
 	retiring int        // retire calls pending
 	idle     *sync.Cond // on mu: retiring fell
+
+	// listed is what Subjects returns, set under mu whenever subs
+	// changes: Stats reads it without mu, which is held while nats.go
+	// subscribes or flushes (a stalled NATS server holds those).
+	listed atomic.Pointer[[]string]
 }
 
 func (in *interest) init(b *Backbone) {
@@ -108,6 +114,7 @@ func (in *interest) set(channel string, subjects []string) {
 		in.subs[s] = sub
 		in.gen++
 	}
+	in.listLocked()
 	if len(subjects) == 0 {
 		delete(in.want, channel)
 	} else {
@@ -169,6 +176,7 @@ func (in *interest) retire(subjects []string) {
 				delete(in.subs, s)
 			}
 		}
+		in.listLocked()
 	})
 }
 
@@ -186,16 +194,22 @@ func (in *interest) retiredLocked() {
 // Subjects returns the plain subjects subscribed to, sorted, without
 // their piece subjects.
 func (b *Backbone) Subjects() []string {
-	b.in.mu.Lock()
-	defer b.in.mu.Unlock()
-	out := make([]string, 0, len(b.in.subs)/2)
-	for s := range b.in.subs {
-		if _, piece := b.subj.unpieces(s); !piece {
+	if l := b.in.listed.Load(); l != nil {
+		return slices.Clone(*l)
+	}
+	return []string{}
+}
+
+// listLocked sets what Subjects returns from subs.
+func (in *interest) listLocked() {
+	out := make([]string, 0, len(in.subs)/2)
+	for s := range in.subs {
+		if _, piece := in.b.subj.unpieces(s); !piece {
 			out = append(out, s)
 		}
 	}
 	slices.Sort(out)
-	return out
+	in.listed.Store(&out)
 }
 
 // Backlogged reports whether the messages NATS has handed to the backbone
@@ -240,6 +254,7 @@ func (in *interest) close() {
 		sub.Unsubscribe()
 		delete(in.subs, s)
 	}
+	in.listLocked()
 	in.mu.Unlock()
 	close(in.done)
 }

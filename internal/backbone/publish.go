@@ -226,6 +226,7 @@ func (p *publisher) flushLoop() {
 			p.room = nil
 		}
 		p.mu.Unlock()
+		p.b.sampleBuffered(p.b.nc)
 	}
 }
 

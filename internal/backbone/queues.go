@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -66,6 +67,10 @@ type queues struct {
 	done chan struct{}
 
 	goneAll time.Time // when gone overflowed (pruneGoneLocked)
+
+	// listed is what Groups returns, set under mu whenever subs changes
+	// (Stats reads it without mu; see interest.listed).
+	listed atomic.Pointer[[]string]
 }
 
 func (q *queues) init(b *Backbone) {
@@ -166,6 +171,7 @@ func (q *queues) syncLocked() {
 	}
 	q.pruneGoneLocked(time.Now())
 	q.grp = grp
+	q.listLocked()
 	want := minimal(pieces)
 	for _, p := range want {
 		if q.mirr[p] != nil {
@@ -231,15 +237,20 @@ func (q *queues) group(queue string) (Group, bool) {
 
 // Groups returns the queue subscriptions, "SUBJECT QUEUE", sorted.
 func (b *Backbone) Groups() []string {
-	q := &b.qs
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	if l := b.qs.listed.Load(); l != nil {
+		return slices.Clone(*l)
+	}
+	return []string{}
+}
+
+// listLocked sets what Groups returns from subs.
+func (q *queues) listLocked() {
 	out := make([]string, 0, len(q.subs))
 	for s := range q.subs {
 		out = append(out, s.subj+" "+s.queue)
 	}
 	sort.Strings(out)
-	return out
+	q.listed.Store(&out)
 }
 
 // FlushGroups waits for a round trip on the queue connection: the NATS
@@ -283,6 +294,7 @@ func (q *queues) close() {
 		sub.Unsubscribe()
 		delete(q.subs, s)
 	}
+	q.listLocked()
 	q.mu.Unlock()
 	if q.nc.IsConnected() {
 		q.nc.FlushTimeout(time.Second)

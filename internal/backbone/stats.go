@@ -57,7 +57,7 @@ type Stats struct {
 // Stats returns b's figures.
 func (b *Backbone) Stats() Stats {
 	st := Stats{
-		State:      stateName(b.nc.Status()),
+		State:      stateNames[b.state.Load()],
 		LastError:  "",
 		Reconnects: b.st.reconnects.Load(),
 		MsgsOut:    b.st.msgsOut.Load(),
@@ -77,15 +77,12 @@ func (b *Backbone) Stats() Stats {
 		Subjects:   b.Subjects(),
 		Groups:     b.Groups(),
 	}
-	if st.State == "connected" {
-		st.URL = b.nc.ConnectedUrlRedacted()
+	if u := b.url.Load(); st.State == "connected" && u != nil {
+		st.URL = *u
 	} else if e := b.lastErr.Load(); e != nil {
 		st.LastError = *e
 	}
-	if n, err := b.nc.Buffered(); err == nil {
-		st.Buffered = n
-	}
-	st.Buffered += int(b.st.durableQueued.Load() + b.st.bufferedOut.Load())
+	st.Buffered = int(b.buffered.Load() + b.st.durableQueued.Load() + b.st.bufferedOut.Load())
 	for name, d := range b.durables {
 		if d.consuming.Load() {
 			st.Durable = append(st.Durable, name)
@@ -94,18 +91,26 @@ func (b *Backbone) Stats() Stats {
 	return st
 }
 
-func stateName(s nats.Status) string {
-	switch s {
-	case nats.CONNECTED:
-		return "connected"
-	case nats.RECONNECTING:
-		return "reconnecting"
-	case nats.CONNECTING:
-		return "connecting"
-	case nats.DRAINING_PUBS, nats.DRAINING_SUBS:
-		return "draining"
+// The connection's states, as nats.go's handlers report them.
+const (
+	stateConnecting   = iota // no connection made yet
+	stateConnected           // connected
+	stateReconnecting        // lost, or the first attempt failed: retrying
+	stateClosed              // closed
+)
+
+var stateNames = [...]string{"connecting", "connected", "reconnecting", "closed"}
+
+// sampleBuffered keeps what nats.go holds of b's publications (while
+// reconnecting, its reconnect buffer) for Stats. It is called by the
+// publisher after each round and at each connection; a write stalled on
+// the server stalls the sampling, not Stats.
+func (b *Backbone) sampleBuffered(nc *nats.Conn) {
+	n, err := nc.Buffered()
+	if err != nil {
+		n = 0
 	}
-	return "closed"
+	b.buffered.Store(int64(n))
 }
 
 // warnInterval is the least time between two warnings of one kind.
