@@ -1,0 +1,60 @@
+package netcluster
+
+import (
+	"bufio"
+	"runtime"
+	"testing"
+
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// networkSetup is recvSetup for messages that came over the network, as
+// a listener on the receiving host of S9 gets them: each names its origin
+// server (Node), and two servers' agents interleave, so the per-field
+// memo misses and the names come from the interned set.
+func networkSetup() (*wire.Reader, *recvAlloc) {
+	var stream []byte
+	for i := 0; ; i++ {
+		f := wire.AppendMsg(nil, &wire.Msg{
+			Channel: "bench", Agent: []string{"pub-1", "pub-2"}[i%2], Event: "bench",
+			Node: []string{"00112233aabbccdd", "8899aabbccddeeff"}[i%2], Data: make([]byte, 128),
+		})
+		if len(stream)+len(f) > readBufSize {
+			break
+		}
+		stream = append(stream, f...)
+	}
+	return wire.NewReader(bufio.NewReaderSize(&endless{b: stream}, readBufSize), wire.DefaultMaxFrame), &recvAlloc{}
+}
+
+// A message from the network allocates nothing per message either: its
+// origin node's name is interned like the other names, and the Message
+// and its data come from the slabs.
+func TestReceiveFromNetworkAllocatesNothing(t *testing.T) { // not parallel: counts allocations
+	rd, alloc := networkSetup()
+	for range 1000 {
+		recvOne(t, rd, alloc)
+	}
+	if n := testing.AllocsPerRun(1000, func() { recvOne(t, rd, alloc) }); n != 0 {
+		t.Fatalf("receiving a message from the network allocates %.2f times", n)
+	}
+	const msgs = 100_000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range msgs {
+		recvOne(t, rd, alloc)
+	}
+	runtime.ReadMemStats(&after)
+	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
+		t.Fatalf("%.4f allocations per message from the network, want at most 1/32", per)
+	}
+	// Per message, a Message (112 bytes) and its data's share of a slab:
+	// nothing else.
+	if per := float64(after.TotalAlloc-before.TotalAlloc) / msgs; per > 112+128+16 {
+		t.Fatalf("%.0f bytes allocated per message from the network, want at most %d", per, 112+128+16)
+	}
+	a, b := recvOne(t, rd, alloc), recvOne(t, rd, alloc)
+	if a.Node == b.Node || a.Agent == b.Agent || len(a.Node) != 16 || a.Channel != "bench" || len(a.Data) != 128 {
+		t.Fatalf("received %+v and %+v", a, b)
+	}
+}
