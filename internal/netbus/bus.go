@@ -106,9 +106,10 @@ type sendCounters struct {
 const readBatch = 32 // datagrams per ReadBatch
 
 type rbatch struct {
-	ps  []Packet
-	n   int
-	buf []byte
+	ps    []Packet
+	n     int
+	buf   []byte // the copies' buffers (a transport that lends has none)
+	lease Lease  // what the transport lent ps[:n] from, released once handled
 }
 
 // New starts a Bus. deliver receives every message from other nodes. When
@@ -169,7 +170,10 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 	}
 	rs := recvSize(cfg.Payload)
 	for range cap(b.free) {
-		rb := &rbatch{ps: make([]Packet, readBatch), buf: make([]byte, readBatch*rs)}
+		rb := &rbatch{ps: make([]Packet, readBatch)}
+		if _, ok := b.tr.(leaser); !ok {
+			rb.buf = make([]byte, readBatch*rs)
+		}
 		b.free <- rb
 	}
 	// The first datagram peers see from us is a heartbeat with LastSeq 0,
@@ -245,11 +249,19 @@ func (b *Bus) readLoop() {
 		case <-b.quit:
 			return
 		}
-		rs := len(rb.buf) / len(rb.ps)
-		for i := range rb.ps {
-			rb.ps[i] = Packet{Data: rb.buf[i*rs : (i+1)*rs : (i+1)*rs]}
+		var n int
+		var err error
+		if lt, ok := b.tr.(leaser); ok {
+			// No copy: the datagrams stay in the transport's buffers
+			// until the loop has handled them.
+			n, rb.lease, err = lt.ReadLease(rb.ps)
+		} else {
+			rs := len(rb.buf) / len(rb.ps)
+			for i := range rb.ps {
+				rb.ps[i] = Packet{Data: rb.buf[i*rs : (i+1)*rs : (i+1)*rs]}
+			}
+			n, err = b.tr.ReadBatch(rb.ps)
 		}
-		n, err := b.tr.ReadBatch(rb.ps)
 		if err != nil {
 			select {
 			case <-b.quit:
@@ -261,6 +273,10 @@ func (b *Bus) readLoop() {
 				return
 			}
 			b.log.Warn("netbus: read", "err", err)
+			if rb.lease != nil {
+				rb.lease.Release()
+				rb.lease = nil
+			}
 			b.free <- rb
 			select {
 			case <-time.After(10 * time.Millisecond):
@@ -295,7 +311,12 @@ func (b *Bus) mainLoop() {
 			}
 			b.nakUrgent(now)
 			b.mu.Unlock()
-			b.flushOut()
+			b.flushOut() // deliveries point into the batch: before it goes
+			if rb.lease != nil {
+				rb.lease.Release()
+				rb.lease = nil
+			}
+			clear(rb.ps[:rb.n])
 			b.free <- rb
 		case now := <-t.C:
 			b.mu.Lock()

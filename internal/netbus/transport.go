@@ -38,3 +38,15 @@ type PacketTransport interface {
 	// Close releases the transport and unblocks ReadBatch.
 	Close() error
 }
+
+// Lease holds buffers a transport lent (UDPTransport.ReadLease) until
+// Release.
+type Lease interface{ Release() }
+
+// leaser is what a transport that lends its read buffers offers; the Bus
+// uses it instead of ReadBatch when the transport has it.
+type leaser interface {
+	ReadLease(ps []Packet) (int, Lease, error)
+}
+
+var _ leaser = (*UDPTransport)(nil)

@@ -3,6 +3,7 @@ package netbus
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
 )
@@ -24,6 +25,21 @@ type udpBatch struct {
 	n           int
 	err         error
 	i, off, seg int
+	// refs counts who holds the batch: its cursor (t.cur) until it is
+	// consumed, and each lease (ReadLease) until released; the last one
+	// frees it.
+	refs atomic.Int32
+	t    *UDPTransport
+}
+
+// Release ends a lease (ReadLease): the batch's buffers may be reused
+// once every lease of it is released and it is consumed.
+func (b *udpBatch) Release() { b.unref() }
+
+func (b *udpBatch) unref() {
+	if b.refs.Add(-1) == 0 {
+		b.t.free <- b
+	}
 }
 
 // newBatch allocates a read batch: readBatch reads of readSz bytes, or
@@ -35,7 +51,7 @@ func (t *UDPTransport) newBatch() *udpBatch {
 	}
 	buf := make([]byte, k*size)
 	oob := make([]byte, k*oobSize)
-	b := &udpBatch{msgs: make([]ipv4.Message, k)}
+	b := &udpBatch{msgs: make([]ipv4.Message, k), t: t}
 	for i := range b.msgs {
 		b.msgs[i].Buffers = [][]byte{buf[i*size : (i+1)*size : (i+1)*size]}
 		if oobSize > 0 {
@@ -92,22 +108,58 @@ func (t *UDPTransport) reader(c *ipv4.PacketConn) {
 	}
 }
 
-// ReadBatch returns datagrams from either socket. A batch that does not
-// fit in ps is continued by the next call.
+// ReadBatch returns datagrams from either socket, copied into ps. A
+// batch that does not fit in ps is continued by the next call.
 func (t *UDPTransport) ReadBatch(ps []Packet) (int, error) {
-	b := t.cur
-	if b == nil {
-		select {
-		case b = <-t.inbox:
-		case <-t.done:
-			return 0, net.ErrClosed
-		}
-		if b.err != nil {
-			err := b.err
-			t.free <- b
-			return 0, err
-		}
-		t.cur = b
+	return t.read(ps, false)
+}
+
+// ReadLease is ReadBatch without the copy: ps[:n].Data are slices of the
+// transport's read buffers (the caller may change their bytes), valid
+// until the caller calls Release on the returned Lease, which it must do
+// once it is done with them (nil when n is 0). Like ReadBatch it is
+// called from one goroutine at a time.
+func (t *UDPTransport) ReadLease(ps []Packet) (int, Lease, error) {
+	b, err := t.batch()
+	if err != nil {
+		return 0, nil, err
+	}
+	b.refs.Add(1) // the lease's
+	n, err := t.read(ps, true)
+	if n == 0 {
+		b.unref()
+		return 0, nil, err
+	}
+	return n, b, err
+}
+
+// batch returns the batch being taken from, or the next one read.
+func (t *UDPTransport) batch() (*udpBatch, error) {
+	if t.cur != nil {
+		return t.cur, nil
+	}
+	var b *udpBatch
+	select {
+	case b = <-t.inbox:
+	case <-t.done:
+		return nil, net.ErrClosed
+	}
+	if b.err != nil {
+		err := b.err
+		t.free <- b
+		return nil, err
+	}
+	b.refs.Store(1) // the cursor's
+	t.cur = b
+	return b, nil
+}
+
+// read takes datagrams from the current batch into ps: copies, or with
+// lend slices of the batch's buffers.
+func (t *UDPTransport) read(ps []Packet, lend bool) (int, error) {
+	b, err := t.batch()
+	if err != nil {
+		return 0, err
 	}
 	n := 0
 	for b.i < b.n && n < len(ps) {
@@ -121,8 +173,12 @@ func (t *UDPTransport) ReadBatch(ps []Packet) (int, error) {
 		end := segmentEnd(len(data), b.off, b.seg)
 		ua, ok := m.Addr.(*net.UDPAddr)
 		if ok {
-			k := copy(ps[n].Data[:cap(ps[n].Data)], data[b.off:end])
-			ps[n].Data = ps[n].Data[:k]
+			if lend {
+				ps[n].Data = data[b.off:end:end]
+			} else {
+				k := copy(ps[n].Data[:cap(ps[n].Data)], data[b.off:end])
+				ps[n].Data = ps[n].Data[:k]
+			}
 			ap := ua.AddrPort()
 			ps[n].Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 			n++
@@ -135,7 +191,7 @@ func (t *UDPTransport) ReadBatch(ps []Packet) (int, error) {
 	}
 	if b.i >= b.n {
 		t.cur = nil
-		t.free <- b
+		b.unref() // the cursor's
 	}
 	return n, nil
 }
