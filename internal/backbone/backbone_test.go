@@ -344,9 +344,16 @@ func TestConnectErrors(t *testing.T) {
 			if !strings.Contains(st.LastError, tt.n.URLs[0]) || !strings.Contains(strings.ToLower(st.LastError), tt.want) || st.State == "connected" {
 				t.Errorf("stats %+v, want an error naming %s and %q", st, tt.n.URLs[0], tt.want)
 			}
+			if st.State != "reconnecting" || st.URL != "" {
+				t.Errorf("state %q, URL %q while retrying; want reconnecting, none", st.State, st.URL)
+			}
 			// Sends are buffered, not refused, while it retries.
 			if err := b.Send("A", "e", frame("A", "x", "e", nil)); err != nil {
 				t.Errorf("Send while retrying = %v", err)
+			}
+			b.Close()
+			if st := b.Stats(); st.State != "closed" {
+				t.Errorf("state %q after Close, want closed", st.State)
 			}
 		})
 	}
