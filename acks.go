@@ -132,8 +132,13 @@ type origin struct {
 }
 
 // fresh reports whether message seq of stream from channel/agent is new,
-// and notes it.
-func (o *origins) fresh(channel, agent []byte, stream uint32, seq uint64) bool {
+// and notes it. A message of another stream than the one watched of that
+// origin (the agent restarted with the same id) replaces it; gap is then
+// the notice for the old stream, to be handled before the message: its
+// end was never told (no StreamEnd, no Gone), so what it emitted after
+// the last number received may be lost (a sender that died with the
+// server and was restarted within the grace, say). See gaps.go.
+func (o *origins) fresh(channel, agent []byte, stream uint32, seq uint64) (ok bool, gap *GapError) {
 	o.clock++
 	g := o.last
 	if g == nil || g.agent != string(agent) || g.channel != string(channel) {
@@ -141,14 +146,17 @@ func (o *origins) fresh(channel, agent []byte, stream uint32, seq uint64) bool {
 	}
 	g.used = o.clock
 	if g.stream != stream || g.seq == 0 {
+		if g.seq != 0 && !g.ended {
+			gap = &GapError{Channel: g.channel, Agent: g.agent, Stream: g.stream, LastSeq: g.seq}
+		}
 		g.stream, g.seq, g.ended = stream, seq, false // a new sender, or a restarted one
-		return true
+		return true, gap
 	}
 	if seq <= g.seq {
-		return false
+		return false, nil
 	}
 	g.seq, g.ended = seq, false
-	return true
+	return true, nil
 }
 
 func (o *origins) lookup(channel, agent []byte) *origin {

@@ -28,7 +28,7 @@ func TestOriginsDropDuplicates(t *testing.T) {
 		{"A", "s", 9, 1, false},
 	}
 	for i, s := range steps {
-		if got := o.fresh([]byte(s.ch), []byte(s.ag), s.stream, s.seq); got != s.fresh {
+		if got, _ := o.fresh([]byte(s.ch), []byte(s.ag), s.stream, s.seq); got != s.fresh {
 			t.Fatalf("step %d %+v: fresh %v", i, s, got)
 		}
 	}
@@ -45,10 +45,10 @@ func TestOriginsBounded(t *testing.T) {
 	if o.n != maxOrigins {
 		t.Fatalf("%d origins remembered, want %d", o.n, maxOrigins)
 	}
-	if o.fresh([]byte("A"), []byte("keep"), 1, 1) {
+	if ok, _ := o.fresh([]byte("A"), []byte("keep"), 1, 1); ok {
 		t.Fatal("the origin heard from all along was forgotten")
 	}
-	if !o.fresh([]byte("A"), []byte("a0"), 1, 1) {
+	if ok, _ := o.fresh([]byte("A"), []byte("a0"), 1, 1); !ok {
 		t.Fatal("the oldest origin was not forgotten")
 	}
 }

@@ -371,7 +371,11 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 			if err != nil {
 				return fromServer(err)
 			}
-			if a.seen.fresh(v.Channel, v.Agent, stream, seq) {
+			ok, gap := a.seen.fresh(v.Channel, v.Agent, stream, seq)
+			if gap != nil {
+				batch = append(batch, item{err: gap}) // the old stream's, before (gaps.go)
+			}
+			if ok {
 				batch = append(batch, item{msg: alloc.view(&v)})
 			}
 		case wire.TypeCall, wire.TypeQueueMsg:

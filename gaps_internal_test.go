@@ -49,7 +49,7 @@ func TestOriginsWatch(t *testing.T) {
 	if _, ok := o.gone(s); ok {
 		t.Fatal("an ended origin reported gone")
 	}
-	if o.fresh(ch, []byte("s"), 7, 5) {
+	if ok, _ := o.fresh(ch, []byte("s"), 7, 5); ok {
 		t.Fatal("a duplicate after the StreamEnd taken as new")
 	}
 	if got := watched(); !slices.Equal(got, []string{"t", "u"}) {
@@ -98,5 +98,25 @@ func TestWatchFramesFitMaxFrame(t *testing.T) {
 	}
 	if n != maxOrigins || wire.WholeLen(buf) != len(buf) {
 		t.Fatalf("%d origins in %d frames, want %d", n, frames, maxOrigins)
+	}
+}
+
+// TestOriginsRestartedSender: a message of a new stream from an origin
+// watched (not told ended) gives the notice of the old stream; from one
+// whose StreamEnd came, or from a new origin, none.
+func TestOriginsRestartedSender(t *testing.T) {
+	var o origins
+	ch := []byte("A")
+	if _, gap := o.fresh(ch, []byte("s"), 7, 1); gap != nil {
+		t.Fatalf("a new origin: %v", gap)
+	}
+	o.fresh(ch, []byte("s"), 7, 4)
+	ok, gap := o.fresh(ch, []byte("s"), 8, 1)
+	if want := (GapError{Channel: "A", Agent: "s", Stream: 7, LastSeq: 4}); !ok || gap == nil || *gap != want {
+		t.Fatalf("restarted while watched: %v, %+v; want true, %+v", ok, gap, want)
+	}
+	o.end(wire.StreamRef{Channel: "A", Agent: "s", Stream: 8}, 1)
+	if _, gap := o.fresh(ch, []byte("s"), 9, 1); gap != nil {
+		t.Fatalf("restarted after its StreamEnd: %v", gap)
 	}
 }

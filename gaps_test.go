@@ -116,3 +116,77 @@ func waitGone(t *testing.T, srv *server.Server, id string) {
 		}
 	}
 }
+
+// TestGapSenderRestartedWithinGrace: the server and a sender die together
+// and the sender's supervisor restarts it (same agent id, a new stream)
+// within the restarted server's grace. Its first message reaches the
+// receiver before the server answers the receiver's Watch; the receiver
+// is told of the old stream then, before that message, once (the Gone
+// that follows names the old stream, no longer watched).
+func TestGapSenderRestartedWithinGrace(t *testing.T) {
+	bus := config.Default()
+	bus.Channels["A"] = config.NewChannel()
+	srv, dir := testserver.StartServer(t, bus, "")
+	var log gapLog
+	var rec *recorder
+	var before []int // messages handled before each notice
+	states := make(chan netcluster.State, 16)
+	rcv := connect(t, dir, "A", netcluster.WithAgentID("rcv"),
+		netcluster.WithErrorHandler(func(err error) {
+			log.handle(err) // on the handler goroutine, between messages
+			before = append(before, len(rec.all()))
+		}),
+		netcluster.WithStateHandler(func(s netcluster.State, _ error) {
+			select {
+			case states <- s:
+			default:
+			}
+		}))
+	rec = listen(t, rcv, "n")
+	ctx := ctxT(t)
+	old := connect(t, dir, "A", netcluster.WithAgentID("s"))
+	for range 3 {
+		if err := old.Emit(ctx, "n", "old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitN(t, 3)
+
+	srv.Close() // the server crashes
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	old.Close(short) // and the sender dies with it
+	testserver.StartServer(t, bus, dir)
+	restarted := time.Now()
+	for down, timeout := false, time.After(10*time.Second); ; {
+		select {
+		case s := <-states:
+			down = down || s == netcluster.Disconnected
+			if !down || s != netcluster.Connected {
+				continue
+			}
+		case <-timeout:
+			t.Fatal("the receiver did not connect again")
+		}
+		break
+	}
+	again := connect(t, dir, "A", netcluster.WithAgentID("s")) // a new stream
+	if err := again.Emit(ctx, "n", "new"); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitN(t, 4)
+	gaps := log.get()
+	if len(gaps) != 1 || gaps[0].Agent != "s" || gaps[0].LastSeq != 3 || before[0] != 3 {
+		t.Fatalf("gap notices %+v (after %v messages) by the restarted sender's first message: want one, for the old stream of s, after 3", gaps, before)
+	}
+	// Past the grace the Watch is answered (s is gone with its old
+	// stream): no second notice.
+	time.Sleep(time.Until(restarted.Add(3 * time.Second)))
+	if err := again.Emit(ctx, "n", "new"); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitN(t, 5)
+	if g := log.get(); len(g) != 1 {
+		t.Fatalf("gap notices %+v after the grace: want still one", g)
+	}
+}

@@ -153,10 +153,16 @@ type ChannelCounters struct {
 
 	// StreamEnds counts the StreamEnd notices queued for the channel's
 	// agents (protocol version 4: a sender's connection ended);
-	// StreamEndsDropped those not sent, the agent's outbox holding more
-	// than twice outbuffer (that agent goes on watching the stream).
+	// StreamEndsDropped those not sent: the agent's outbox held more than
+	// outbuffer and a small allowance, or the sender's uid had used up
+	// its budget of StreamEnds (that agent goes on watching the stream).
 	StreamEnds        uint64 `json:"stream_ends"`
 	StreamEndsDropped uint64 `json:"stream_ends_dropped"`
+	// WatchesEarly counts the Watch entries of the channel's agents
+	// answered before the server's restart grace ended, as the server
+	// held too many (65,536) for its end: a sender not back yet is then
+	// reported gone.
+	WatchesEarly uint64 `json:"watches_early"`
 }
 
 // ChannelInfo describes one channel: the result of showchannel.

@@ -17,7 +17,7 @@ type statsCollector struct {
 	requests, replies, repliesDropped, noResponders *prometheus.Desc
 	queueMsgs, redispatched, queueLost              *prometheus.Desc
 	// Gaps after a crash (protocol version 4).
-	streamEnds, streamEndsDropped *prometheus.Desc
+	streamEnds, streamEndsDropped, watchesEarly *prometheus.Desc
 	// Rates the server computes each second (see server.Stats).
 	rateMsgsIn, rateBytesIn, rateMsgsOut, rateBytesOut, rateDrop, peerRateDelivered *prometheus.Desc
 
@@ -61,7 +61,8 @@ func newStatsCollector(s *server.Server) *statsCollector {
 		queueLost:      prometheus.NewDesc("netcluster_queue_lost_total", "Queue group messages no member could take.", ch, nil),
 
 		streamEnds:        prometheus.NewDesc("netcluster_stream_ends_total", "StreamEnd notices queued for the channel's agents: a sender's connection ended.", ch, nil),
-		streamEndsDropped: prometheus.NewDesc("netcluster_stream_ends_dropped_total", "StreamEnd notices not sent: the agent's outbox held more than twice outbuffer.", ch, nil),
+		streamEndsDropped: prometheus.NewDesc("netcluster_stream_ends_dropped_total", "StreamEnd notices not sent: the agent's outbox was full, or the sender's uid had used up its budget.", ch, nil),
+		watchesEarly:      prometheus.NewDesc("netcluster_watches_early_total", "Watch entries answered before the restart grace ended: the server held too many.", ch, nil),
 
 		rateMsgsIn:        prometheus.NewDesc("netcluster_messages_received_per_second", "Messages emitted by the channel's agents per second, over the server's last one-second sample.", ch, nil),
 		rateBytesIn:       prometheus.NewDesc("netcluster_received_bytes_per_second", "Data bytes emitted by the channel's agents per second, over the last sample.", ch, nil),
@@ -102,7 +103,7 @@ func newStatsCollector(s *server.Server) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.start, c.agents, c.msgsIn, c.bytesIn, c.msgsOut, c.bytesOut, c.drop, c.slow, c.refused, c.framesRefused,
 		c.requests, c.replies, c.repliesDropped, c.noResponders, c.queueMsgs, c.redispatched, c.queueLost,
-		c.streamEnds, c.streamEndsDropped,
+		c.streamEnds, c.streamEndsDropped, c.watchesEarly,
 		c.netSent, c.netSendDropped, c.netReceived, c.netRejected, c.netRetransmits,
 		c.peerDelivered, c.peerRecovered, c.peerLostDatagrams, c.peerLostMessages, c.peerLastSeen,
 		c.netMemory, c.netMemoryLimit, c.netEvicted,
@@ -146,6 +147,7 @@ func (c *statsCollector) Collect(out chan<- prometheus.Metric) {
 		counter(c.queueLost, ch.QueueLost, ch.Name)
 		counter(c.streamEnds, ch.StreamEnds, ch.Name)
 		counter(c.streamEndsDropped, ch.StreamEndsDropped, ch.Name)
+		counter(c.watchesEarly, ch.WatchesEarly, ch.Name)
 		if r := ch.Rates; r != nil {
 			gauge(c.rateMsgsIn, r.MsgsIn, ch.Name)
 			gauge(c.rateBytesIn, r.BytesIn, ch.Name)

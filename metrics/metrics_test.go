@@ -92,6 +92,7 @@ func TestMetrics(t *testing.T) {
 		{"netcluster_queue_lost_total", "R", 0},
 		{"netcluster_stream_ends_total", "R", 0},
 		{"netcluster_stream_ends_dropped_total", "R", 0},
+		{"netcluster_watches_early_total", "R", 0},
 		{"netcluster_requests_total", "A", 0},
 	} {
 		if v := value(t, mf, c.name, c.channel); v != c.want {

@@ -68,7 +68,8 @@ type channelStats struct {
 	queueLost      atomic.Uint64 // queue group messages with no member left to take them
 
 	streamEnds        atomic.Uint64 // StreamEnd notices queued for its agents (streams.go)
-	streamEndsDropped atomic.Uint64 // of those, not sent: the outbox held over twice outbuffer
+	streamEndsDropped atomic.Uint64 // StreamEnds not sent: past the outbox bound, or the sender uid's budget (streams_fanout.go)
+	watchesEarly      atomic.Uint64 // Watch entries answered within the grace: too many held (streams_watch.go)
 }
 
 func newChannel(s *Server, name string) *channel {

@@ -11,7 +11,7 @@ import (
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
-func lifecycleServer(t *testing.T, edit func(*config.Config)) *Server {
+func lifecycleServer(t testing.TB, edit func(*config.Config)) *Server {
 	t.Helper()
 	bus := config.New()
 	bus.Channels["A"] = &config.Channel{}
@@ -53,7 +53,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	waitUntilFor(t, 10*time.Second, what, cond)
 }
 
-func waitUntilFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitUntilFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -104,6 +104,10 @@ type Server struct {
 	acks    acker           // acknowledges version 3 agents' messages once delivered
 	// lastJoin is when an agent last joined (UnixNano), for resumeWait.
 	lastJoin atomic.Int64
+	// fanout is the StreamEnd budget of each uid (streams_fanout.go);
+	// watchPending the Watch entries held for the grace (streams_watch.go).
+	fanout       fanout
+	watchPending atomic.Int64
 
 	conns  sync.WaitGroup // one per connection: its goroutines
 	liveMu sync.Mutex

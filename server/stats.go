@@ -24,6 +24,7 @@ func addCounters(c *ChannelCounters, o ChannelCounters) {
 	c.QueueLost += o.QueueLost
 	c.StreamEnds += o.StreamEnds
 	c.StreamEndsDropped += o.StreamEndsDropped
+	c.WatchesEarly += o.WatchesEarly
 }
 
 // Stats is a snapshot of the server's counters.
@@ -88,6 +89,7 @@ func (ch *channel) counters() ChannelCounters {
 
 		StreamEnds:        ch.stats.streamEnds.Load(),
 		StreamEndsDropped: ch.stats.streamEndsDropped.Load(),
+		WatchesEarly:      ch.stats.watchesEarly.Load(),
 	}
 }
 

@@ -12,7 +12,6 @@ package server
 // it costs per connection and disconnection, nothing per message.
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,10 +32,10 @@ type gapState struct {
 	seq    uint64 // the reader's: the last number the agent announced
 
 	mu      sync.Mutex
-	watched int              // entries asked about on this connection
-	pending []wire.StreamRef // waiting for the grace to end
-	timer   *time.Timer      // answers pending when it fires
-	armed   sync.WaitGroup   // the timer is set or its function runs
+	watched int            // entries asked about on this connection
+	pending []watchRef     // waiting for the grace to end (streams_watch.go)
+	timer   *time.Timer    // answers pending when it fires
+	armed   sync.WaitGroup // the timer is set or its function runs
 	stopped bool
 }
 
@@ -61,24 +60,34 @@ func (c *conn) onStream(payload []byte) error {
 // replaced it, a reload, shutdown: after those the agent comes back with
 // its stream), the agents that may have received its messages, those of
 // version 4 in its channel and in the channels it propagates to, get a
-// StreamEnd after the messages of c queued for them. It also stops the
-// answers of c's own Watch.
+// StreamEnd after the messages of c queued for them, within the budget
+// of c's uid (streams_fanout.go). A stream that never numbered a message
+// has no receiver watching it: no StreamEnd. It also stops the answers of
+// c's own Watch.
 func (c *conn) endStream() {
-	c.gap.stop()
+	c.gap.stop(c.srv)
 	v := c.gap.stream.Load()
 	if v == 0 || c.version < wire.VersionGaps {
 		return
 	}
-	if c.endedByServer() {
+	seq := max(c.routed.Load(), c.gap.seq)
+	if seq == 0 || c.endedByServer() {
 		return
 	}
 	frame := wire.AppendStreamEnd(nil, wire.StreamEnd{
 		StreamRef: wire.StreamRef{Channel: c.ch.name, Agent: c.id, Stream: uint32(v)},
-		Seq:       max(c.routed.Load(), c.gap.seq),
+		Seq:       seq,
 	})
-	c.ch.sendStreamEnd(c, frame)
+	rs := c.ch.streamEndRecipients(c, nil)
 	for _, t := range c.ch.settings.Load().targets {
-		t.sendStreamEnd(c, frame)
+		rs = t.streamEndRecipients(c, rs)
+	}
+	k := c.srv.fanout.take(c.uid, len(rs), time.Now())
+	for _, r := range rs[:k] {
+		r.queueStreamEnd(frame)
+	}
+	for _, r := range rs[k:] {
+		r.ch.stats.streamEndsDropped.Add(1)
 	}
 }
 
@@ -96,20 +105,25 @@ func (c *conn) endedByServer() bool {
 	return closing || ch.closed || ch.ids[c.id] != c
 }
 
-// sendStreamEnd queues frame for the agents of ch of version 4 but src.
-func (ch *channel) sendStreamEnd(src *conn, frame []byte) {
-	for _, r := range ch.members() {
+// streamEndRecipients appends the agents of ch of version 4 but src.
+func (ch *channel) streamEndRecipients(src *conn, dst []*conn) []*conn {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for r := range ch.conns {
 		if r != src && !r.legacy && r.version >= wire.VersionGaps {
-			r.queueStreamEnd(frame)
+			dst = append(dst, r)
 		}
 	}
+	return dst
 }
 
-// queueStreamEnd queues a StreamEnd like a control frame: past the
-// outbox's bound, as it is small and must follow the messages before it,
-// up to twice the bound; past that it is not sent and counted, and the
-// agent goes on watching the stream (it may be told of a gap that is not
-// one after a restart, never the other way round).
+// queueStreamEnd queues a StreamEnd past the outbox's bound, as it is
+// small and must follow the messages before it, up to streamEndLimit,
+// which leaves room for the control frames an agent is disconnected for
+// if they pile up past twice the bound; past it the StreamEnd is not sent
+// and is counted, and the agent goes on watching the stream (it may be
+// told of a gap that is not one after a restart, never the other way
+// round).
 func (r *conn) queueStreamEnd(frame []byte) {
 	lim := r.srv.limits.Load()
 	r.omu.Lock()
@@ -117,7 +131,7 @@ func (r *conn) queueStreamEnd(frame []byte) {
 		r.omu.Unlock()
 		return
 	}
-	if r.queuedLocked() > 2*lim.outBuffer {
+	if r.queuedLocked()+len(frame) > streamEndLimit(lim.outBuffer) {
 		r.omu.Unlock()
 		r.ch.stats.streamEndsDropped.Add(1)
 		return
@@ -126,94 +140,6 @@ func (r *conn) queueStreamEnd(frame []byte) {
 	r.omu.Unlock()
 	r.ch.stats.streamEnds.Add(1)
 	r.signal()
-}
-
-// onWatch answers a Watch: at once past the restart grace, else when it
-// ends, with a Gone listing the streams asked about that are not
-// connected.
-func (c *conn) onWatch(payload []byte) error {
-	g := &c.gap
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	refs, err := wire.ParseRefs(nil, payload, maxWatched-g.watched)
-	if err != nil {
-		if errors.Is(err, wire.ErrTooMany) {
-			return perr(wire.CodeForbidden, "watch: more than %d streams asked about on one connection", maxWatched)
-		}
-		return perr(wire.CodeMalformed, "%v", err)
-	}
-	g.watched += len(refs)
-	if g.timer == nil {
-		if d := c.srv.graceLeft(time.Now()); d <= 0 {
-			c.sendControl(c.srv.appendGone(nil, refs))
-			return nil
-		}
-	}
-	// Answers go out in the order asked: after those pending.
-	g.pending = append(g.pending, refs...)
-	if g.timer == nil && !g.stopped {
-		g.armed.Add(1)
-		g.timer = time.AfterFunc(c.srv.graceLeft(time.Now()), c.answerWatch)
-	}
-	return nil
-}
-
-// answerWatch answers the pending Watch entries once the grace is over.
-func (c *conn) answerWatch() {
-	g := &c.gap
-	g.mu.Lock()
-	if g.stopped {
-		g.mu.Unlock()
-		g.armed.Done()
-		return
-	}
-	if d := c.srv.graceLeft(time.Now()); d > 0 {
-		g.timer.Reset(d) // an agent joined meanwhile: wait on
-		g.mu.Unlock()
-		return
-	}
-	refs := g.pending
-	g.pending, g.timer = nil, nil
-	c.sendControl(c.srv.appendGone(nil, refs))
-	g.mu.Unlock()
-	g.armed.Done()
-}
-
-// stop cancels the pending answers and waits for one being sent.
-func (g *gapState) stop() {
-	g.mu.Lock()
-	g.stopped = true
-	if g.timer != nil && g.timer.Stop() {
-		g.timer = nil
-		g.armed.Done()
-	}
-	g.pending = nil
-	g.mu.Unlock()
-	g.armed.Wait()
-}
-
-// appendGone appends a Gone frame listing the refs whose stream is not
-// connected: no agent of that channel and id is, or it announced another
-// stream. An agent of version 3, which announces none, is taken to be
-// the one watched.
-func (s *Server) appendGone(dst []byte, refs []wire.StreamRef) []byte {
-	m := s.byName.Load()
-	gone := refs[:0]
-	for _, r := range refs {
-		var c *conn
-		if m != nil {
-			if ch := (*m)[r.Channel]; ch != nil {
-				c = ch.agent(r.Agent)
-			}
-		}
-		if c != nil {
-			if v := c.gap.stream.Load(); v == 1<<32|uint64(r.Stream) || v == 0 && c.version == wire.VersionAcks {
-				continue
-			}
-		}
-		gone = append(gone, r)
-	}
-	return wire.AppendRefs(dst, wire.TypeGone, gone)
 }
 
 // graceLeft is how long the restart grace still runs: until the server is

@@ -292,58 +292,99 @@ func TestWatchWaitsForGrace(t *testing.T) {
 	}
 }
 
-// A connection that ends with an answer pending stops its timer: nothing
-// is left running (goleak checks) and nothing is sent.
+// A connection that ends with an answer pending stops its timer and
+// gives back its entries: nothing is left held (and, goleak checks,
+// running).
 func TestWatchPendingStops(t *testing.T) {
 	s := gapServer(t, nil)
 	r := dialGap(t, s, "A", "r", wire.VersionGaps, 1)
-	r.write(wire.AppendRefs(nil, wire.TypeWatch, []wire.StreamRef{{Channel: "A", Agent: "x", Stream: 1}}))
+	r.write(wire.AppendRefs(nil, wire.TypeWatch, []wire.StreamRef{{Channel: "A", Agent: "x", Stream: 1}, {Channel: "B", Agent: "y", Stream: 2}}))
 	r.sync()
+	if n := s.watchPending.Load(); n != 2 {
+		t.Fatalf("%d entries held within the grace, want 2", n)
+	}
 	r.nc.Close()
 	waitUntil(t, "r gone", func() bool { _, ok := s.Agent("A", "r"); return !ok })
+	if n := s.watchPending.Load(); n != 0 {
+		t.Fatalf("%d entries still held after the connection ended", n)
+	}
 }
 
-// A StreamEnd goes past a full outbox, up to twice outbuffer; past that
-// it is not queued and is counted.
-func TestStreamEndPastBoundCounted(t *testing.T) {
-	s := gapServer(t, func(bus *config.Config) { bus.OutBuffer = 64 << 10 })
-	dialGap(t, s, "A", "r", wire.VersionGaps, 1, "n") // reads nothing from now on
-	fill := dialGap(t, s, "A", "fill", wire.VersionGaps, 2)
-	// Fill the pipe to r (4 MiB), where its writer then blocks, and its
-	// outbox up to the bound.
-	big := make([]byte, 30<<10)
-	for i := 0; ; i++ {
-		fill.write(wire.AppendSeqMsg(nil, 2, 1, &wire.Msg{Channel: "A", Agent: "fill", Event: "n", Data: big}))
-		fill.sync()
-		// Past the 4 MiB the pipe holds, the writer is stuck.
-		if info, _ := s.Agent("A", "r"); info.Queued > 32<<10 && info.MsgsOut*(30<<10) > 4<<20 {
-			break
+// The grace goes on while agents join (resumeQuiet after the last): a
+// Watch's answer due at the grace's end waits for the agents joining
+// then, and finds them connected.
+func TestWatchWaitsForLateJoin(t *testing.T) {
+	s := gapServer(t, nil)
+	s.started = time.Now().Add(-5 * time.Second) // past resumeGrace: only joins hold the grace
+	for attempt := 0; ; attempt++ {
+		late := fmt.Sprint("late", attempt)
+		r := dialGap(t, s, "A", fmt.Sprint("r", attempt), wire.VersionGaps, 1)
+		r.write(wire.AppendRefs(nil, wire.TypeWatch, []wire.StreamRef{{Channel: "A", Agent: late, Stream: 5}, {Channel: "A", Agent: "dead", Stream: 6}}))
+		r.sync()
+		due := time.Unix(0, s.lastJoin.Load()).Add(resumeQuiet) // r's own join
+		time.Sleep(resumeQuiet / 2)
+		dialGap(t, s, "A", late, wire.VersionGaps, 5).sync()
+		joined := time.Unix(0, s.lastJoin.Load())
+		f := r.next()
+		at := time.Now()
+		if !joined.Before(due) {
+			// The machine was too slow to join before the first answer
+			// was due: try again.
+			if attempt == 5 {
+				t.Fatal("could not join before the answer was due in 6 attempts")
+			}
+			continue
 		}
-		if i == 1000 {
-			t.Fatal("r's outbox does not fill")
+		if f.Type != wire.TypeGone {
+			t.Fatalf("got %s, want gone", wire.TypeName(f.Type))
 		}
+		if quiet := joined.Add(resumeQuiet); at.Before(quiet) {
+			t.Fatalf("answered %v before the grace's end after the late join", quiet.Sub(at))
+		}
+		got, err := wire.ParseRefs(nil, f.Payload, maxWatched)
+		if err != nil || len(got) != 1 || got[0].Agent != "dead" {
+			t.Fatalf("Gone %+v, %v; want only dead", got, err)
+		}
+		return
 	}
-	long := strings.Repeat("x", 64)
-	frame := len(wire.AppendStreamEnd(nil, wire.StreamEnd{StreamRef: wire.StreamRef{Channel: "A", Agent: long}}))
-	senders := 2*(64<<10)/frame + 10
-	for i := range senders {
-		id := fmt.Sprintf("%04d%s", i, long[4:])
-		g := dialGap(t, s, "A", id, wire.VersionGaps, uint32(i))
-		g.write(wire.AppendStream(nil, uint32(i), 1))
-		g.sync()
-		g.nc.Close()
+}
+
+// A Watch entry must name an agent id an agent could have; within the
+// grace, an entry of a channel the server does not serve is answered at
+// once (nothing can come back to it), the others at the grace's end; and
+// past maxPendingWatches held server-wide, a Watch is answered at once,
+// counted.
+func TestWatchEntriesChecked(t *testing.T) {
+	s := gapServer(t, nil)
+	bad := dialGap(t, s, "A", "bad", wire.VersionGaps, 1)
+	long := strings.Repeat("a", 255)
+	bad.write(wire.AppendRefs(nil, wire.TypeWatch, []wire.StreamRef{{Channel: "A", Agent: "ok", Stream: 1}, {Channel: "A", Agent: long, Stream: 2}}))
+	f := bad.next()
+	if e, _ := wire.ParseError(f.Payload); f.Type != wire.TypeError || e.Code != wire.CodeMalformed || !strings.Contains(e.Text, "invalid agent id \"aaaa") {
+		t.Fatalf("a 255-byte agent id: %s %+v, want Error 1 naming it", wire.TypeName(f.Type), e)
 	}
-	waitUntil(t, "the senders gone", func() bool { ci, _ := s.Channel("A"); return len(ci.Agents) == 2 })
-	ci, _ := s.Channel("A")
-	info, _ := s.Agent("A", "r")
-	t.Logf("%d senders; StreamEnds %d queued, %d dropped; r holds %d bytes (outbuffer %d), out %d dropped %d", senders, ci.StreamEnds, ci.StreamEndsDropped, info.Queued, 64<<10, info.MsgsOut, info.Dropped)
-	if ci.StreamEndsDropped == 0 {
-		t.Fatalf("StreamEnds %d queued, none dropped", ci.StreamEnds)
+
+	r := dialGap(t, s, "A", "r", wire.VersionGaps, 2)
+	r.write(wire.AppendRefs(nil, wire.TypeWatch, []wire.StreamRef{{Channel: "A", Agent: "dead", Stream: 1}, {Channel: "Z", Agent: "x", Stream: 2}}))
+	fs := r.sync()
+	if len(fs) != 1 || fs[0].Type != wire.TypeGone {
+		t.Fatalf("within the grace: %d frames, want the Gone of channel Z", len(fs))
 	}
-	if info.Queued > 2*(64<<10)+frame {
-		t.Fatalf("r holds %d bytes, past twice outbuffer", info.Queued)
+	if got, _ := wire.ParseRefs(nil, fs[0].Payload, maxWatched); len(got) != 1 || got[0].Channel != "Z" {
+		t.Fatalf("Gone at once %+v, want channel Z's entry", got)
 	}
-	if info.Queued < 2*(64<<10)-frame {
-		t.Fatalf("r holds %d bytes: StreamEnds dropped before twice outbuffer", info.Queued)
+	if n := s.watchPending.Load(); n != 1 {
+		t.Fatalf("%d entries held, want 1 (A's)", n)
+	}
+
+	s.watchPending.Add(maxPendingWatches) // as if others held the rest
+	defer s.watchPending.Add(-maxPendingWatches)
+	r.write(wire.AppendRefs(nil, wire.TypeWatch, []wire.StreamRef{{Channel: "B", Agent: "gone", Stream: 3}}))
+	fs = r.sync()
+	if len(fs) != 1 || fs[0].Type != wire.TypeGone {
+		t.Fatalf("past the bound: %d frames, want a Gone at once", len(fs))
+	}
+	if ci, _ := s.Channel("A"); ci.WatchesEarly != 1 {
+		t.Fatalf("watches_early %d, want 1", ci.WatchesEarly)
 	}
 }

@@ -56,7 +56,21 @@ func streamSeeds() [][]byte {
 	badPattern := wire.AppendListen(hello("A", "pat"), wire.TypeListen, "("+strings.Repeat("a", 1000))
 	wrongChannel := msg(hello("B", "fz"), "log", "1")
 	badUTF8 := msg(hello("A", "u8"), "\xff\xfe", "\"\xff\"")
+
+	// Version 4: the stream announced, watched streams asked about, numbered
+	// messages (a resumed stream, held within the grace), a Stream again.
+	hello4 := wire.AppendHello([]byte(wire.Preamble), wire.Hello{Version: wire.VersionGaps, PID: 7, AgentID: "fz", Channel: "A"})
+	v4 := wire.AppendStream(bytes.Clone(hello4), 9, 3)
+	v4 = wire.AppendListen(v4, wire.TypeListen, ".*")
+	v4 = wire.AppendRefs(v4, wire.TypeWatch, []wire.StreamRef{{Channel: "A", Agent: "x", Stream: 1}, {Channel: "B", Agent: "fz", Stream: 9}, {Channel: "Z", Agent: "y", Stream: 2}})
+	v4 = wire.AppendSeqMsg(v4, 9, 1, &wire.Msg{Channel: "A", Agent: "fz", Event: "e", Data: []byte("1")})
+	v4 = wire.AppendSeqMsg(v4, 9, 2, &wire.Msg{Channel: "A", Agent: "fz", Event: "e", Data: []byte("2")})
+	v4 = wire.AppendRefs(v4, wire.TypeWatch, nil)
+	resumed := wire.AppendStream(bytes.Clone(hello4), 9, 7)
+	resumed = wire.AppendSeqMsg(resumed, 9, 5, &wire.Msg{Channel: "A", Agent: "fz", Event: "e", Data: []byte("5")})
 	return [][]byte{
+		v4,
+		resumed,
 		native,
 		legacy,
 		append(bytes.Clone(native), legacy...), // native, then JSON
