@@ -12,12 +12,15 @@ import (
 )
 
 // A listener slower than a burst from NATS loses nothing: the backbone
-// waits for room in its outbox (64 KiB here, some 60 messages) instead of
+// waits for room in its outbox (64 KiB here, 16 messages) instead of
 // dropping, and the stream arrives whole and in order. The burst (1 MB,
-// sixteen outboxes) is one the listener reads within its wait credit
-// (bbWaitBudget, 1 s) even under -race on a loaded machine; a listener
-// slower for longer loses part of it, counted
-// (TestBackboneSlowListenerDoesNotPaceOthers).
+// sixteen outboxes, more than the socket buffers) is one the listener
+// reads within its wait credit (bbWaitBudget, 1 s) even under -race on a
+// loaded machine: 256 messages of 4 KB, as a thousand of 1 KB took more
+// than the credit there, a message costing much the same work on its way
+// whatever its size (and four of 4 KB still fit in the last quarter of
+// the outbox, where the backbone waits); a listener slower for longer
+// loses part of it, counted (TestBackboneSlowListenerDoesNotPaceOthers).
 func TestBackboneSlowListenerLossless(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
@@ -29,10 +32,10 @@ func TestBackboneSlowListenerLossless(t *testing.T) {
 	slow.sync(1)
 	bbSubjects(t, h2, "netcluster.default.A.seq")
 
-	const n = 1000
+	const n = 256
 	a := ctlAgent(t, h1.dir, "A")
 	ctx := ctlCtx(t)
-	data := make([]byte, 1000)
+	data := make([]byte, 4000)
 	for i := range n {
 		binary.BigEndian.PutUint32(data, uint32(i))
 		if err := a.EmitRaw(ctx, "seq", data); err != nil {
@@ -60,7 +63,7 @@ func TestBackboneSlowListenerLossless(t *testing.T) {
 				t.Fatalf("message %d: node %q, want host 1's %s", i, v.Node, h1.srv.NodeID())
 			}
 			i++
-			if i%20 == 0 {
+			if i%5 == 0 {
 				time.Sleep(time.Millisecond) // slower than NATS delivers
 			}
 		}
@@ -119,7 +122,12 @@ func TestMsgView(t *testing.T) {
 
 // An agent that never reads costs the backbone's deliveries a bounded wait
 // (bbStallBudget), not a stop: another listener of the host gets the whole
-// stream, and what the stuck one cannot hold is dropped and counted.
+// stream, and what the stuck one cannot hold is dropped and counted. The
+// stream (2 MB) is in 4 KB messages: the other listener must keep up
+// within its own wait credit (bbWaitBudget), and 2,000 of 1 KB were more
+// than it could read in that on a loaded machine under -race. (Four of
+// 4 KB fit in the last quarter of the stuck one's outbox, where the
+// backbone waits for it.)
 func TestBackboneStuckListenerBounded(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
@@ -132,11 +140,17 @@ func TestBackboneStuckListenerBounded(t *testing.T) {
 	_, in := ntListen(t, h2, "A", "seq")
 	bbSubjects(t, h2, "netcluster.default.A.seq")
 
-	const n = 2000
+	const n = 500
 	a := ctlAgent(t, h1.dir, "A")
 	ctx := ctlCtx(t)
-	data := make([]byte, 1000)
+	data := make([]byte, 4000)
 	start := time.Now()
+	defer func() {
+		if t.Failed() {
+			ci, _ := h2.srv.Channel("A")
+			t.Logf("the other listener got %d of %d messages; %d dropped on A", len(in.get()), n, ci.Dropped)
+		}
+	}()
 	for range n {
 		if err := a.EmitRaw(ctx, "seq", data); err != nil {
 			t.Fatal(err)

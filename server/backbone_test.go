@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,27 @@ func bbGroups(t testing.TB, n *ntNode, want ...string) {
 	n.srv.bb.Load().b.FlushGroups()
 }
 
+// bbRouted waits until NATS server s holds the subscription subject of
+// NATS server from, which its route brings some time after from has it:
+// until then s drops what its clients publish for it. (The account's
+// Interest is no count of the subscriptions matching: it stops at the
+// first level that has any.)
+func bbRouted(t testing.TB, s *natstest.Server, from, subject string) {
+	t.Helper()
+	ntWait(t, fmt.Sprintf("NATS server %s to have %s's subscription %s", s.Name(), from, subject), func() bool {
+		rz, err := s.Routez(&server.RoutezOptions{Subscriptions: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rz.Routes {
+			if r.RemoteName == from && slices.Contains(r.Subs, subject) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // natsConn finds the client connection named name on s.
 func natsConn(t testing.TB, s *natstest.Server, name string) *server.ConnInfo {
 	t.Helper()
@@ -123,6 +145,12 @@ func TestBackboneThreeHosts(t *testing.T) {
 	bbSubjects(t, h2, "netcluster.default.A.>", "netcluster.default.B.ev", "netcluster.default.C.other")
 	bbSubjects(t, h3, "netcluster.default.A.ev", "netcluster.default.A.ord.>")
 	bbSubjects(t, h1, "netcluster.default.A.ev")
+	// Host 1 publishes on NATS node n1, which learns of the other hosts'
+	// subscriptions by its routes, some time after their own nodes have
+	// them: until then it drops what host 1 sends them.
+	bbRouted(t, nc.Servers[0], "n2", "netcluster.default.A.>")
+	bbRouted(t, nc.Servers[0], "n3", "netcluster.default.A.ev")
+	bbRouted(t, nc.Servers[0], "n3", "netcluster.default.A.ord.>")
 
 	emitter := ctlAgent(t, h1.dir, "A", netcluster.WithAgentID("emitter"))
 	cEmitter := ctlAgent(t, h1.dir, "C")
@@ -196,6 +224,7 @@ func TestBackboneThreeHosts(t *testing.T) {
 		t.Errorf("legacy message on host 2: %+v", m)
 	}
 	bbSubjects(t, h1, "netcluster.default.A.>") // the legacy agent listens to everything
+	bbRouted(t, nc.Servers[2], "n1", "netcluster.default.A.>")
 	h3emit := ctlAgent(t, h3.dir, "A")
 	if err := h3emit.Emit(ctx, "hello", "from 3"); err != nil {
 		t.Fatal(err)

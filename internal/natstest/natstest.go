@@ -62,6 +62,9 @@ func serverOptions(t testing.TB, o Options, name string, port int) *server.Optio
 	return opts
 }
 
+// readyWait bounds how long a server may take to listen for clients.
+const readyWait = 30 * time.Second
+
 func start(t testing.TB, opts *server.Options) *Server {
 	t.Helper()
 	s, err := server.NewServer(opts)
@@ -69,8 +72,11 @@ func start(t testing.TB, opts *server.Options) *Server {
 		t.Fatal(err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("nats server %s not ready", opts.ServerName)
+	// The server listens for clients only once JetStream has started (its
+	// store recovered, on a restart): 10 s was too short for that under
+	// -race on a loaded machine.
+	if !s.ReadyForConnections(readyWait) {
+		t.Fatalf("nats server %s not ready after %v", opts.ServerName, readyWait)
 	}
 	t.Cleanup(func() {
 		s.Shutdown()
