@@ -92,7 +92,7 @@ func (a *Agent) connectVersion(ctx context.Context, version byte) (net.Conn, *wi
 func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	var resume []byte
 	if w.Version >= wire.VersionGaps {
-		resume = wire.AppendStream(resume, a.stream, a.seq) // first (gaps.go)
+		resume = wire.AppendStreamAcked(resume, a.stream, a.seq, a.acked) // first (gaps.go)
 	}
 	for p := range a.patterns {
 		resume = wire.AppendListen(resume, wire.TypeListen, p)

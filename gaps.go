@@ -16,15 +16,18 @@ import (
 
 // GapError reports a sender whose messages this agent may have lost: it
 // received messages from Agent of Channel (its Stream) up to number
-// LastSeq, then its connection ended without the server being able to
-// say that nothing came after, and it did not come back. That happens
-// when the server restarted (a crash) and the sender did not connect
-// again within the server's restart grace, most often because it died
-// too: what the server held for this agent then, and what the sender
-// kept unacknowledged, is gone. It reaches the error handler (see
-// WithErrorHandler) in stream order, after the last message of the
-// sender this agent got, once per sender's stream. docs/PROTOCOL.md,
-// section 14, says exactly when it is raised and when not.
+// LastSeq, then that stream ended without the server being able to say
+// that nothing came after: at a reconnection of this agent (whatever its
+// cause) the server said the stream was not connected (it had not come
+// back); or a message of a new stream of that agent id came (the sender
+// was restarted); or the sender's connection ended before it had sent
+// again what it had kept from before. That happens most often when the
+// server and the sender died together: what the server held for this
+// agent then, and what the sender kept unacknowledged, is gone. It
+// reaches the error handler (see WithErrorHandler) in stream order,
+// after the last message of the sender this agent got, once per sender's
+// stream. docs/PROTOCOL.md, section 14, says exactly when it is raised
+// and when not.
 type GapError struct {
 	Channel string // the sender's channel
 	Agent   string // the sender's agent id
@@ -33,7 +36,7 @@ type GapError struct {
 }
 
 func (e *GapError) Error() string {
-	return fmt.Sprintf("netcluster: agent %q of channel %q (stream %08x) was gone when this agent connected again and did not come back: messages it emitted after number %d may be lost",
+	return fmt.Sprintf("netcluster: agent %q of channel %q (stream %08x) ended without everything it emitted reaching this agent: messages it emitted after number %d may be lost",
 		e.Agent, e.Channel, e.Stream, e.LastSeq)
 }
 
@@ -44,7 +47,9 @@ func (a *Agent) onGap(f wire.Frame) error {
 		if err != nil {
 			return err
 		}
-		a.seen.end(e.StreamRef, e.Seq)
+		if gap := a.seen.end(e); gap != nil {
+			a.q.push(false, item{err: gap})
+		}
 		return nil
 	}
 	refs, err := wire.ParseRefs(nil, f.Payload, maxOrigins)
@@ -64,14 +69,22 @@ func (o *origins) find(channel, agent string) *origin {
 	return o.byChan[channel][agent]
 }
 
-// end notes that the connection of r ended after number seq, every
-// message of it before: r is no longer watched. A StreamEnd of a number
-// below what was received is of an earlier connection of the stream, now
-// past it: ignored.
-func (o *origins) end(r wire.StreamRef, seq uint64) {
-	if g := o.find(r.Channel, r.Agent); g != nil && g.stream == r.Stream && g.seq <= seq {
-		g.ended = true
+// end notes that the connection of e's stream ended after number e.Seq,
+// every message of it before: it is no longer watched. A StreamEnd of
+// numbers below what was received is of an earlier connection of the
+// stream, now past it: ignored. If the connection ended before sending
+// again what the sender had numbered before it (e.Announced above e.Seq)
+// and this agent had not received those, end returns the notice.
+func (o *origins) end(e wire.StreamEnd) *GapError {
+	g := o.find(e.Channel, e.Agent)
+	if g == nil || g.stream != e.Stream || g.seq > max(e.Seq, e.Announced) {
+		return nil
 	}
+	g.ended = true
+	if e.Announced > e.Seq && g.seq < e.Announced && g.seq != 0 {
+		return &GapError{Channel: g.channel, Agent: g.agent, Stream: g.stream, LastSeq: g.seq}
+	}
+	return nil
 }
 
 // gone notes that r is not connected: if r is watched, it is no longer,

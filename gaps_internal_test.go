@@ -37,12 +37,12 @@ func TestOriginsWatch(t *testing.T) {
 		t.Fatalf("watched %v", got)
 	}
 	s := wire.StreamRef{Channel: "A", Agent: "s", Stream: 7}
-	o.end(s, 4)                                                     // of an earlier connection: the stream is past it
-	o.end(wire.StreamRef{Channel: "A", Agent: "t", Stream: 99}, 10) // another stream
+	o.end(wire.StreamEnd{StreamRef: s, Seq: 4})                                                     // of an earlier connection: the stream is past it
+	o.end(wire.StreamEnd{StreamRef: wire.StreamRef{Channel: "A", Agent: "t", Stream: 99}, Seq: 10}) // another stream
 	if got := watched(); !slices.Equal(got, []string{"s", "t", "u"}) {
 		t.Fatalf("after StreamEnds that do not apply: watched %v", got)
 	}
-	o.end(s, 5)
+	o.end(wire.StreamEnd{StreamRef: s, Seq: 5})
 	if got := watched(); !slices.Equal(got, []string{"t", "u"}) {
 		t.Fatalf("after s ended: watched %v", got)
 	}
@@ -115,8 +115,38 @@ func TestOriginsRestartedSender(t *testing.T) {
 	if want := (GapError{Channel: "A", Agent: "s", Stream: 7, LastSeq: 4}); !ok || gap == nil || *gap != want {
 		t.Fatalf("restarted while watched: %v, %+v; want true, %+v", ok, gap, want)
 	}
-	o.end(wire.StreamRef{Channel: "A", Agent: "s", Stream: 8}, 1)
+	o.end(wire.StreamEnd{StreamRef: wire.StreamRef{Channel: "A", Agent: "s", Stream: 8}, Seq: 1})
 	if _, gap := o.fresh(ch, []byte("s"), 9, 1); gap != nil {
 		t.Fatalf("restarted after its StreamEnd: %v", gap)
+	}
+}
+
+// TestOriginsEndWithGap: a StreamEnd saying the connection ended before
+// the sender sent again numbers up to Announced gives the notice to a
+// receiver below Announced, once it is past what was routed, not to one
+// that had them all.
+func TestOriginsEndWithGap(t *testing.T) {
+	s := wire.StreamRef{Channel: "A", Agent: "s", Stream: 7}
+	for _, tc := range []struct {
+		last      uint64
+		end       wire.StreamEnd
+		gap, ends bool
+	}{
+		{17, wire.StreamEnd{StreamRef: s, Seq: 17, Announced: 20}, true, true},
+		{15, wire.StreamEnd{StreamRef: s, Seq: 17, Announced: 20}, true, true}, // 16, 17 not for it
+		{18, wire.StreamEnd{StreamRef: s, Seq: 17, Announced: 20}, true, true}, // 18 from the old server
+		{20, wire.StreamEnd{StreamRef: s, Seq: 17, Announced: 20}, false, true},
+		{17, wire.StreamEnd{StreamRef: s, Seq: 20}, false, true},
+		{21, wire.StreamEnd{StreamRef: s, Seq: 17, Announced: 20}, false, false}, // an earlier connection's
+	} {
+		var o origins
+		o.fresh([]byte("A"), []byte("s"), 7, tc.last)
+		gap := o.end(tc.end)
+		if (gap != nil) != tc.gap || gap != nil && gap.LastSeq != tc.last {
+			t.Errorf("at %d, %+v: notice %+v, want one: %v", tc.last, tc.end, gap, tc.gap)
+		}
+		if ended := o.find("A", "s").ended; ended != tc.ends {
+			t.Errorf("at %d, %+v: ended %v, want %v", tc.last, tc.end, ended, tc.ends)
+		}
 	}
 }

@@ -170,6 +170,9 @@ func TestGapSenderRestartedWithinGrace(t *testing.T) {
 		}
 		break
 	}
+	if err := rcv.Flush(ctx); err != nil { // the server has its listener again
+		t.Fatal(err)
+	}
 	again := connect(t, dir, "A", netcluster.WithAgentID("s")) // a new stream
 	if err := again.Emit(ctx, "n", "new"); err != nil {
 		t.Fatal(err)

@@ -116,8 +116,9 @@ func WithStateHandler(f func(State, error)) Option { return func(o *options) { o
 
 // WithErrorHandler sets a function called with asynchronous errors: a
 // *DroppedError when the server dropped messages for this agent, a
-// *GapError when a sender it received from did not come back after a
-// reconnection (the server restarted, say) and may have lost messages, a
+// *GapError when a sender it received from may have lost messages (it
+// ended, most often with the server, without everything it emitted
+// reaching this agent), a
 // *ServerError when the server closed the connection. It runs on the
 // handler goroutine, in stream order. The default logs them.
 func WithErrorHandler(f func(error)) Option { return func(o *options) { o.onError = f } }

@@ -50,7 +50,10 @@ const (
 // comparison, the match from the sender's memo), then records its number
 // for the acker.
 func (c *conn) onSeqMsg(f wire.Frame) error {
-	_, seq, ok := wire.SeqOf(f.Payload)
+	stream, seq, ok := wire.SeqOf(f.Payload)
+	if v := c.gap.stream.Load(); v != 0 && ok && uint32(v) != stream {
+		return perr(wire.CodeProtocol, "seqmsg: stream %08x, but this connection announced stream %08x", stream, uint32(v))
+	}
 	var v wire.MsgView
 	if ok && seq != 0 {
 		v, ok = wire.ParseMsgFrom(f.Payload[wire.SeqMsgOverhead:], c.msgOrigin())

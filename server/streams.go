@@ -9,7 +9,8 @@ package server
 // stop watching it; and a receiver that connects again asks which of the
 // streams it still watches are connected (Watch), the server answering
 // once its restart grace is over with those that are not (Gone). All of
-// it costs per connection and disconnection, nothing per message.
+// it costs per connection and disconnection; per message, one check of
+// its stream against the one announced.
 
 import (
 	"sync"
@@ -30,6 +31,7 @@ type gapState struct {
 	// the readers of other connections answering their Watch.
 	stream atomic.Uint64
 	seq    uint64 // the reader's: the last number the agent announced
+	acked  uint64 // the reader's: the last it announced acknowledged
 
 	mu      sync.Mutex
 	watched int            // entries asked about on this connection
@@ -39,9 +41,10 @@ type gapState struct {
 	stopped bool
 }
 
-// onStream notes the stream the agent announces. A connection has one.
+// onStream notes the stream the agent announces. A connection has one,
+// announced before its first SeqMsg.
 func (c *conn) onStream(payload []byte) error {
-	stream, seq, err := wire.ParseStream(payload)
+	stream, seq, acked, err := wire.ParseStream(payload)
 	if err != nil {
 		return perr(wire.CodeMalformed, "%v", err)
 	}
@@ -49,9 +52,27 @@ func (c *conn) onStream(payload []byte) error {
 	if old := c.gap.stream.Load(); old != 0 && old != v {
 		return perr(wire.CodeProtocol, "stream: this connection announced stream %08x, now %08x", uint32(old), stream)
 	}
+	if c.seqSeen {
+		return perr(wire.CodeProtocol, "stream: announced after the connection's first seqmsg")
+	}
 	c.gap.stream.Store(v)
 	c.gap.seq = max(c.gap.seq, seq)
+	c.gap.acked = max(c.gap.acked, acked)
 	return nil
+}
+
+// streamEnd is the StreamEnd of c's stream v: the last number announced
+// or sent; or, if c ended before it sent again all the agent had
+// numbered before it connected, the last number it sent or had
+// acknowledged before, with the number announced above it (a gap).
+func (c *conn) streamEnd(v uint64) wire.StreamEnd {
+	e := wire.StreamEnd{StreamRef: wire.StreamRef{Channel: c.ch.name, Agent: c.id, Stream: uint32(v)}}
+	routed := c.routed.Load()
+	e.Seq = max(routed, c.gap.seq)
+	if done := max(routed, c.gap.acked); done < c.gap.seq {
+		e.Seq, e.Announced = done, c.gap.seq
+	}
+	return e
 }
 
 // endStream runs when c's reader has ended, before c leaves its channel.
@@ -70,14 +91,10 @@ func (c *conn) endStream() {
 	if v == 0 || c.version < wire.VersionGaps {
 		return
 	}
-	seq := max(c.routed.Load(), c.gap.seq)
-	if seq == 0 || c.endedByServer() {
+	if max(c.routed.Load(), c.gap.seq) == 0 || c.endedByServer() {
 		return
 	}
-	frame := wire.AppendStreamEnd(nil, wire.StreamEnd{
-		StreamRef: wire.StreamRef{Channel: c.ch.name, Agent: c.id, Stream: uint32(v)},
-		Seq:       seq,
-	})
+	frame := wire.AppendStreamEnd(nil, c.streamEnd(v))
 	rs := c.ch.streamEndRecipients(c, nil)
 	for _, t := range c.ch.settings.Load().targets {
 		rs = t.streamEndRecipients(c, rs)

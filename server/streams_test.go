@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
@@ -167,22 +168,79 @@ func indexOf(gs []*gapAgent, g *gapAgent) int {
 }
 
 // The StreamEnd's number is the last the sender announced when it sent
-// no message on the connection, else the last it sent.
+// no message on the connection, else the last it sent; when it had
+// numbered messages before it connected that it did not send again (the
+// connection ended first), the last it sent or had acknowledged, with the
+// number announced (a gap).
 func TestStreamEndNumber(t *testing.T) {
 	s := gapServer(t, nil)
+	s.started = time.Now().Add(-time.Minute) // a resumed stream is not held
 	r := dialGap(t, s, "A", "r", wire.VersionGaps, 1, "n")
 	r.sync()
-	snd := dialGap(t, s, "A", "snd", wire.VersionGaps, 9)
-	snd.write(wire.AppendStream(nil, 9, 41)) // again, the same stream: allowed
-	snd.sync()
-	snd.nc.Close()
-	fs := r.sync()
-	for len(fs) == 0 {
-		fs = r.sync()
+	for _, tc := range []struct {
+		name                 string
+		seq, acked, from, to uint64
+		want                 wire.StreamEnd
+	}{
+		{"announced, nothing sent", 41, 41, 1, 0, wire.StreamEnd{Seq: 41}},
+		{"sent again in full", 20, 14, 15, 20, wire.StreamEnd{Seq: 20}},
+		{"sent again and more", 20, 14, 15, 25, wire.StreamEnd{Seq: 25}},
+		{"ended mid-resend", 20, 14, 15, 17, wire.StreamEnd{Seq: 17, Announced: 20}},
+		{"ended before any", 20, 14, 1, 0, wire.StreamEnd{Seq: 14, Announced: 20}},
+	} {
+		snd := dialGap(t, s, "A", "snd", wire.VersionGaps, 9)
+		snd.write(wire.AppendStreamAcked(nil, 9, tc.seq, tc.acked)) // again, the same stream: allowed
+		snd.write(seqMsgs("A", "snd", 9, tc.from, tc.to))
+		snd.sync()
+		snd.nc.Close()
+		var e wire.StreamEnd
+		for deadline := time.Now().Add(10 * time.Second); e.Stream == 0; {
+			for _, f := range r.sync() {
+				if f.Type == wire.TypeStreamEnd {
+					var err error
+					if e, err = wire.ParseStreamEnd(f.Payload); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no StreamEnd", tc.name)
+			}
+		}
+		tc.want.StreamRef = wire.StreamRef{Channel: "A", Agent: "snd", Stream: 9}
+		if e != tc.want {
+			t.Errorf("%s: StreamEnd %+v, want %+v", tc.name, e, tc.want)
+		}
 	}
-	e, err := wire.ParseStreamEnd(fs[0].Payload)
-	if err != nil || e.Seq != 41 || e.Stream != 9 {
-		t.Fatalf("StreamEnd %+v, %v; want stream 9, number 41", e, err)
+}
+
+// A Stream comes before the connection's first SeqMsg, and every SeqMsg
+// is of the stream announced: anything else is Error 3.
+func TestStreamOutOfPlace(t *testing.T) {
+	s := gapServer(t, nil)
+	s.started = time.Now().Add(-time.Minute)
+	ackedAbove := wire.AppendHeader(nil, wire.TypeStream, 20) // AppendStreamAcked writes no such frame
+	ackedAbove = binary.BigEndian.AppendUint32(ackedAbove, 5)
+	ackedAbove = binary.BigEndian.AppendUint64(ackedAbove, 2)
+	ackedAbove = binary.BigEndian.AppendUint64(ackedAbove, 3)
+	for _, tc := range []struct {
+		name, want string
+		code       uint16
+		frames     []byte
+	}{
+		{"stream after a seqmsg", "announced after", wire.CodeProtocol, append(seqMsgs("A", "x", 5, 1, 1), wire.AppendStream(nil, 5, 1)...)},
+		{"seqmsg of another stream", "this connection announced stream 00000005", wire.CodeProtocol, seqMsgs("A", "x", 6, 1, 1)},
+		{"acked above seq", "acked 3 above seq 2", wire.CodeMalformed, ackedAbove},
+	} {
+		g := dialGap(t, s, "A", "x", wire.VersionGaps, 5)
+		frames, code := tc.frames, tc.code
+		g.write(frames)
+		var f wire.Frame
+		for f = g.next(); f.Type != wire.TypeError; f = g.next() {
+		}
+		if e, _ := wire.ParseError(f.Payload); e.Code != code || !strings.Contains(e.Text, tc.want) {
+			t.Errorf("%s: Error %d %q, want %d containing %q", tc.name, e.Code, e.Text, code, tc.want)
+		}
 	}
 }
 

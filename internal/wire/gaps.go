@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 )
 
 // VersionGaps is the protocol version that tells receivers of a gap a
@@ -23,9 +24,10 @@ const (
 	TypeGone      byte = 25 // server → agent: of a Watch, the streams that are not connected
 )
 
-// ErrBadStream is returned by ParseStreamEnd for a StreamEnd of an empty
-// channel or agent.
-var ErrBadStream = errors.New("wire: streamend: empty channel or agent")
+// ErrBadStream is returned by ParseStream and ParseStreamEnd for numbers
+// that contradict each other, and for a StreamEnd of an empty channel or
+// agent.
+var ErrBadStream = errors.New("wire: inconsistent stream frame")
 
 // StreamRef names one sender's stream: its origin channel and agent, and
 // the stream id it draws when it starts.
@@ -39,27 +41,57 @@ type StreamRef struct {
 func RefSize(r StreamRef) int { return 2 + len(r.Channel) + len(r.Agent) + 4 }
 
 // AppendStream appends a Stream frame: the agent's stream id and the last
-// number it gave a message (0 if none).
+// number it gave a message (0 if none), every one of them acknowledged.
 func AppendStream(dst []byte, stream uint32, seq uint64) []byte {
 	dst = AppendHeader(dst, TypeStream, 12)
 	dst = binary.BigEndian.AppendUint32(dst, stream)
 	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
-// ParseStream decodes a Stream payload.
-func ParseStream(p []byte) (stream uint32, seq uint64, err error) {
+// AppendStreamAcked appends a Stream frame of an agent whose messages are
+// acknowledged up to acked only: those numbered acked+1 to seq it sends
+// again on the connection. With acked at or above seq it is AppendStream.
+func AppendStreamAcked(dst []byte, stream uint32, seq, acked uint64) []byte {
+	if acked >= seq {
+		return AppendStream(dst, stream, seq)
+	}
+	dst = AppendHeader(dst, TypeStream, 20)
+	dst = binary.BigEndian.AppendUint32(dst, stream)
+	dst = binary.BigEndian.AppendUint64(dst, seq)
+	return binary.BigEndian.AppendUint64(dst, acked)
+}
+
+// ParseStream decodes a Stream payload. Without its acked field (12
+// bytes), acked is seq.
+func ParseStream(p []byte) (stream uint32, seq, acked uint64, err error) {
 	d := decoder{b: p}
 	stream = d.u32("stream")
 	seq = d.u64("seq")
-	return stream, seq, d.done("stream")
+	acked = seq
+	if len(d.b) > 0 {
+		acked = d.u64("acked")
+	}
+	if err := d.done("stream"); err != nil {
+		return stream, seq, acked, err
+	}
+	if acked > seq {
+		return stream, seq, acked, fmt.Errorf("%w: stream: acked %d above seq %d", ErrBadStream, acked, seq)
+	}
+	return stream, seq, acked, nil
 }
 
 // StreamEnd tells a receiver that the connection of a sender's stream
-// ended: the highest number it announced or sent on that connection, Seq,
-// and every message of it the server routed to the receiver came before.
+// ended, and every message of it the server routed to the receiver came
+// before. Seq is the highest number the connection announced or sent; or,
+// if the connection ended before the sender sent again all it had kept,
+// the last number it sent or had acknowledged before, with Announced the
+// last number the sender had given when it connected: the messages above
+// Seq up to Announced were never routed (a gap). Announced is 0 otherwise
+// (the frame then lacks the field).
 type StreamEnd struct {
 	StreamRef
-	Seq uint64
+	Seq       uint64
+	Announced uint64
 }
 
 // AppendStreamEnd appends a StreamEnd frame. Channel and agent are at most
@@ -70,6 +102,9 @@ func AppendStreamEnd(dst []byte, e StreamEnd) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, e.Seq)
 	dst = appendStr8(dst, e.Channel)
 	dst = appendStr8(dst, e.Agent)
+	if e.Announced > e.Seq {
+		dst = binary.BigEndian.AppendUint64(dst, e.Announced)
+	}
 	return endFrame(dst, at)
 }
 
@@ -81,11 +116,18 @@ func ParseStreamEnd(p []byte) (StreamEnd, error) {
 	e.Seq = d.u64("seq")
 	e.Channel = string(d.str8("channel"))
 	e.Agent = string(d.str8("agent"))
+	has := len(d.b) > 0
+	if has {
+		e.Announced = d.u64("announced")
+	}
 	if err := d.done("streamend"); err != nil {
 		return e, err
 	}
 	if e.Channel == "" || e.Agent == "" {
-		return e, ErrBadStream
+		return e, fmt.Errorf("%w: streamend: empty channel or agent", ErrBadStream)
+	}
+	if has && e.Announced <= e.Seq {
+		return e, fmt.Errorf("%w: streamend: announced %d not above seq %d", ErrBadStream, e.Announced, e.Seq)
 	}
 	return e, nil
 }

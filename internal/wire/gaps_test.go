@@ -27,6 +27,8 @@ type gapVector struct {
 	Type        string
 	Stream      uint32
 	Seq         uint64
+	Acked       *uint64 // stream: absent, all of seq acknowledged
+	Announced   uint64  // streamend: 0, absent
 	Channel     string
 	Agent       string
 	Refs        []wire.StreamRef
@@ -55,8 +57,8 @@ func loadGaps(tb testing.TB) *gapsFile {
 func parseGapFrame(typ byte, p []byte) (any, error) {
 	switch typ {
 	case wire.TypeStream:
-		st, seq, err := wire.ParseStream(p)
-		return [2]uint64{uint64(st), seq}, err
+		st, seq, acked, err := wire.ParseStream(p)
+		return [3]uint64{uint64(st), seq, acked}, err
 	case wire.TypeStreamEnd:
 		return wire.ParseStreamEnd(p)
 	case wire.TypeWatch, wire.TypeGone:
@@ -77,9 +79,13 @@ func TestGapVectors(t *testing.T) {
 			switch v.Type {
 			case "stream":
 				got = wire.AppendStream(nil, v.Stream, v.Seq)
-				fields = [2]uint64{uint64(v.Stream), v.Seq}
+				fields = [3]uint64{uint64(v.Stream), v.Seq, v.Seq}
+				if v.Acked != nil {
+					got = wire.AppendStreamAcked(nil, v.Stream, v.Seq, *v.Acked)
+					fields = [3]uint64{uint64(v.Stream), v.Seq, *v.Acked}
+				}
 			case "streamend":
-				e := wire.StreamEnd{StreamRef: wire.StreamRef{Channel: v.Channel, Agent: v.Agent, Stream: v.Stream}, Seq: v.Seq}
+				e := wire.StreamEnd{StreamRef: wire.StreamRef{Channel: v.Channel, Agent: v.Agent, Stream: v.Stream}, Seq: v.Seq, Announced: v.Announced}
 				got = wire.AppendStreamEnd(nil, e)
 				fields = e
 			case "watch", "gone":
