@@ -79,6 +79,7 @@ type conn struct {
 	stalls    time.Duration // stall time that ran out since the writer last took obuf
 	bbCredit  pauseCredit   // of the backbone's pauses for it, progress or not (waitRoom)
 	waits     time.Duration // stall time that ran out while the writer, not writing, had yet to make progress
+	unproven  uint64        // while not 0, what wrote must pass before its writer's progress shows the agent reads (toLegacy)
 	writing   bool          // the writer is in a write (from Take to Wrote)
 	closing   bool          // no more deliveries; writeLoop flushes then closes
 	// undecided: the wire is not known yet; messages are queued as Msg

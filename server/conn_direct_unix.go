@@ -30,3 +30,18 @@ func (c *conn) writeNonBlocking(fd uintptr) bool {
 	c.dw.n, c.dw.err = max(n, 0), err
 	return true
 }
+
+// sockBuf is the socket's SO_SNDBUF, what its writer can write before
+// the agent reads anything; defaultSockBuf if it cannot be read.
+func (c *conn) sockBuf() int {
+	n := 0
+	if c.dw.raw != nil {
+		c.dw.raw.Control(func(fd uintptr) {
+			n, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+		})
+	}
+	if n <= 0 {
+		return defaultSockBuf
+	}
+	return n
+}

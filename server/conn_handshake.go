@@ -120,6 +120,16 @@ func (c *conn) toLegacy() {
 		c.conv = nil
 	}
 	c.legacy, c.undecided = true, false
+	if lim := c.srv.limits.Load(); c.queuedLocked() > lim.outBuffer/4*3 {
+		// Its writer will write a socket buffer of it whether the agent
+		// reads or not: that progress says nothing of the agent, and a
+		// sender pausing for it would pause in vain, once for each such
+		// agent (100 silent connections spent a sender's whole credit
+		// as they turned legacy). It is not paused for until its writer
+		// has written more than that (tookLocked).
+		c.stalled = true
+		c.unproven = c.wrote + uint64(unprovenBufs*c.sockBuf())
+	}
 	if c.full.Load() != 0 {
 		// Still full since its writer last took (it has yet to run), its
 		// room now measured for envelopes: what does not fit is dropped

@@ -265,6 +265,16 @@ const (
 	provenFree  = 50 * time.Millisecond
 )
 
+// A legacy connection whose outbox was nearly full at its decision
+// (toLegacy) is not paused for until its writer has written more than
+// unprovenBufs socket buffers (a write may pass SO_SNDBUF by up to half of
+// it); defaultSockBuf is SO_SNDBUF where it cannot be read (Linux's
+// default for a Unix socket).
+const (
+	unprovenBufs   = 2
+	defaultSockBuf = 212992
+)
+
 // stall pauses the reader of this connection (the sender) until the
 // writer of recipient r makes progress (takes its outbox, or writes a
 // chunk of it: the agent is reading), or for stallMax at most. A sender

@@ -157,6 +157,14 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 	}
 	batch := c.obuf
 	if len(batch) == 0 {
+		if c.full.Load() != 0 {
+			// Full only for the batch it has written since: the whole
+			// bound is free. A native agent is told of its drops (a
+			// frame, taken), a legacy one is not: without this, its
+			// messages were dropped for good, nothing ever queued.
+			c.full.Store(0)
+			c.ackMark()
+		}
 		return nil, c.closing
 	}
 	c.obuf = spare
@@ -185,7 +193,19 @@ func (c *conn) tookLocked() {
 		c.refundLocked()
 	}
 	c.full.Store(0)
+	if c.unproven != 0 && c.wrote < c.unproven {
+		// Written into a socket buffer that had room (toLegacy): still
+		// not paused for.
+		c.wakeRoomLocked()
+		return
+	}
+	c.unproven = 0
 	c.stalled, c.stalls, c.waits = false, 0, 0
+	c.wakeRoomLocked()
+}
+
+// wakeRoomLocked lets senders paused for c go on. c.omu is held.
+func (c *conn) wakeRoomLocked() {
 	if c.room != nil {
 		close(c.room)
 		c.room = nil
