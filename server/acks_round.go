@@ -234,11 +234,13 @@ func (a *acker) snapshot() {
 // dropping messages for it: closing, discarding until its Welcome, stalls
 // used up (senders no longer pause for it: what does not fit its outbox
 // is dropped, or it is disconnected), its outbox full since the writer
-// last took it, or drops it has not been told of yet. Acknowledgements do not wait for such a recipient: it
+// last took it, or drops it has not been told of yet (a native agent: a
+// legacy one is never told, so its count of drops says nothing of now).
+// Acknowledgements do not wait for such a recipient: it
 // costs a sender no more than its bounded pauses (issue 10, item 5).
 // c.omu is held.
 func (c *conn) droppingLocked() bool {
-	return c.closing || c.discarding || c.stalled || c.full.Load() != 0 || c.dropped.Load() != c.told
+	return c.closing || c.discarding || c.stalled || c.full.Load() != 0 || (!c.legacy && c.dropped.Load() != c.told)
 }
 
 // poll drops from the wait list the recipients done with: written,

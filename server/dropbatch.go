@@ -6,7 +6,9 @@ package server
 // before its reader reads from the socket again (all it read is acted on:
 // frameReader) or acts on a frame other than a message (a Ping's Pong
 // comes after them), before its next message is queued for such an agent
-// (told in order), every 1024 drops, when the sender's listeners change,
+// (told in order for that sender: a message of another sender queued
+// meanwhile may come before the Dropped frame, docs/PROTOCOL.md), every
+// 1024 drops, when the sender's listeners change,
 // and when it disconnects; a message read when nothing follows it is not
 // batched. Each drop
 // still costs the sender a load of the agent's full and an increment: 100

@@ -102,6 +102,8 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 	var slots []uint32 // the sender's drops counted in batches (dropbatch.go)
 	if fd.on && d.memo != nil && src != nil && !src.idleReader() {
 		slots = src.drops.slots(match) // else its last message for now: counted at once
+	} else if src != nil {
+		src.drops.flush() // what it batched before is told before this message
 	}
 	for i, c := range match {
 		if c == src {
