@@ -38,18 +38,24 @@ type rateView struct {
 	peers    map[string]control.PeerRates // by node id
 }
 
-// start samples now and every r.every until stop. It may be called with
-// the server's lock held: the goroutine takes it.
+// start takes the first sample, the baseline, and then samples every
+// r.every until stop. s.mu is held, and start runs before the server
+// accepts agents, so the baseline reads the counters before any message
+// and the first rate covers the server's first interval: a sample taken
+// later, by the goroutine, missed what agents sent before it.
 func (r *rater) start(s *Server) {
 	every := r.every
 	if every <= 0 {
 		every = rateInterval
 	}
+	base := r.read(s, s.sortedChannelsLocked(), time.Now())
+	r.mu.Lock()
+	r.prev = base
+	r.mu.Unlock()
 	r.stopc = make(chan struct{})
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.sample(s, time.Now())
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -77,10 +83,7 @@ func (r *rater) sample(s *Server, now time.Time) {
 	s.mu.Lock()
 	chans := s.sortedChannelsLocked()
 	s.mu.Unlock()
-	cur := &rateSample{at: now, channels: make(map[*channel]ChannelCounters, len(chans)), net: s.netStats()}
-	for _, ch := range chans {
-		cur.channels[ch] = ch.counters()
-	}
+	cur := r.read(s, chans, now)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	prev := r.prev
@@ -138,6 +141,15 @@ func (r *rater) sample(s *Server, now time.Time) {
 		}
 	}
 	r.view = v
+}
+
+// read reads the counters of chans and of the network side at now.
+func (r *rater) read(s *Server, chans []*channel, now time.Time) *rateSample {
+	cur := &rateSample{at: now, channels: make(map[*channel]ChannelCounters, len(chans)), net: s.netStats()}
+	for _, ch := range chans {
+		cur.channels[ch] = ch.counters()
+	}
+	return cur
 }
 
 func sum(m map[string]uint64) uint64 {

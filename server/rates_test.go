@@ -99,3 +99,57 @@ func TestRates(t *testing.T) {
 		t.Errorf("rates after a quiet sample: %+v", r)
 	}
 }
+
+// Start takes the baseline sample before it accepts agents, so what they
+// send before the first tick shows in the first rate. The baseline used to
+// be taken by the sampling goroutine, after Start had returned; under load
+// it ran after the first messages, which then showed in no rate.
+func TestRatesBaselineAtStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bus := config.New()
+	bus.Channels["A"] = &config.Channel{}
+	s, err := New(Config{Bus: bus, NoListen: true, Console: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rates.every = time.Hour // the test takes the ticks
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.rates.mu.Lock()
+	base := s.rates.prev
+	s.rates.mu.Unlock()
+	if base == nil {
+		t.Fatal("no baseline sample when Start returned")
+	}
+	for ch, c := range base.channels {
+		if c != (ChannelCounters{}) {
+			t.Errorf("channel %s's baseline %+v, want zeros", ch.name, c)
+		}
+	}
+	send, err := netcluster.Connect(ctx, "A", netcluster.WithDialer(s.Dial))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close(ctx)
+	for range 10 {
+		if err := send.EmitRaw(ctx, "e", make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Totals.MsgsIn < 10; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server counted %d of 10 messages", s.Stats().Totals.MsgsIn)
+		}
+	}
+	s.rates.sample(s, base.at.Add(2*time.Second)) // the first tick
+	ci, ok := s.Channel("A")
+	if !ok || ci.Rates == nil {
+		t.Fatalf("no rates of channel A after the first tick: %+v", ci)
+	}
+	if got := ci.Rates.MsgsIn; got != 5 {
+		t.Errorf("first rate %v msgs/s, want 5 (10 messages sent since the baseline, 2 s before the tick)", got)
+	}
+}

@@ -243,10 +243,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.state = stateRunning
 	s.memLimit.apply(s.bus.MemoryLimit)
+	s.rates.start(s) // its baseline precedes every agent's message
 	for _, ch := range s.channels {
 		s.startAccepting(ch)
 	}
-	s.rates.start(s)
 	s.acks.start()
 	return nil
 }
