@@ -176,6 +176,18 @@ type Config struct {
 	// Beyond it datagrams are refused and counted ("memory"). Default 256
 	// MiB.
 	NetMemory int
+	// MulticastLoop ("multicastloop") lets this host hear the multicast
+	// datagrams this node sends, so that other servers on the same host
+	// hear it. false turns multicast loop-back off, for a host that runs
+	// one server: it no longer receives, checks and drops each of its own
+	// datagrams; other servers on the host would then hear nothing from
+	// this one. Unused with peers. Default true.
+	MulticastLoop bool
+	// NetOffload ("netoffload") sends runs of datagrams in one call (UDP
+	// GSO) and reads several in one (UDP GRO) where the kernel has them
+	// (Linux); false sends and reads one datagram per call. The datagrams
+	// on the wire are the same either way. Default true.
+	NetOffload bool
 
 	// NATS ("nats") configures the NATS backbone; nil means none. Default
 	// nil.
@@ -256,6 +268,8 @@ func New() *Config {
 		NetPayload:            defaultNetPayload,
 		MaxNetMessage:         defaultMaxNetMessage,
 		NetMemory:             defaultNetMemory,
+		MulticastLoop:         true,
+		NetOffload:            true,
 		Channels:              map[string]*Channel{ControlChannel: {}},
 	}
 }

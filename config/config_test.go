@@ -151,6 +151,7 @@ func TestParse(t *testing.T) {
 			"interface": "eth0", "ttl": 0, "peers": ["[::1]:4454", "node2.example:65535"], "nodename": "n1",
 			"keys": [{"id": 7, "secret": "` + secret1 + `"}, {"secret": "` + secret2 + `", "id": 0}],
 			"netpayload": 65000, "maxnetmessage": 1024, "metrics": ":9090",
+			"multicastloop": false, "netoffload": false,
 			"channels": {"x.y_z-9": {"propagatetochannels": "A|B", "propagatetonet": true, "dumptoconsole": true, "acceptnet": false}},
 		}`, func(c *config.Config) {
 			c.Addr, c.Port, c.DumpNet, c.ConnectToNet, c.StartControl = "ff02::1%eth0", 1, true, true, false
@@ -159,6 +160,7 @@ func TestParse(t *testing.T) {
 			c.Interface, c.TTL, c.Peers, c.NodeName = "eth0", 0, []string{"[::1]:4454", "node2.example:65535"}, "n1"
 			c.Keys = []config.Key{{ID: 7, Secret: seq(1)}, {ID: 0, Secret: seq(0xa0)}}
 			c.NetPayload, c.MaxNetMessage, c.Metrics = 65000, 1024, ":9090"
+			c.MulticastLoop, c.NetOffload = false, false
 			c.Channels["x.y_z-9"] = &config.Channel{Propagate: mustPattern(t, "A|B"), PropagateToNet: true, DumpToConsole: true}
 		}},
 		{"unicode escapes", `{"nodename": "caf\u00e9", "channels": {"\u0041": {}}}`, func(c *config.Config) {
@@ -170,6 +172,9 @@ func TestParse(t *testing.T) {
 			c.TTL = 2
 		}},
 		{"negative zero", `{"ttl": -0}`, func(c *config.Config) { c.TTL = 0 }},
+		{"loop and offload on", `{"multicastloop": true, "netoffload": true}`, func(*config.Config) {}},
+		{"loop off", `{"multicastloop": false}`, func(c *config.Config) { c.MulticastLoop = false }},
+		{"offload off", `{"netoffload": false}`, func(c *config.Config) { c.NetOffload = false }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

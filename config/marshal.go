@@ -40,6 +40,8 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 		NetPayload:            c.NetPayload,
 		MaxNetMessage:         c.MaxNetMessage,
 		NetMemory:             c.NetMemory,
+		MulticastLoop:         c.MulticastLoop,
+		NetOffload:            c.NetOffload,
 		NATS:                  c.NATS,
 		Metrics:               c.Metrics,
 		Channels:              c.Channels,
@@ -83,6 +85,8 @@ type fileConfig struct {
 	NetPayload            int                 `json:"netpayload"`
 	MaxNetMessage         int                 `json:"maxnetmessage"`
 	NetMemory             int                 `json:"netmemory"`
+	MulticastLoop         bool                `json:"multicastloop"`
+	NetOffload            bool                `json:"netoffload"`
 	NATS                  *NATS               `json:"nats,omitempty"`
 	Metrics               string              `json:"metrics"`
 	Channels              map[string]*Channel `json:"channels"`

@@ -65,6 +65,11 @@ var badConfigs = []struct {
 	{"dumpnet string", `{"dumpnet": "yes"}`, `x.json:1:13: dumpnet: want true or false, got "yes"`},
 	{"connecttonet number", `{"connecttonet": 1}`, `x.json:1:18: connecttonet: want true or false, got 1`},
 	{"startcontrol null", `{"startcontrol": null}`, `x.json:1:18: startcontrol: want true or false, got null`},
+	{"multicastloop string", `{"multicastloop": "off"}`, `x.json:1:19: multicastloop: want true or false, got "off"`},
+	{"multicastloop number", "{\n  \"multicastloop\": 0}", `x.json:2:20: multicastloop: want true or false, got 0`},
+	{"netoffload string", `{"netoffload": "false"}`, `x.json:1:16: netoffload: want true or false, got "false"`},
+	{"netoffload null", `{"netoffload": null}`, `x.json:1:16: netoffload: want true or false, got null`},
+	{"netoffload misspelt", `{"netofload": false}`, `x.json:1:2: netofload: unknown key (did you mean "netoffload"?)`},
 	{"acceptnet string", `{"channels": {"A": {"acceptnet": "false"}}}`, `x.json:1:34: channels.A.acceptnet: want true or false, got "false"`},
 	{"long value shortened", `{"dumpnet": "` + strings.Repeat("x", 100) + `"}`, `x.json:1:13: dumpnet: want true or false, got "` + strings.Repeat("x", 39) + `…`},
 

@@ -50,6 +50,8 @@ func (c *Config) settings() []setting {
 		{"netpayload", intValue{&c.NetPayload, minNetPayload, maxNetPayload}},
 		{"maxnetmessage", intValue{&c.MaxNetMessage, minMaxNetMessage, math.MaxInt}},
 		{"netmemory", intValue{&c.NetMemory, 0, math.MaxInt}},
+		{"multicastloop", boolValue{&c.MulticastLoop}},
+		{"netoffload", boolValue{&c.NetOffload}},
 		{"nats", natsValue{&c.NATS}},
 		{"metrics", stringValue{&c.Metrics, checkMetrics}},
 		{"channels", channelsValue{&c.Channels}},

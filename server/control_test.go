@@ -135,7 +135,7 @@ func TestControlCommands(t *testing.T) {
 		err        string // substring of the error; "" for success
 	}{
 		{name: "showconfig", body: `{"cmd":"showconfig"}`,
-			want:    []string{`"channels":{"A":{"propagatetochannels":"B"`, `"secret":"REDACTED"`, `"socketdir":"` + dir + `"`},
+			want:    []string{`"channels":{"A":{"propagatetochannels":"B"`, `"secret":"REDACTED"`, `"socketdir":"` + dir + `"`, `"multicastloop":true,"netoffload":true`},
 			notWant: []string{ctlSecret}},
 		{name: "channels", body: `{"cmd":"channels"}`, want: []string{`["A","B","control"]`}},
 		{name: "showchannel", body: `{"cmd":"showchannel","channel":"A"}`,

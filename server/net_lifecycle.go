@@ -26,6 +26,8 @@ func netConfig(bus *config.Config, id netbus.NodeID, log *slog.Logger) netbus.Co
 		Payload:    bus.NetPayload,
 		MaxMessage: bus.MaxNetMessage,
 		MaxMemory:  bus.NetMemory,
+		NoLoopback: !bus.MulticastLoop,
+		NoOffload:  !bus.NetOffload,
 		Logger:     log,
 	}
 }
@@ -54,7 +56,8 @@ func netKeys(bus *config.Config) []netbus.Key {
 func sameBind(a, b netbus.Config) bool {
 	return a.Group == b.Group && a.Port == b.Port && a.Interface == b.Interface &&
 		a.TTL == b.TTL && slices.Equal(a.Peers, b.Peers) && a.NodeName == b.NodeName &&
-		a.Payload == b.Payload && a.MaxMessage == b.MaxMessage && a.MaxMemory == b.MaxMemory
+		a.Payload == b.Payload && a.MaxMessage == b.MaxMessage && a.MaxMemory == b.MaxMemory &&
+		a.NoLoopback == b.NoLoopback && a.NoOffload == b.NoOffload
 }
 
 func sameKeys(a, b []netbus.Key) bool {
@@ -155,7 +158,8 @@ func (s *Server) stopNet() {
 
 // prepareNetLocked checks and applies the network part of a reload: it
 // starts or stops the network, rebinds when the group, port, interface,
-// peers or node name change, and swaps the keyring in place when only
+// peers, node name, multicastloop or netoffload (or any other setting the
+// Bus is opened with) change, and swaps the keyring in place when only
 // the keys change. Starting, rebinding and new keys can fail; then the
 // network is as it was (a rebind reopens the old sockets, with a new
 // session) and the error is returned. The returned commit publishes the

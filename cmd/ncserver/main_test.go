@@ -135,6 +135,10 @@ func TestArgs(t *testing.T) {
 	os.WriteFile(natsOnly, []byte(`{"connecttonet": true, "nats": {"urls": ["nats://127.0.0.1:1"]}, "channels": {"A": {"propagatetonet": true, "durable": {}}}}`), 0o644)
 	natsBad := filepath.Join(t.TempDir(), "natsbad.json")
 	os.WriteFile(natsBad, []byte("{\"nats\": {\n  \"urls\": [\"http://h\"]}}"), 0o644)
+	loopOff := filepath.Join(t.TempDir(), "loopoff.json")
+	os.WriteFile(loopOff, []byte(`{"connecttonet": true, "addr": "239.255.1.2", "multicastloop": false, "netoffload": false}`), 0o644)
+	loopBad := filepath.Join(t.TempDir(), "loopbad.json")
+	os.WriteFile(loopBad, []byte("{\n  \"netoffload\": \"no\"}"), 0o644)
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte("{\n  \"prot\": 1,\n}"), 0o644)
 	for _, tc := range []struct {
@@ -152,6 +156,8 @@ func TestArgs(t *testing.T) {
 		{"check nats config", []string{"-check", natsOnly}, "ok (2 channels)", ""},
 		{"check bad nats url", []string{"-check", natsBad}, "", `natsbad.json:2:12: nats.urls[0]: want the scheme nats://`},
 		{"check default", []string{"-check"}, "embedded default config: ok", ""},
+		{"check multicastloop and netoffload off", []string{"-check", loopOff}, "ok (1 channels)", ""},
+		{"check bad netoffload", []string{"-check", loopBad}, "", `loopbad.json:2:17: netoffload: want true or false, got "no"`},
 		{"bad key", []string{"-check", bad}, "", `bad.json:2:3: prot: unknown key`},
 		{"missing file", []string{"-check", "/nonexistent/nc.json"}, "", "/nonexistent/nc.json"},
 		{"two files", []string{"a.json", "b.json"}, "", "too many arguments"},

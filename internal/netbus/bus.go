@@ -191,6 +191,9 @@ func New(cfg Config, deliver DeliverFunc) (*Bus, error) {
 	if ut, ok := b.tr.(*UDPTransport); ok {
 		gso, gro := ut.Offload()
 		attrs = append(attrs, "gso", gso, "gro", gro)
+		if len(cfg.Peers) == 0 {
+			attrs = append(attrs, "loopback", ut.MulticastLoopback())
+		}
 	}
 	b.log.Info("netbus: started", attrs...)
 	return b, nil

@@ -64,6 +64,7 @@ type UDPTransport struct {
 	gsoSegs int                // the most datagrams in one GSO send
 	gsoOnce sync.Once          // logs GSO turned off
 	gro     bool               // the sockets coalesce reads (UDP_GRO)
+	loop    bool               // multicast mode: IP_MULTICAST_LOOP as the socket reports it
 	wfree   chan *writeScratch // WriteBatch's scratch, reused (not a sync.Pool: its registry would keep the transport and its read buffers alive for two GCs after Close)
 
 	cur       *udpBatch     // the batch ReadBatch is taking datagrams from
@@ -165,6 +166,11 @@ func (t *UDPTransport) offload() {
 // off, logged, when a send says the path cannot do it.
 func (t *UDPTransport) Offload() (gso, gro bool) { return t.gso.Load(), t.gro }
 
+// MulticastLoopback reports whether the socket that sends to the group
+// has multicast loopback on (IP_MULTICAST_LOOP, read back from the
+// socket); false in Peers mode.
+func (t *UDPTransport) MulticastLoopback() bool { return t.loop }
+
 // CoalescedReads is the number of reads that brought several datagrams
 // at once (GRO).
 func (t *UDPTransport) CoalescedReads() uint64 { return t.coalesced.Load() }
@@ -242,6 +248,7 @@ func (t *UDPTransport) openMulticast(cfg UDPConfig) error {
 	if err := up.SetMulticastLoopback(!cfg.NoLoopback); err != nil {
 		return fmt.Errorf("netbus: multicast loopback: %w", err)
 	}
+	t.loop, _ = up.MulticastLoopback()
 	setBuffers(uc)
 	t.conns = append(t.conns, gp, up)
 	t.local = uc.LocalAddr().(*net.UDPAddr).AddrPort()
