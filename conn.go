@@ -240,9 +240,21 @@ func (a *Agent) session(nc net.Conn, rd *wire.Reader) error {
 	// while the previous write ran, until a write fails or the reader
 	// ends. Its buffers are kept while messages flow.
 	err := batchwriter.Run(nc, sendQueue{a}, a.wake, readDone)
+	if err != nil {
+		// A write fails when the server has closed the connection, most
+		// often after saying why in an Error frame (a channel removed by
+		// a reload, a slow consumer): the reader gets a moment to read it,
+		// rather than "broken pipe" being all the agent reports.
+		nc.SetReadDeadline(time.Now().Add(time.Second))
+		select {
+		case <-readDone:
+		case <-time.After(time.Second):
+		}
+	}
 	nc.Close()
 	<-readDone
-	if err == nil {
+	var se *ServerError
+	if err == nil || errors.As(readErr, &se) {
 		err = readErr
 	}
 	return err

@@ -25,7 +25,10 @@ func TestBackboneStatsWhileNATSStalls(t *testing.T) {
 	_, _ = ntListen(t, h1, "A", ".*") // a subscription for Subjects to list
 	bbSubjects(t, h1, "netcluster.default.A.>")
 	ctl := ctlControl(t, h1.dir)
-	const bound = time.Second
+	// The stall lasts until the test ends it, so a stats call that waits
+	// for nats.go's lock never returns: 10 s tells that from a slow
+	// answer of a -race test process on a loaded machine (1.04 s seen).
+	const bound = 10 * time.Second
 	stats := func(when string) *control.BackboneStats {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
