@@ -1,9 +1,7 @@
 package netcluster_test
 
 import (
-	"bufio"
 	"errors"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -48,15 +46,8 @@ func hungReplayServer(t *testing.T, dir string, n int) {
 		mu.Lock()
 		conn = nc
 		mu.Unlock()
-		br := bufio.NewReader(nc)
-		if _, err := io.ReadFull(br, make([]byte, len(wire.Preamble))); err != nil {
-			return
-		}
-		rd := wire.NewReader(br, wire.DefaultMaxFrame)
-		if _, err := rd.Next(); err != nil { // Hello
-			return
-		}
-		if _, err := nc.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.VersionCalls, MaxFrame: wire.DefaultMaxFrame, ServerID: "0123456789abcdef"})); err != nil {
+		_, rd, err := fakeWelcome(nc)
+		if err != nil {
 			return
 		}
 		for {

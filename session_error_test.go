@@ -1,7 +1,6 @@
 package netcluster_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -54,15 +53,8 @@ func sessionEndedByServer(t *testing.T) error {
 			return
 		}
 		defer nc.Close()
-		br := bufio.NewReader(nc)
-		if _, err := io.ReadFull(br, make([]byte, len(wire.Preamble))); err != nil {
-			return
-		}
-		rd := wire.NewReader(br, wire.DefaultMaxFrame)
-		if _, err := rd.Next(); err != nil { // Hello
-			return
-		}
-		if _, err := nc.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.VersionCalls, MaxFrame: wire.DefaultMaxFrame, ServerID: "0123456789abcdef"})); err != nil {
+		br, _, err := fakeWelcome(nc)
+		if err != nil {
 			return
 		}
 		if _, err := io.CopyN(io.Discard, br, 64<<10); err != nil {
