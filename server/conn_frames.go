@@ -38,13 +38,32 @@ func (r frameReader) Read(p []byte) (int, error) {
 	n, err := c.nc.Read(p)
 	if c.bigLeft > 0 && n > 0 {
 		k := min(n, c.bigLeft)
-		c.bigLeft -= k
-		c.charged += k
-		if c.srv.partial.Add(int64(k)) > int64(c.srv.limits.Load().partialFrames) {
+		if !c.srv.chargePartial(k) {
 			return n, errPartialBudget
 		}
+		c.bigLeft -= k
+		c.charged += k
 	}
 	return n, err
+}
+
+// chargePartial charges k bytes of a frame in progress to the server's
+// budget of partial frames, unless they would pass it: then it charges
+// nothing and reports false. What is charged thus never passes the
+// budget, not even for the moment before a refusal (adding first and
+// taking back once over let concurrent readers see, and be refused for,
+// another's chunk that was never kept).
+func (s *Server) chargePartial(k int) bool {
+	limit := int64(s.limits.Load().partialFrames)
+	for {
+		held := s.partial.Load()
+		if held+int64(k) > limit {
+			return false
+		}
+		if s.partial.CompareAndSwap(held, held+int64(k)) {
+			return true
+		}
+	}
 }
 
 // frameStart looks at the next frame's header, once it is there: for a
@@ -115,13 +134,13 @@ func (c *conn) readEnvelope(max int, scratch *[]byte) ([]byte, error) {
 		c.nc.SetReadDeadline(time.Time{})
 	}()
 	for {
-		buf = append(buf, line...)
-		c.charged += len(line)
-		if c.srv.partial.Add(int64(len(line))) > int64(c.srv.limits.Load().partialFrames) {
+		if !c.srv.chargePartial(len(line)) {
 			*scratch = nil
 			c.ch.stats.frames.Add(1)
-			return nil, perr(wire.CodeTooLarge, "legacy message refused after %d bytes: messages in progress on this server hold its budget (partialframes %d bytes)", len(buf), c.srv.limits.Load().partialFrames)
+			return nil, perr(wire.CodeTooLarge, "legacy message refused after %d bytes: messages in progress on this server hold its budget (partialframes %d bytes)", len(buf)+len(line), c.srv.limits.Load().partialFrames)
 		}
+		c.charged += len(line)
+		buf = append(buf, line...)
 		if len(buf) > max {
 			*scratch = nil
 			return nil, fmt.Errorf("%w: no NUL within %d bytes", wire.ErrLegacyTooLarge, max)
