@@ -3,15 +3,25 @@ package server
 import (
 	"testing"
 	"time"
+
+	"github.com/netcluster/netcluster/internal/wire"
 )
 
 // A recipient that drains, however slowly, is waited for, not dropped for:
 // the pauses it costs its sender are pacing, and a pause that ends before
 // it made progress is given back when it does. Here the sender is much
-// faster than its recipient for 40 of its batches, twice the sender's
-// credit in pauses; the recipient loses nothing.
+// faster than its recipient for 40 of its batches, more than the sender's
+// credit in pauses; the recipient loses nothing. Its messages are small,
+// as with the default outbuffer: the quarter of the outbox above which
+// the sender pauses holds more of them (140) than the recipient has
+// pauses before it runs out of them (100). With 1,000-byte messages it
+// held 16, 80 ms of pauses: a 20 ms write that ended 60 ms late (its
+// writer waiting for a CPU on a loaded machine) overflowed the outbox with
+// pauses left, whatever the refunds (the test failed so once in CI).
 func TestStallDrainingRecipientNotDropped(t *testing.T) {
-	s, ch, frame, v := stallServer(t)
+	s, ch, _, _ := stallServer(t)
+	frame := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "src", Event: "ev", Data: make([]byte, 100)})
+	v, _ := wire.ParseMsg(frame[wire.HeaderLen:])
 	src := newConn(ch, sink{})
 	r := newConn(ch, slowSink{delay: 20 * time.Millisecond}) // reads, slowly
 	s.conns.Add(1)
