@@ -43,7 +43,7 @@ type conn struct {
 	legacy   bool
 	hellopid int
 	version  byte         // the protocol version of the connection (Welcome's)
-	rd       *wire.Reader // native connections
+	rd       *wire.Reader // native connections; nil while br is (conn_input.go)
 
 	// Owned by the reader (run's goroutine).
 	stallTimer *time.Timer // used in stall
@@ -59,6 +59,15 @@ type conn struct {
 	memo       router.Memo[*conn]                // its channel's listeners of the event it last emitted
 	drops      dropBatch                         // its drops for full outboxes not yet counted (dropbatch.go)
 	qmemo      router.Memo[*qgroup.Group[*conn]] // and its channel's queue groups
+
+	// The reader's too: br is lent from in, nil while the reader waits
+	// with nothing buffered (conn_input.go); tryRead has frameReader read
+	// without waiting; maxFrame is the frame limit rd has from the
+	// handshake on.
+	in       *input
+	tryRead  bool
+	iw       inputWait
+	maxFrame int
 
 	// The outbox: frames queued for the agent, written by writeLoop.
 	omu  sync.Mutex
@@ -164,9 +173,10 @@ func newConn(ch *channel, nc net.Conn) *conn {
 
 // run serves the connection until it ends.
 func (c *conn) run() {
-	br := bufio.NewReaderSize(frameReader{c}, readBufSize)
-	c.br = br
-	err := c.handshake(br)
+	c.maxFrame = c.srv.limits.Load().maxFrame
+	c.takeInput()
+	defer c.giveInput()
+	err := c.handshake(c.br)
 	if err == nil {
 		go c.writeLoop()
 		if c.legacy {
@@ -174,6 +184,7 @@ func (c *conn) run() {
 		} else {
 			err = c.readNative()
 		}
+		c.giveInput()
 		c.drops.flush()
 		c.endStream()
 		c.ch.leave(c)

@@ -35,6 +35,9 @@ type frameReader struct{ c *conn }
 func (r frameReader) Read(p []byte) (int, error) {
 	c := r.c
 	c.drops.flush() // all read is acted on (dropbatch.go)
+	if c.tryRead {
+		return c.readNow(p) // between frames: no partial frame is charged
+	}
 	n, err := c.nc.Read(p)
 	if c.bigLeft > 0 && n > 0 {
 		k := min(n, c.bigLeft)

@@ -57,7 +57,7 @@ func (c *conn) handshake(br *bufio.Reader) error {
 		return fmt.Errorf("unknown protocol, first bytes %q", pre)
 	}
 	br.Discard(len(wire.Preamble))
-	c.rd = wire.NewReader(br, c.srv.limits.Load().maxFrame)
+	c.rd.SetMax(c.maxFrame)
 	c.frameStart()
 	f, err := c.rd.Next()
 	if err != nil {

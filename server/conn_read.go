@@ -23,6 +23,11 @@ func frameErr(err error) error {
 // readNative reads and acts on native frames until the connection ends.
 func (c *conn) readNative() error {
 	for {
+		if c.br.Buffered() == 0 {
+			if err := c.awaitInput(); err != nil {
+				return c.fail(frameErr(err))
+			}
+		}
 		c.frameStart()
 		f, err := c.rd.Next()
 		if err != nil {
@@ -157,6 +162,11 @@ func (c *conn) onListen(payload []byte) error {
 func (c *conn) readLegacy() error {
 	var scratch, frame []byte
 	for {
+		if c.br.Buffered() == 0 {
+			if err := c.awaitInput(); err != nil {
+				return c.fail(err)
+			}
+		}
 		b, err := c.readEnvelope(c.srv.limits.Load().maxFrame, &scratch)
 		if err != nil {
 			if errors.Is(err, wire.ErrLegacyTooLarge) {

@@ -118,6 +118,9 @@ type Server struct {
 	warns   warnLimiter    // rate limit of the slow consumer warnings
 	loops   sync.WaitGroup // accept loops
 	nextID  atomic.Uint64
+
+	// inputs is the read buffers lent to connections (conn_input.go).
+	inputs atomic.Int64
 }
 
 const (
