@@ -57,7 +57,9 @@ func (n *bbNode) pace() {
 // a burst from NATS waits in NATS's client buffers instead of being
 // dropped. The frames of one call (a batch from one publisher) share
 // their pooled state, their channel's lookup and, mostly, the start of
-// their payload (channel, agent and node), compared instead of decoded.
+// their payload (channel, agent and node), compared instead of decoded;
+// consecutive frames of one stream and event are routed as one run
+// (backbone_run.go).
 func (n *bbNode) deliver(node backbone.NodeID, frames []byte) {
 	// The view and the buffer come from a pool: routing keeps neither
 	// past the call, but the compiler cannot tell, and a view on the
@@ -68,8 +70,11 @@ func (n *bbNode) deliver(node backbone.NodeID, frames []byte) {
 	}
 	defer n.putScratch(sc)
 	hex.Encode(sc.name[:], node[:])
+	all := frames
+	var r run
 	k := 0
 	for len(frames) > 0 {
+		at := len(all) - len(frames)
 		f, rest, ok := wire.Split(frames)
 		if !ok {
 			n.st.malformed.Add(1)
@@ -77,28 +82,39 @@ func (n *bbNode) deliver(node backbone.NodeID, frames []byte) {
 		}
 		frames = rest
 		k++
+		if r.k > 0 && sc.extends(f) {
+			r.k++
+			r.end = at + len(f.Raw)
+			r.biggest = max(r.biggest, len(f.Raw))
+			continue
+		}
+		n.flushRun(node, all, &r, sc)
 		if f.Type == wire.TypeCall || f.Type == wire.TypeAnswer {
 			n.deliverCallFrame(node, f)
 			continue
 		}
-		n.deliverMsg(node, sc, f)
+		if n.deliverMsg(node, sc, f) {
+			r = run{at: at, end: at + len(f.Raw), k: 1, head: len(f.Raw) - len(sc.v.Data), biggest: len(f.Raw)}
+		}
 	}
+	n.flushRun(node, all, &r, sc)
 	sc.wake()
 	n.st.received.Add(uint64(k))
 }
 
-// deliverMsg routes one Msg frame f of deliver's call.
-func (n *bbNode) deliverMsg(node backbone.NodeID, sc *bbScratch, f wire.Frame) {
-	frame := f.Raw
+// deliverMsg routes one Msg frame f of deliver's call, or, if it can
+// start a run (its Node field the publishing server's), parses it into
+// sc.v and reports true: the caller routes it with the frames that
+// continue it.
+func (n *bbNode) deliverMsg(node backbone.NodeID, sc *bbScratch, f wire.Frame) (runs bool) {
 	if !sc.parse(f) {
 		n.st.malformed.Add(1)
-		return
+		return false
 	}
 	if string(sc.v.Node) == string(sc.name[:]) {
 		// The publishing server wrote its node id in (backbone's
 		// appendFrame): the frame goes to the outboxes as it came.
-		n.route(node, frame, sc)
-		return
+		return true
 	}
 	// An older publisher's frame, its Node empty (or anything but the
 	// envelope's node): written again with the node, in the pooled
@@ -119,6 +135,7 @@ func (n *bbNode) deliverMsg(node backbone.NodeID, sc *bbScratch, f wire.Frame) {
 	if cap(out) <= maxScratch {
 		sc.buf = out
 	}
+	return false
 }
 
 // putScratch returns sc to the pool, holding no message.
@@ -143,6 +160,7 @@ func (sc *bbScratch) wake() {
 // frame is written again in, and what the frames of one call share.
 type bbScratch struct {
 	v    wire.MsgView
+	fv   wire.MsgView // a frame's view while a run is routed frame by frame
 	buf  []byte
 	name [16]byte // the origin node in hex
 
