@@ -10,14 +10,24 @@ import (
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
-// sendBackbone publishes a message emitted by a local agent on ch. The
-// backbone counts what it could not publish. When NATS takes less than
-// the agents send, the sender waits (pace).
-func (s *Server) sendBackbone(ch *channel, v *wire.MsgView, raw []byte) {
-	if n := s.bb.Load(); n != nil {
-		if n.b.Send(ch.name, unsafeString(v.Event), raw) == nil && n.b.Crowded() {
-			n.pace()
-		}
+// sendBackbone publishes a message emitted by a local agent on ch (d's
+// Msg frame: a SeqMsg's goes as its Msg payload, framed by the backbone
+// in its batch rather than first made whole here). The backbone counts
+// what it could not publish. When NATS takes less than the agents send,
+// the sender waits (pace).
+func (s *Server) sendBackbone(ch *channel, d *delivery) {
+	n := s.bb.Load()
+	if n == nil {
+		return
+	}
+	var err error
+	if ev := unsafeString(d.v.Event); d.seq && d.asMsg == nil {
+		err = n.b.SendMsg(ch.name, ev, d.raw[wire.HeaderLen+wire.SeqMsgOverhead:])
+	} else {
+		err = n.b.Send(ch.name, ev, d.msgFrame())
+	}
+	if err == nil && n.b.Crowded() {
+		n.pace()
 	}
 }
 

@@ -62,7 +62,7 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 		ch.srv.sendNet(ch, d.msgFrame())
 	}
 	if toBackbone {
-		ch.srv.sendBackbone(ch, v, d.msgFrame())
+		ch.srv.sendBackbone(ch, d)
 	}
 	if d.call {
 		ch.noResponders(src, d, toNet || toBackbone)

@@ -132,10 +132,10 @@ func (d *durable) stop() {
 	close(d.stopc)
 }
 
-// send queues a frame for JetStream, waiting up to durableSendWait for
-// room.
+// send queues a frame for JetStream, which it keeps (the caller's copy),
+// waiting up to durableSendWait for room.
 func (d *durable) send(event string, frame []byte) error {
-	it := durItem{subj: d.b.subj.event(d.channel, event), frame: append([]byte(nil), frame...)}
+	it := durItem{subj: d.b.subj.event(d.channel, event), frame: frame}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	deadline := time.Now().Add(durableSendWait)

@@ -101,7 +101,23 @@ func (p *publisher) undo(key string, first uint64) {
 // hold is dropped, counted and reported as ErrDropped; one that NATS
 // refuses later (its reconnect buffer full) is dropped and counted then.
 func (b *Backbone) Send(channel, event string, frame []byte) error {
-	if len(frame) > b.cfg.MaxMessage {
+	return b.send(channel, event, frame, false)
+}
+
+// SendMsg is Send for a Msg frame given by its payload (the bytes after
+// its type byte), as a SeqMsg carries it: the frame is written straight
+// into the batch, without being made whole first.
+func (b *Backbone) SendMsg(channel, event string, payload []byte) error {
+	return b.send(channel, event, payload, true)
+}
+
+// send is Send of a frame, or SendMsg of a payload (payload true).
+func (b *Backbone) send(channel, event string, out []byte, payload bool) error {
+	size := len(out)
+	if payload {
+		size += wire.HeaderLen
+	}
+	if size > b.cfg.MaxMessage {
 		b.st.dropped.Add(1)
 		b.warn.soon(&b.st)
 		return ErrTooLarge
@@ -110,8 +126,15 @@ func (b *Backbone) Send(channel, event string, frame []byte) error {
 		b.st.dropped.Add(1)
 		return ErrDropped
 	}
-	if d := b.durables[channel]; d != nil {
-		return d.send(event, frame)
+	if len(b.durables) > 0 {
+		if d := b.durables[channel]; d != nil {
+			// A copy of the frame as the agent sent it.
+			frame := make([]byte, 0, size)
+			if payload {
+				frame = wire.AppendHeader(frame, wire.TypeMsg, len(out))
+			}
+			return d.send(event, append(frame, out...))
+		}
 	}
 	p := &b.pub
 	p.mu.Lock()
@@ -122,17 +145,17 @@ func (b *Backbone) Send(channel, event string, frame []byte) error {
 		p.memoSubj = b.subj.event(channel, event)
 	}
 	subj := p.memoSubj
-	if p.closing || (p.queued > 0 && p.queued+len(frame) > p.limit) {
+	if p.closing || (p.queued > 0 && p.queued+size > p.limit) {
 		b.st.dropped.Add(1)
 		b.warn.soon(&b.st)
 		return ErrDropped
 	}
 	before := 0
 	if k := len(p.queue); k > 0 && p.queue[k-1].subj == subj && p.queue[k-1].n < maxBatch &&
-		len(p.queue[k-1].frames)+len(frame)+len(b.nodeHex) <= batchBytes {
+		len(p.queue[k-1].frames)+size+len(b.nodeHex) <= batchBytes {
 		last := &p.queue[k-1]
 		before = len(last.frames)
-		last.frames = b.appendFrame(last.frames, frame)
+		last.frames = b.appendOut(last.frames, out, payload)
 		last.n++
 	} else {
 		var bt batch
@@ -140,7 +163,7 @@ func (b *Backbone) Send(channel, event string, frame []byte) error {
 			bt, p.spare = p.spare[k-1], p.spare[:k-1]
 		}
 		bt.subj, bt.n = subj, 1
-		bt.frames = b.appendFrame(append(bt.frames[:0], zeroHead[:]...), frame)
+		bt.frames = b.appendOut(append(bt.frames[:0], zeroHead[:]...), out, payload)
 		before = batchHead
 		p.queue = append(p.queue, bt)
 	}
@@ -148,6 +171,25 @@ func (b *Backbone) Send(channel, event string, frame []byte) error {
 	b.st.bufferedOut.Store(int64(p.queued))
 	p.cond.Signal()
 	return nil
+}
+
+// appendOut appends what send was given to dst: a whole frame
+// (appendFrame), or a Msg frame of the payload out, with the server's node
+// id written into its Node field if that is empty.
+func (b *Backbone) appendOut(dst, out []byte, payload bool) []byte {
+	if !payload {
+		return b.appendFrame(dst, out)
+	}
+	at, ok := nodeAt(out, 1) // after the flags: the channel
+	if !ok || out[at] != 0 {
+		dst = wire.AppendHeader(dst, wire.TypeMsg, len(out))
+		return append(dst, out...)
+	}
+	dst = wire.AppendHeader(dst, wire.TypeMsg, len(out)+len(b.nodeHex))
+	dst = append(dst, out[:at]...)
+	dst = append(dst, byte(len(b.nodeHex)))
+	dst = append(dst, b.nodeHex[:]...)
+	return append(dst, out[at+1:]...)
 }
 
 // appendFrame appends frame, a wire frame as a local agent sent it, to
@@ -174,13 +216,22 @@ func msgNodeAt(frame []byte) (at int, ok bool) {
 	if len(frame) < wire.MsgOverhead || frame[wire.HeaderLen-1] != wire.TypeMsg {
 		return 0, false
 	}
-	at = wire.HeaderLen + 1 // after the flags: the channel
-	at += 1 + int(frame[at])
-	if at >= len(frame) {
+	return nodeAt(frame, wire.HeaderLen+1) // after the flags: the channel
+}
+
+// nodeAt returns where the length of the Node field is in p, a Msg frame
+// or payload whose channel's length is at at; ok is false if p is too
+// short to have one.
+func nodeAt(p []byte, at int) (int, bool) {
+	if at >= len(p) {
 		return 0, false
 	}
-	at += 1 + int(frame[at]) // the agent
-	return at, at < len(frame)
+	at += 1 + int(p[at]) // the channel
+	if at >= len(p) {
+		return 0, false
+	}
+	at += 1 + int(p[at]) // the agent
+	return at, at < len(p)
 }
 
 // flushLoop publishes the queue until close, and what is left then.
