@@ -128,24 +128,33 @@ func (c *Cluster) startNode(i int) *Server {
 	return start(c.t, opts)
 }
 
-// WaitReady waits until every running server has its routes and
-// JetStream has a meta leader.
+// WaitReady waits until every running server has its whole pool of
+// routes to every other running server, and JetStream has a meta leader.
+// (The servers of a cluster do not forward each other's messages: one
+// with no route to a peer neither reaches its subscribers nor learns of
+// them, and answers requests for them with no responders. NumRoutes
+// counts pooled connections: with pools of 3, the routes to one peer
+// would pass for a full mesh of 3 servers.)
 func (c *Cluster) WaitReady() {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		ok, up := true, 0
+		ok := true
+		var up []*Server
 		for _, s := range c.Servers {
 			if s != nil && s.Running() {
-				up++
+				up = append(up, s)
 			}
 		}
-		for _, s := range c.Servers {
-			if s == nil || !s.Running() {
-				continue
-			}
-			if s.NumRoutes() < up-1 || (!c.o.NoJetStream && !s.JetStreamIsCurrent()) {
+		for _, s := range up {
+			if !c.o.NoJetStream && !s.JetStreamIsCurrent() {
 				ok = false
+			}
+			routes := c.routesTo(s)
+			for _, o := range up {
+				if o != s && routes[o.Name()] < c.poolSize() {
+					ok = false
+				}
 			}
 		}
 		leader := c.o.NoJetStream
@@ -160,6 +169,28 @@ func (c *Cluster) WaitReady() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c.t.Fatal("nats cluster not ready")
+}
+
+// poolSize is the number of pooled routes each server of c has to each
+// other.
+func (c *Cluster) poolSize() int {
+	return server.DEFAULT_ROUTE_POOL_SIZE // serverOptions leaves Cluster.PoolSize at 0: the default
+}
+
+// routesTo counts s's pooled routes (those of every account but the
+// pinned system account's) by the name of the server at their other end.
+func (c *Cluster) routesTo(s *Server) map[string]int {
+	out := map[string]int{}
+	rz, err := s.Routez(nil)
+	if err != nil {
+		return out
+	}
+	for _, r := range rz.Routes {
+		if r.Account == "" {
+			out[r.RemoteName]++
+		}
+	}
+	return out
 }
 
 // Kill shuts server i down.
