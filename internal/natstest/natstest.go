@@ -88,8 +88,9 @@ func start(t testing.TB, opts *server.Options) *Server {
 // Cluster is n servers joined by routes.
 type Cluster struct {
 	Servers []*Server
-	ports   []int // client ports, kept across restarts
-	routes  []int
+	ports   []int          // client ports, chosen by each server's first start, kept across restarts
+	routes  []int          // route ports, kept across restarts
+	holds   []net.Listener // route ports held until their server first starts
 	o       Options
 	t       testing.TB
 	dirs    []string
@@ -101,9 +102,20 @@ type Cluster struct {
 func RunCluster(t testing.TB, n int, o Options) *Cluster {
 	t.Helper()
 	c := &Cluster{o: o, t: t}
+	// The route ports must be known before the first server starts (each
+	// names the others'): each is held open until its server takes it,
+	// else another process's listener or outgoing connection could take
+	// it while the servers before start (seconds under load), and that
+	// server would never be ready. Client ports are the servers' choice.
+	t.Cleanup(c.release)
 	for range n {
-		c.ports = append(c.ports, freePort(t))
-		c.routes = append(c.routes, freePort(t))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.holds = append(c.holds, l)
+		c.ports = append(c.ports, -1)
+		c.routes = append(c.routes, l.Addr().(*net.TCPAddr).Port)
 		c.dirs = append(c.dirs, t.TempDir())
 	}
 	c.Servers = make([]*Server, n)
@@ -120,12 +132,28 @@ func (c *Cluster) startNode(i int) *Server {
 	opts.Cluster.Name = "nc-test"
 	opts.Cluster.Host = "127.0.0.1"
 	opts.Cluster.Port = c.routes[i]
+	if l := c.holds[i]; l != nil {
+		l.Close()
+		c.holds[i] = nil
+	}
 	for j, p := range c.routes {
 		if j != i {
 			opts.Routes = append(opts.Routes, server.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", p))...)
 		}
 	}
-	return start(c.t, opts)
+	s := start(c.t, opts)
+	c.ports[i] = s.Addr().(*net.TCPAddr).Port
+	return s
+}
+
+// release closes the route ports still held (RunCluster failed).
+func (c *Cluster) release() {
+	for i, l := range c.holds {
+		if l != nil {
+			l.Close()
+			c.holds[i] = nil
+		}
+	}
 }
 
 // WaitReady waits until every running server has its whole pool of
@@ -218,13 +246,3 @@ func (c *Cluster) URL(i int) string { return c.URLs()[i] }
 
 // String lists the cluster's URLs.
 func (c *Cluster) String() string { return strings.Join(c.URLs(), ",") }
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
