@@ -51,6 +51,9 @@ func TestPlainPartialExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	const piece = 3000
+	// The receiver's clock starts at the first piece, which may arrive
+	// before Publish returns: the lower bound is taken before it.
+	started := time.Now()
 	for _, err := range []error{
 		nc.Publish(subj, chunkBytes(dead, 1, f, 0, piece)),
 		nc.Publish(b.subj.pieces(subj), chunkBytes(dead, 1, f, piece, piece)),
@@ -61,7 +64,6 @@ func TestPlainPartialExpires(t *testing.T) {
 		}
 	}
 	nc.Close() // the publisher is gone mid-message
-	started := time.Now()
 	waitFor(t, "the first pieces", 5*time.Second, func() bool { return b.Stats().Reassembly == len(f) })
 	waitFor(t, "the unfinished message to expire", 5*time.Second, func() bool { return b.Stats().Reassembly == 0 })
 	if d := time.Since(started); d < limit {
@@ -159,12 +161,12 @@ func TestDurablePartialExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	const piece = 3000
+	started := time.Now() // before the first piece, as above
 	for off := 0; off < 2*piece; off += piece { // stored, then the publisher is gone
 		if _, err := js.Publish(t.Context(), subj, chunkBytes(dead, 1, f, off, piece)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	started := time.Now()
 	waitFor(t, "the first pieces", 5*time.Second, func() bool { return b.Stats().Reassembly == len(f) })
 	waitFor(t, "the unfinished message to expire", 5*time.Second, func() bool { return b.Stats().Reassembly == 0 })
 	if d := time.Since(started); d < limit {
