@@ -161,7 +161,8 @@ func TestDurablePartialExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	const piece = 3000
-	started := time.Now() // before the first piece, as above
+	// Before the first piece, as above.
+	started := time.Now()
 	for off := 0; off < 2*piece; off += piece { // stored, then the publisher is gone
 		if _, err := js.Publish(t.Context(), subj, chunkBytes(dead, 1, f, off, piece)); err != nil {
 			t.Fatal(err)
