@@ -96,6 +96,24 @@ func (a *Agent) resendLocked(dst, out []byte, calls, acks bool) []byte {
 	return dst
 }
 
+// outResendable reports whether out holds frames that a reconnection
+// sends again (resendLocked): messages not acknowledged, calls and
+// answers. The others (Stream, Listen, Ping, Pong...) belong to the
+// connection they were queued for. Call with mu held.
+func (a *Agent) outResendable() bool {
+	for f := range wire.Frames(a.out) {
+		switch f.Type {
+		case wire.TypeMsg, wire.TypeCall, wire.TypeAnswer:
+			return true
+		case wire.TypeSeqMsg:
+			if _, seq, ok := wire.SeqOf(f.Payload); ok && seq > a.acked {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // withoutSeq keeps the frames of buf that are not SeqMsg, in place.
 func withoutSeq(buf []byte) []byte {
 	out := buf[:0]

@@ -387,7 +387,8 @@ func (a *Agent) Flush(ctx context.Context) error {
 }
 
 // Close sends what is still buffered (waiting for a reconnection if need
-// be) and, while connected to a server that acknowledges messages
+// be, for messages, calls and answers: not for what only a connection
+// that ended needed) and, while connected to a server that acknowledges messages
 // (protocol version 3), waits for the acknowledgement of what it sent,
 // until ctx ends; then it closes the connection and stops the agent's
 // goroutines. No handler runs after Close returns; messages received but
@@ -404,8 +405,13 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.changed.broadcast()
 	var err error
 	for len(a.out) > 0 || a.writing || a.sentBytes > 0 {
-		if a.nc == nil && len(a.out) == 0 && !a.writing {
-			err = fmt.Errorf("netcluster: close: %d bytes of messages unacknowledged: %w", a.sentBytes, ErrNotConnected)
+		if a.nc == nil && !a.writing && !a.outResendable() {
+			// What is left of out, if anything, was the ended
+			// connection's own (its Stream frame, listens, a Pong):
+			// a reconnection makes those anew, so it is not waited for.
+			if a.sentBytes > 0 {
+				err = fmt.Errorf("netcluster: close: %d bytes of messages unacknowledged: %w", a.sentBytes, ErrNotConnected)
+			}
 			break
 		}
 		if a.nc == nil && a.gaveUp {
