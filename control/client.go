@@ -127,19 +127,25 @@ func (c *Client) connect(ctx context.Context) (s *session, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("control: connect to %s: %w", c.path, err)
 	}
+	deadline := time.Now().Add(handshakeTimeout)
+	ctxDeadline := false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, ctxDeadline = d, true
+	}
 	defer func() {
 		if err != nil {
 			nc.Close()
+			if ctxDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
+				// The socket's deadline was ctx's: ctx ends at once, if
+				// its timer has not fired yet. Its error names the cause.
+				<-ctx.Done()
+			}
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
 			err = fmt.Errorf("control: connect to %s: %w", c.path, err)
 		}
 	}()
-	deadline := time.Now().Add(handshakeTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
 	nc.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()

@@ -83,9 +83,18 @@ func (c *client) control(ctx context.Context) (*control.Client, error) {
 // reply; an error reply becomes an error. While the control client is
 // reconnecting (in the REPL, after a server restart) it waits for the
 // connection, within the timeout.
-func (c *client) request(ctx context.Context, req control.Request) (json.RawMessage, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.o.timeout)
+func (c *client) request(parent context.Context, req control.Request) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(parent, c.o.timeout)
 	defer cancel()
+	res, err := c.requestWithin(ctx, req)
+	if err != nil && ctx.Err() != nil && parent.Err() == nil && errors.Is(err, ctx.Err()) {
+		// Our own bound ended it, not the caller (Ctrl-C keeps its error).
+		return nil, fmt.Errorf("no reply from the server within %v (%v)", c.o.timeout, err)
+	}
+	return res, err
+}
+
+func (c *client) requestWithin(ctx context.Context, req control.Request) (json.RawMessage, error) {
 	cl, err := c.control(ctx)
 	if err != nil {
 		return nil, err
@@ -97,11 +106,7 @@ func (c *client) request(ctx context.Context, req control.Request) (json.RawMess
 			return nil, fmt.Errorf("the server is not running: %w", err)
 		}
 	}
-	res, err := cl.Do(ctx, req)
-	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return nil, fmt.Errorf("no reply from the server within %v (%v)", c.o.timeout, err)
-	}
-	return res, err
+	return cl.Do(ctx, req)
 }
 
 // probeTimeout bounds probe.

@@ -69,6 +69,9 @@ func watchStats(ctx context.Context, c *client, every time.Duration) error {
 	defer t.Stop()
 	for {
 		st, err := fetchStats(ctx, c)
+		if err != nil && ctx.Err() != nil {
+			return nil // Ctrl-C or SIGTERM during a request: an end, not a failure
+		}
 		if err != nil {
 			return fmt.Errorf("stats: %w", err)
 		}
