@@ -114,19 +114,26 @@ func (ch *channel) serve(nc net.Conn) {
 	s.liveMu.Unlock()
 	s.conns.Add(1)
 	go func() {
-		defer s.conns.Done()
 		if refusal != nil {
 			c.refuseConn(refusal)
-		} else {
-			c.run()
+		} else if c.run() {
+			return // parked: the reader resumed later ends it (resume)
 		}
-		s.liveMu.Lock()
-		delete(s.live, c)
-		if refusal == nil {
-			s.releaseLocked(c)
-		}
-		s.liveMu.Unlock()
+		ch.ended(c, refusal == nil)
 	}()
+}
+
+// ended forgets a connection once it has ended; admitted: it was not
+// refused for a limit.
+func (ch *channel) ended(c *conn, admitted bool) {
+	s := ch.srv
+	s.liveMu.Lock()
+	delete(s.live, c)
+	if admitted {
+		s.releaseLocked(c)
+	}
+	s.liveMu.Unlock()
+	s.conns.Done()
 }
 
 // join adds c to the channel's members; false if the channel is closed.

@@ -21,10 +21,12 @@ const (
 	maxPatterns = 10000    // listener patterns per agent
 )
 
-// conn is one agent's connection. Two goroutines serve it: run reads
-// (conn_handshake.go, then conn_read.go) and writeLoop writes the outbox
-// (conn_write.go); any goroutine routing a message queues it in the outbox
-// (conn_outbox.go). Its lifetime: handshake, join, read until the agent
+// conn is one agent's connection. Two goroutines serve it while the agent
+// is busy: run reads (conn_handshake.go, then conn_read.go; a reader idle
+// for parkAfter parks the connection and ends, and resume reads on in
+// another goroutine, conn_park_linux.go) and writeLoop writes the outbox
+// while there is something to write (conn_write.go); any goroutine
+// routing a message queues it in the outbox (conn_outbox.go). Its lifetime: handshake, join, read until the agent
 // or the server ends it, leave, linger while the writer flushes, close,
 // and give what it had queued for its queue groups to other members
 // (requeue, queues.go).
@@ -125,12 +127,15 @@ type conn struct {
 	ackAt      int // under c.ch.acks.mu
 	ackSender  atomic.Bool
 	gap        gapState // its stream and Watch (streams.go)
+	parkFD     int32    // its socket while parked (conn_park_linux.go), under srv.parked.mu
 
 	dw direct // in-place writes (conn_direct.go), under omu
 
 	done       chan struct{} // closed by close
 	closeOnce  sync.Once
-	writerDone chan struct{}
+	writerDone chan struct{} // closed by the last writer (writeLoop)
+	// writerOn: writers may run (startOutput); writerUp: one does.
+	writerOn, writerUp atomic.Bool
 
 	msgsIn   atomic.Uint64
 	msgsOut  atomic.Uint64
@@ -171,31 +176,51 @@ func newConn(ch *channel, nc net.Conn) *conn {
 	return c
 }
 
-// run serves the connection until it ends.
-func (c *conn) run() {
+// run serves the connection until it ends, or until its reader parks it
+// (conn_park_linux.go): then it reports true, and the reader goes on in
+// another goroutine once the agent sends again (resume), and ends the
+// connection there.
+func (c *conn) run() (parked bool) {
 	c.maxFrame = c.srv.limits.Load().maxFrame
 	c.takeInput()
-	defer c.giveInput()
 	err := c.handshake(c.br)
-	if err == nil {
-		go c.writeLoop()
-		if c.legacy {
-			err = c.readLegacy()
-		} else {
-			err = c.readNative()
-		}
+	if err != nil {
 		c.giveInput()
-		c.drops.flush()
-		c.endStream()
-		c.ch.leave(c)
-		c.ackForget()
-		c.linger()
-		c.requeue()
-	} else {
 		c.ch.index.RemoveAll(c)
 		c.ackForget()
 		c.close()
+		c.logEnd(err)
+		return false
 	}
+	c.startOutput()
+	return c.serveFrames()
+}
+
+// serveFrames reads and acts on the agent's frames until the connection
+// ends, then ends it; or reports true once its reader parked it.
+func (c *conn) serveFrames() (parked bool) {
+	var err error
+	if c.legacy {
+		err = c.readLegacy()
+	} else {
+		err = c.readNative()
+	}
+	if errors.Is(err, errParked) {
+		return true
+	}
+	c.giveInput()
+	c.drops.flush()
+	c.endStream()
+	c.ch.leave(c)
+	c.ackForget()
+	c.linger()
+	c.requeue()
+	c.logEnd(err)
+	return false
+}
+
+// logEnd logs why the connection ended.
+func (c *conn) logEnd(err error) {
 	if err != nil && !isClosedErr(err) {
 		c.srv.log.Info("agent disconnected", "channel", c.ch.name, "agent", c.id, "err", err)
 	} else if c.id != "" {

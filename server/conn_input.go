@@ -27,8 +27,12 @@ var inputs = sync.Pool{New: func() any {
 }}
 
 // errNoInput is what a read tried without waiting (tryRead) returns when
-// the agent has sent nothing more.
-var errNoInput = errors.New("nothing to read yet")
+// the agent has sent nothing more; errParked is what the reader returns
+// once it parked the connection (conn_park_linux.go).
+var (
+	errNoInput = errors.New("nothing to read yet")
+	errParked  = errors.New("parked")
+)
 
 // takeInput lends the connection a read buffer: c.br, and c.rd over it
 // (with the connection's frame limit, maxFrame). Only the reader calls it.
@@ -55,10 +59,11 @@ func (c *conn) giveInput() {
 // awaitInput is called by the reader between frames when nothing is
 // buffered: it tries a read without waiting and, if the agent has sent
 // nothing, gives the read buffer back while it waits for the socket to
-// become readable, then takes one again. An error is the read's (the
-// agent closed the connection, say). On a socket that cannot be waited on
-// that way (not a Unix socket) it returns at once and the next read waits
-// with the buffer, as before.
+// become readable, then takes one again; or, after parkAfter, parks the
+// connection and returns errParked. An error is the read's (the agent
+// closed the connection, say). On a socket that cannot be waited on that
+// way (not a Unix socket) it returns at once and the next read waits with
+// the buffer, as before.
 func (c *conn) awaitInput() error {
 	if !c.canAwait() {
 		return nil
@@ -70,7 +75,19 @@ func (c *conn) awaitInput() error {
 		return err // nil: bytes arrived
 	}
 	c.giveInput()
-	err = c.waitReadable()
+	parked, err := c.waitOrPark()
+	if parked {
+		return errParked
+	}
 	c.takeInput()
 	return err
+}
+
+// resume goes on reading a parked connection, in a goroutine of its own,
+// and ends the connection when its reader does.
+func (c *conn) resume() {
+	c.takeInput()
+	if !c.serveFrames() {
+		c.ch.ended(c, true)
+	}
 }

@@ -21,7 +21,7 @@ type inputWait struct {
 	n              int
 	err            error
 	waited         bool
-	peek           [1]byte
+	poll           [1]unix.PollFd
 }
 
 // canAwait reports whether the reader can wait for the socket without a
@@ -69,14 +69,15 @@ func (c *conn) waitReadable() error {
 
 // readable reports whether the socket can be read. The runtime calls it
 // first, then again each time the poller says the socket became readable
-// (then it is). The first call looks, with a peek that waits for nothing:
-// bytes that arrived since the read that found none have had their
-// readiness reset by the runtime before it calls this.
+// (then it is). The first call looks, with a poll(2) that waits for
+// nothing: bytes that arrived since the read that found none have had
+// their readiness reset by the runtime before it calls this.
 func (c *conn) readable(fd uintptr) bool {
 	if c.iw.waited {
 		return true
 	}
 	c.iw.waited = true
-	_, _, err := unix.Recvfrom(int(fd), c.iw.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return !errors.Is(err, syscall.EAGAIN)
+	c.iw.poll[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	n, err := unix.Poll(c.iw.poll[:], 0)
+	return n != 0 || err != nil && !errors.Is(err, unix.EINTR)
 }

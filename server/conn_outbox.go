@@ -426,17 +426,27 @@ func (c *conn) sendControl(frame []byte) {
 		c.closeWithError(&protoError{code: wire.CodeSlowConsumer, text: "disconnected: not reading its replies"})
 		return
 	}
+	n := len(c.obuf)
 	c.obuf = append(c.obuf, frame...)
+	// Written in place into an empty outbox (a Pong, say), unless drops
+	// are yet to be told: the writer tells them after it, as it finds the
+	// outbox empty.
+	if n == 0 && c.flushNowLocked() > 0 && c.dropped.Load() == c.told {
+		c.omu.Unlock()
+		return
+	}
 	c.omu.Unlock()
 	c.signal()
 }
 
+// signal wakes the writer, or starts one (startWriter).
 func (c *conn) signal() {
 	c.ackMark() // frames queued (acks_set.go)
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
+	c.startWriter()
 }
 
 // closeWithError stops deliveries and has the writer send an error frame

@@ -27,11 +27,50 @@ const (
 const keptBuf = 16 << 10
 
 // writeLoop writes queued frames, many per system call, until the
-// connection closes or, when closing, until the outbox is empty.
+// connection closes or, when closing, until the outbox is empty; then it
+// closes writerDone. A writer with nothing to write for
+// batchwriter.IdleRelease ends instead, and signal starts another when
+// frames are queued: an idle agent costs no goroutine for writing (S8).
+// Calling it starts writers for good (startOutput).
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	batchwriter.Run(sockWriter{c}, outboxQueue{c}, c.wake, c.done)
+	c.writerOn.Store(true)
+	c.writerUp.Store(true)
+	for {
+		err := batchwriter.RunUntilIdle(sockWriter{c}, outboxQueue{c}, c.wake, c.done)
+		if !errors.Is(err, batchwriter.ErrIdle) {
+			break
+		}
+		c.writerUp.Store(false)
+		// A signal before the store saw a writer running and started
+		// none; its wake is still there, and this writer goes on, unless
+		// a signal after the store started another.
+		if len(c.wake) == 0 || !c.writerUp.CompareAndSwap(false, true) {
+			return
+		}
+	}
+	close(c.writerDone)
 	c.close()
+}
+
+// startWriter starts a writer if writers may run (startOutput) and none
+// does.
+func (c *conn) startWriter() {
+	if c.writerOn.Load() && c.writerUp.CompareAndSwap(false, true) {
+		go c.writeLoop()
+	}
+}
+
+// startOutput lets writers run once the handshake is done, and has what
+// it queued (the Welcome, and what was routed to the agent since) written:
+// in place if it can be (conn_direct.go), else by a writer.
+func (c *conn) startOutput() {
+	c.writerOn.Store(true)
+	c.omu.Lock()
+	wrote := len(c.obuf) > 0 && c.flushNowLocked() > 0
+	c.omu.Unlock()
+	if !wrote {
+		c.signal()
+	}
 }
 
 // errCut ends the writer of a slow consumer once its error frame is out.
@@ -340,6 +379,7 @@ func (c *conn) waitFlushed(done <-chan struct{}) {
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		close(c.done)
+		c.srv.parked.unpark(c) // its reader meets the closed connection
 		c.nc.Close()
 	})
 }

@@ -121,6 +121,7 @@ type Server struct {
 
 	// inputs is the read buffers lent to connections (conn_input.go).
 	inputs atomic.Int64
+	parked parker // connections whose readers wait for them (conn_park_linux.go)
 }
 
 const (

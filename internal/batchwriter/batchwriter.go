@@ -10,6 +10,7 @@
 package batchwriter
 
 import (
+	"errors"
 	"io"
 	"time"
 )
@@ -50,10 +51,22 @@ type Keeper interface {
 // Run waits on nothing else, so it returns only when told to or when a
 // write fails: closing w ends a blocked write.
 func Run(w io.Writer, q Queue, wake, stop <-chan struct{}) error {
-	return run(w, q, wake, stop, IdleRelease)
+	return run(w, q, wake, stop, IdleRelease, false)
 }
 
-func run(w io.Writer, q Queue, wake, stop <-chan struct{}, idleAfter time.Duration) error {
+// ErrIdle is what RunUntilIdle returns once its writer was idle.
+var ErrIdle = errors.New("batchwriter: idle")
+
+// RunUntilIdle is Run, except that once the writer has had nothing to
+// write for IdleRelease it gives its buffers back (q.Idle) and returns
+// ErrIdle instead of waiting on: an owner with many queues that are rarely
+// written keeps no goroutine for each, and starts a writer again when it
+// next queues (with wake signalled, as always).
+func RunUntilIdle(w io.Writer, q Queue, wake, stop <-chan struct{}) error {
+	return run(w, q, wake, stop, IdleRelease, true)
+}
+
+func run(w io.Writer, q Queue, wake, stop <-chan struct{}, idleAfter time.Duration, exitIdle bool) error {
 	var spare []byte
 	keeper, _ := q.(Keeper)
 	idle := time.NewTimer(idleAfter)
@@ -70,6 +83,9 @@ func run(w io.Writer, q Queue, wake, stop <-chan struct{}, idleAfter time.Durati
 			case <-idle.C:
 				spare = nil
 				q.Idle()
+				if exitIdle {
+					return ErrIdle
+				}
 				select { // idle and trimmed: nothing more to time
 				case <-wake:
 				case <-stop:

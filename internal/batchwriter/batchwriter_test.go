@@ -108,7 +108,7 @@ func (w *gateWriter) Write(p []byte) (int, error) {
 // start runs the writer and returns a channel with its result.
 func start(w *gateWriter, q *fakeQueue, stop chan struct{}, idleAfter time.Duration) chan error {
 	done := make(chan error, 1)
-	go func() { done <- run(w, q, q.wake, stop, idleAfter) }()
+	go func() { done <- run(w, q, q.wake, stop, idleAfter, false) }()
 	return done
 }
 
@@ -302,5 +302,34 @@ func TestTrim(t *testing.T) {
 		if got := Trim(tt.buf, tt.keep); (got == nil) != tt.nil || got != nil && &got[:1][0] != &tt.buf[:1][0] {
 			t.Errorf("%s: Trim(cap %d, len %d, keep %d) = cap %d", tt.name, cap(tt.buf), len(tt.buf), tt.keep, cap(got))
 		}
+	}
+}
+
+// TestRunUntilIdle: the writer gives its buffers back and returns ErrIdle
+// once it has had nothing to write for idleAfter, after writing what was
+// queued; stop ends it before that.
+func TestRunUntilIdle(t *testing.T) {
+	t.Parallel()
+	q := newFakeQueue()
+	w := &gateWriter{writes: make(chan []byte, 10)}
+	done := make(chan error, 1)
+	go func() { done <- run(w, q, q.wake, nil, 5*time.Millisecond, true) }()
+	q.add(1, 2)
+	if got := <-w.writes; !bytes.Equal(got, []byte{1, 2}) {
+		t.Fatalf("wrote %v, want [1 2]", got)
+	}
+	if err := result(t, done); !errors.Is(err, ErrIdle) {
+		t.Fatalf("got %v, want ErrIdle", err)
+	}
+	select {
+	case <-q.idle:
+	default:
+		t.Fatal("returned idle without calling Idle")
+	}
+	stop := make(chan struct{})
+	close(stop)
+	go func() { done <- run(w, q, q.wake, stop, time.Hour, true) }()
+	if err := result(t, done); err != nil {
+		t.Fatalf("stopped writer: %v, want nil", err)
 	}
 }
