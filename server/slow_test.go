@@ -123,26 +123,35 @@ func TestStallBoundedPerSender(t *testing.T) {
 	s, ch, frame, v := stallServer(t)
 	src := newConn(ch, sink{})
 	const n = 10
-	pauses := 0
+	var stuck []*conn
 	var total time.Duration
 	began := time.Now()
 	for range n {
 		r := stuckRecipient(t, s, ch, frame, &v)
+		stuck = append(stuck, r)
 		for range stallBudget / stallMax {
 			start := time.Now()
 			src.stall(r)
-			d := time.Since(start)
-			total += d
-			if d >= stallMax/2 {
-				pauses++
-			}
+			total += time.Since(start)
 		}
+	}
+	// The pauses in vain, as each recipient counts what it was charged (a
+	// call's duration would count a call the machine delayed as a pause).
+	pauses := 0
+	for _, r := range stuck {
+		r.omu.Lock()
+		pauses += int(r.stalls / stallMax)
+		r.omu.Unlock()
 	}
 	// stallBudget of credit, what it refilled meanwhile, and one pause for
 	// each new recipient.
 	refill := time.Since(began) / stallRefill
 	if limit := int((stallBudget+refill)/stallMax) + n; pauses > limit {
 		t.Fatalf("%d stuck recipients cost the sender %d pauses (%v), want at most %d", n, pauses, total, limit)
+	}
+	// And the time they took: unbounded, they would take n*stallBudget.
+	if total >= n*stallBudget/2 {
+		t.Fatalf("%d stuck recipients took the sender %v of pauses, want less than %v", n, total, n*stallBudget/2)
 	}
 	t.Logf("%d stuck recipients cost the sender %d pauses, %v", n, pauses, total)
 }
