@@ -5,9 +5,11 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"flag"
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +34,7 @@ import (
 //
 //	go test -run x -bench Attack -benchtime 200000x ./server
 //	go test -run x -bench Attack/churn -benchtime 200000x ./server  # spans replacements
+//	go test -run x -bench Attack/silent100 ./server -args -attackprofile /tmp/p  # /tmp/p.silent100
 func BenchmarkAttack(b *testing.B) {
 	const outbuffer, partial = 1 << 20, 64 << 20
 	attacks := []struct {
@@ -126,6 +129,10 @@ func BenchmarkAttack(b *testing.B) {
 			got.Store(0)
 			target.Store(int64(b.N))
 			b.ResetTimer()
+			stopProfile := func() {}
+			if *attackProfile != "" {
+				stopProfile = profileTo(b, *attackProfile+"."+at.name)
+			}
 			cpu0 := cpuTime()
 			start := time.Now()
 			for i := range b.N {
@@ -144,6 +151,7 @@ func BenchmarkAttack(b *testing.B) {
 				elapsed = time.Unix(0, t).Sub(start)
 			}
 			cpu := cpuTime() - cpu0
+			stopProfile()
 			b.StopTimer()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
@@ -158,6 +166,28 @@ func BenchmarkAttack(b *testing.B) {
 			ci, _ := srv.Channel("A")
 			b.ReportMetric(float64(ci.FramesRefused), "framesRefused")
 		})
+	}
+}
+
+// attackProfile names the files of CPU profiles of BenchmarkAttack's
+// timed parts, one per attack: -cpuprofile would profile the set-up too
+// (filling 100 outboxes, say).
+var attackProfile = flag.String("attackprofile", "", "write a CPU profile of each attack's timed part to `prefix`.<attack>")
+
+// profileTo starts a CPU profile into the file at path and returns what
+// stops it.
+func profileTo(b *testing.B, path string) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 

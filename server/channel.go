@@ -30,6 +30,10 @@ type channel struct {
 	index *router.Index[*conn]
 	// queues holds the channel's queue groups.
 	queues *qgroup.Set[*conn]
+	// fullGen changes whenever one of its agents' outboxes stops being
+	// marked full, or is marked otherwise (clearFull): a sender's agents
+	// known full stay full while it does not (dropbatch.go).
+	fullGen atomic.Uint64
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}

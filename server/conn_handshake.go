@@ -147,7 +147,7 @@ func (c *conn) notLegacy() {
 	c.omu.Lock()
 	c.undecided, c.discarding = false, true
 	c.obuf, c.obig, c.told = c.obuf[:0], 0, c.dropped.Load()
-	c.full.Store(0)
+	c.clearFull()
 	c.omu.Unlock()
 	c.ch.index.RemoveAll(c)
 }

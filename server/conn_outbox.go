@@ -141,12 +141,21 @@ func (f *fullDrop) drops(c *conn) bool {
 
 // full reports whether the message is to be dropped for c without omu:
 // c's outbox had no room for it since its writer last took it.
-func (f *fullDrop) full(c *conn) bool {
-	v := c.full.Load()
+func (f *fullDrop) full(c *conn) bool { return f.fullAt(c.full.Load()) }
+
+// fullAt is full for an outbox whose c.full is v.
+func (f *fullDrop) fullAt(v int64) bool {
 	if v == 0 || !f.on {
 		return false
 	}
 	room, legacy := fullRoom(v)
+	return f.over(room, legacy)
+}
+
+// over reports whether the message does not fit in room bytes of an
+// outbox, and is not larger than the bound (such a frame goes into an
+// empty outbox): measured as an envelope for a legacy agent.
+func (f *fullDrop) over(room int, legacy bool) bool {
 	size := f.size
 	if legacy {
 		size = f.legacy
@@ -160,7 +169,18 @@ func (c *conn) markFullLocked(lim *limits) {
 	if c.legacy {
 		v |= 1
 	}
-	c.full.Store(v)
+	if old := c.full.Swap(v); old != 0 && old != v {
+		c.ch.fullGen.Add(1) // marked otherwise: senders look again (dropbatch.go)
+	}
+}
+
+// clearFull unmarks c's outbox as full: its writer took it, or c no
+// longer gets messages. Senders that skip c as known full (dropbatch.go)
+// look at it again from their next message.
+func (c *conn) clearFull() {
+	if c.full.Swap(0) != 0 {
+		c.ch.fullGen.Add(1)
+	}
 }
 
 // fullRoom decodes c.full: the room left in the outbox, and whether the
@@ -458,7 +478,7 @@ func (c *conn) closeWithError(pe *protoError) {
 		return
 	}
 	c.closing = true
-	c.full.Store(0)
+	c.clearFull()
 	// An agent that does not read must not keep its connection: the
 	// writer gets lingerTimeout to send what is queued and the error
 	// (slowLinger for the error alone, for a slow consumer).

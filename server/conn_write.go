@@ -201,7 +201,7 @@ func (q outboxQueue) Take(spare []byte) ([]byte, bool) {
 			// bound is free. A native agent is told of its drops (a
 			// frame, taken), a legacy one is not: without this, its
 			// messages were dropped for good, nothing ever queued.
-			c.full.Store(0)
+			c.clearFull()
 			c.ackMark()
 		}
 		return nil, c.closing
@@ -231,7 +231,7 @@ func (c *conn) tookLocked() {
 	if len(c.chargedBy) > 0 {
 		c.refundLocked()
 	}
-	c.full.Store(0)
+	c.clearFull()
 	if c.unproven != 0 && c.wrote < c.unproven {
 		// Written into a socket buffer that had room (toLegacy): still
 		// not paused for.
@@ -352,7 +352,7 @@ func (q outboxQueue) Idle() {
 func (c *conn) linger() {
 	c.omu.Lock()
 	c.closing = true
-	c.full.Store(0)
+	c.clearFull()
 	c.omu.Unlock()
 	c.signal()
 	t := time.NewTimer(lingerTimeout)

@@ -41,7 +41,7 @@ func (c *conn) queueUnlisten(sid uint32) bool {
 	if c.obig > 0 && headFrame(c.obuf) != head {
 		c.obig = 0 // the large frame at the head went: the bound is exact again
 	}
-	c.full.Store(0)
+	c.clearFull()
 	c.ackMark() // no longer full (acks_set.go)
 	c.omu.Unlock()
 	c.ch.redispatch(taken, map[uint32]qgroup.Key{sid: k})

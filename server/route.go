@@ -99,35 +99,15 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 	lim := ch.srv.limits.Load()
 	fd := fullDropOf(d, lim) // worked out once for all recipients
 	match := d.match(ch.index, src)
-	var slots []uint32 // the sender's drops counted in batches (dropbatch.go)
+	var b *dropBatch // the sender's drops counted in batches (dropbatch.go)
 	if fd.on && d.memo != nil && src != nil && !src.idleReader() {
-		slots = src.drops.slots(match) // else its last message for now: counted at once
+		b = &src.drops // else its last message for now: counted at once
+		b.slots(match)
 	} else if src != nil {
 		src.drops.flush() // what it batched before is told before this message
 	}
-	for i, c := range match {
-		if c == src {
-			continue
-		}
-		if fd.full(c) {
-			d.drops++
-			switch {
-			case slots == nil:
-				c.dropFast()
-			case slots[i] == dropBatchMax-1:
-				c.addDrops(dropBatchMax)
-				slots[i] = 0
-			default:
-				slots[i]++
-				src.drops.any = true
-			}
-			continue
-		}
-		if slots != nil && slots[i] != 0 {
-			c.addDrops(slots[i]) // told before the message (appendDroppedLocked)
-			slots[i] = 0
-		}
-		nearlyFull, vain := c.queue(d, lim)
+	offer := func(i int, c *conn) {
+		nearlyFull, vain := ch.offer(b, i, c, d, &fd, lim)
 		switch {
 		case nearlyFull && vain:
 			stuck = c
@@ -136,6 +116,32 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 		}
 		if nearlyFull && d.fulls != nil {
 			*d.fulls = append(*d.fulls, c)
+		}
+	}
+	if gen := ch.fullGen.Load(); b != nil && b.skips(&fd, gen) {
+		// Dropped for the recipients known full (counted in b), given to
+		// the others.
+		d.drops += uint64(len(b.known.full))
+		for _, i := range b.known.live {
+			offer(int(i), match[i])
+		}
+	} else {
+		if b != nil {
+			b.relearn(gen)
+		}
+		for i, c := range match {
+			if c == src {
+				continue
+			}
+			if b != nil {
+				if v := c.full.Load(); fd.fullAt(v) {
+					b.learnFull(i, v, b.countDrop(i, c))
+					d.drops++
+					continue
+				}
+				b.learnLive(i)
+			}
+			offer(i, c)
 		}
 	}
 	if full == nil {
@@ -151,4 +157,26 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 		}
 	}
 	return full
+}
+
+// offer gives d to c, the i-th recipient of the match: it drops it if c's
+// outbox is full, counted in b's slot i (or at once if b is nil), else it
+// queues it (queue's results). A drop for a recipient b has as not full
+// has b look at each recipient again for the next message.
+func (ch *channel) offer(b *dropBatch, i int, c *conn, d *delivery, fd *fullDrop, lim *limits) (nearlyFull, vain bool) {
+	if fd.full(c) {
+		d.drops++
+		if b == nil {
+			c.dropFast()
+			return false, false
+		}
+		b.countDrop(i, c)
+		b.known.valid = false
+		return false, false
+	}
+	if b != nil && b.n[i] != 0 {
+		c.addDrops(b.n[i]) // told before the message (appendDroppedLocked)
+		b.n[i] = 0
+	}
+	return c.queue(d, lim)
 }
