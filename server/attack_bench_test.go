@@ -133,6 +133,8 @@ func BenchmarkAttack(b *testing.B) {
 			if *attackProfile != "" {
 				stopProfile = profileTo(b, *attackProfile+"."+at.name)
 			}
+			var ms0 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
 			cpu0 := cpuTime()
 			start := time.Now()
 			for i := range b.N {
@@ -161,6 +163,9 @@ func BenchmarkAttack(b *testing.B) {
 			// message: steadier than the rate on a loaded machine.
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
 			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heapMiB")
+			// Near its memory limit (memorylimit less an eighth) the
+			// runtime collects again and again.
+			b.ReportMetric(float64(ms.NumGC-ms0.NumGC), "GCs")
 			b.ReportMetric(rssMiB(), "rssMiB")
 			b.ReportMetric(float64(bound)/(1<<20), "boundMiB")
 			ci, _ := srv.Channel("A")

@@ -80,6 +80,7 @@ type conn struct {
 	// come before obuf. The writer converts them a batch at a time as the
 	// agent reads, so one that reads nothing costs no conversion.
 	conv      []byte
+	convGone  int           // bytes of conv's array before conv, converted already (convert)
 	inflight  int           // bytes of the batch the writer is writing not yet written (less obig's frame), counted in the bound
 	batchLen  int           // size of that batch
 	batchBig  int           // of it, the size of a frame larger than the bound at its head (not counted)

@@ -115,7 +115,7 @@ func (c *conn) joinLegacy() error {
 // running yet.
 func (c *conn) toLegacy() {
 	c.omu.Lock()
-	c.conv, c.obuf, c.told = c.obuf, nil, c.dropped.Load()
+	c.conv, c.convGone, c.obuf, c.told = c.obuf, 0, nil, c.dropped.Load()
 	if len(c.conv) == 0 {
 		c.conv = nil
 	}

@@ -56,7 +56,11 @@ func (c *conn) queue(d *delivery, lim *limits) (nearlyFull, vain bool) {
 	if !c.legacy {
 		c.obuf = c.appendDroppedLocked(c.obuf)
 	}
-	c.obuf = appendBounded(c.obuf, frame, lim.outBuffer)
+	// Its capacity grows to what it may hold beside conv and the batch in
+	// flight, no more: a silent connection turned legacy holds its
+	// backlog in conv (issue 10, item 5: 100 of them took the process
+	// past its memorylimit, and its collector ran without end).
+	c.obuf = appendBounded(c.obuf, frame, lim.outBuffer-c.queuedLocked()+len(c.obuf))
 	if n == 0 {
 		// Into an empty outbox, whoever wakes the writer and when
 		// (d.wakes): acknowledgements wait for it (acks_set.go).
@@ -201,8 +205,8 @@ func (c *conn) appendDroppedLocked(buf []byte) []byte {
 }
 
 // appendBounded appends frame to buf, growing buf's capacity by doubling
-// but not past bound unless the frame needs it: an outbox holds what it
-// may queue, not twice that.
+// but not past bound (what buf may hold) unless the frame needs it: an
+// outbox holds what it may queue, not twice that.
 func appendBounded(buf, frame []byte, bound int) []byte {
 	need := len(buf) + len(frame)
 	if need <= cap(buf) {
@@ -223,8 +227,12 @@ func legacyMinLen(v *wire.MsgView) int {
 
 // queuedLocked is what counts against the outbox bound: the batch the
 // writer is writing and the frames queued after it, less a frame larger
-// than the bound alone at the head of either. c.omu is held.
-func (c *conn) queuedLocked() int { return c.inflight + len(c.conv) + len(c.obuf) - c.obig }
+// than the bound alone at the head of either, and the part of conv's
+// array already converted, which the outbox still holds (convert). c.omu
+// is held.
+func (c *conn) queuedLocked() int {
+	return c.inflight + c.convGone + len(c.conv) + len(c.obuf) - c.obig
+}
 
 // overLocked reports whether a frame of size bytes would pass the outbox
 // bound. A frame larger than the bound is accepted into an empty queue, and
@@ -495,7 +503,7 @@ func (c *conn) closeWithError(pe *protoError) {
 		// error frame comes next (sockWriter).
 		_, taken := takeQueued(c.obuf, nil, func(uint32) bool { return true })
 		c.unsent = append(c.unsent, taken...)
-		c.obuf, c.conv, c.obig = c.obuf[:0], nil, 0
+		c.obuf, c.conv, c.convGone, c.obig = c.obuf[:0], nil, 0, 0
 		c.cut, c.cutUntil = last, time.Now().Add(slowLinger)
 		c.nc.SetWriteDeadline(time.Now())
 	}

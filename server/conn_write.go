@@ -175,7 +175,17 @@ var _ batchwriter.Queue = outboxQueue{}
 
 // convBatch is how many bytes of the Msg frames queued before a
 // connection turned out legacy the writer turns into envelopes at a time.
-const convBatch = 32 << 10
+// What is converted still holds conv's array, and counts against the
+// outbox bound (queuedLocked) until a quarter of the array (convSpare) and
+// at least convBatch is converted: the rest then moves to an array of its
+// size, and the outbox has room again. Conv and the envelopes queued after
+// it so hold the bound, not up to twice it (100 silent connections turned
+// legacy took the process past its memorylimit); the copies cost at most
+// convSpare-1 times what was converted.
+const (
+	convBatch = 32 << 10
+	convSpare = 4
+)
 
 // Take hands the outbox to the writer, which lets stalled senders go on.
 // Messages queued before the connection turned out legacy go first, a
@@ -259,8 +269,14 @@ func (q outboxQueue) convert(spare []byte) []byte {
 	c := q.c
 	n := convChunk(c.conv)
 	chunk := c.conv[:n:n]
-	if c.conv = c.conv[n:]; len(c.conv) == 0 {
-		c.conv = nil
+	c.conv, c.convGone = c.conv[n:], c.convGone+n
+	switch {
+	case len(c.conv) == 0:
+		c.conv, c.convGone = nil, 0
+	case c.convGone >= max((c.convGone+cap(c.conv))/convSpare, convBatch):
+		// The rest to an array of its size (chunk keeps the old one
+		// while it is converted).
+		c.conv, c.convGone = bytes.Clone(c.conv), 0
 	}
 	big := c.obig > 0 // then chunk is that one frame
 	c.obig = 0

@@ -43,7 +43,7 @@ type Stats struct {
 
 func (c *conn) info() AgentInfo {
 	c.omu.Lock()
-	queued := c.queuedLocked() + c.obig
+	queued := c.queuedLocked() + c.obig - c.convGone
 	legacy, version := c.legacy, c.version
 	c.omu.Unlock()
 	return AgentInfo{
