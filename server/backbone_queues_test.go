@@ -98,6 +98,27 @@ func bbQueueInterest(t *testing.T, nc *natstest.Cluster, subject string, want in
 	})
 }
 
+// bbRoutedQueue waits until NATS server s holds (held) or no longer holds
+// a queue subscription to subject of NATS server from: the route brings
+// it, and its end, some time after from has them. (Interest cannot tell:
+// at least 5 matches while 6 remain.)
+func bbRoutedQueue(t *testing.T, s *natstest.Server, from, subject string, held bool) {
+	t.Helper()
+	ntWait(t, fmt.Sprintf("NATS server %s to hold (%v) %s's queue subscription to %s", s.Name(), held, from, subject), func() bool {
+		rz, err := s.Routez(&server.RoutezOptions{SubscriptionsDetail: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, r := range rz.Routes {
+			for _, sd := range r.SubsDetail {
+				found = found || r.RemoteName == from && sd.Subject == subject && sd.Queue != ""
+			}
+		}
+		return found == held
+	})
+}
+
 // natsQueueSubs returns the queue subscriptions of the client connection
 // named name on s, "SUBJECT QUEUE".
 func natsQueueSubs(t *testing.T, s *natstest.Server, name string) []string {
@@ -295,6 +316,11 @@ func TestBackboneQueueGroupSystemWide(t *testing.T) {
 			}
 			return true
 		})
+		// The other servers learn of it by the route: until then they
+		// may pick host 3 for a message, which its server, with no queue
+		// subscription left, drops.
+		bbRoutedQueue(t, nc.Servers[0], "n3", subj, false)
+		bbRoutedQueue(t, nc.Servers[1], "n3", subj, false)
 		bbQueueInterest(t, nc, subj, 5) // the other two queue subscriptions remain
 		const more = 1000
 		ctx := ctlCtx(t)
