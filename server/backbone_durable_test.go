@@ -91,6 +91,15 @@ func TestBackboneFailover(t *testing.T) {
 		}
 	})
 	emitNumbered(t, pOut, "n", n, func(i int) {})
+	defer func() {
+		if t.Failed() {
+			for i, h := range []*ntNode{h1, h2} {
+				b := h.srv.Stats().Backbone
+				t.Logf("host %d: %s to NATS %q (NATS server %d killed), %d reconnects, last error %q",
+					i+1, b.State, b.URL, victim+1, b.Reconnects, b.LastError)
+			}
+		}
+	}()
 	bbWait(t, "host 1 reconnected elsewhere", 30*time.Second, func() bool {
 		b := h1.srv.Stats().Backbone
 		return b.State == "connected" && b.URL != url
