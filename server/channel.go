@@ -32,7 +32,10 @@ type channel struct {
 	queues *qgroup.Set[*conn]
 	// fullGen changes whenever one of its agents' outboxes stops being
 	// marked full, or is marked otherwise (clearFull): a sender's agents
-	// known full stay full while it does not (dropbatch.go).
+	// known full stay full while it does not (dropbatch.go). It moves just
+	// after the mark: a sender that read it in between may drop one more
+	// message for an outbox its writer had just taken, as a sender racing
+	// that take would anyway.
 	fullGen atomic.Uint64
 
 	mu     sync.Mutex

@@ -140,3 +140,46 @@ func TestShutdownEndsParkedAgents(t *testing.T) {
 		t.Fatalf("%d connections parked after shutdown", got)
 	}
 }
+
+// A reader that reaches its park while another goroutine closes its
+// connection (after close has unparked, before the socket is closed) does
+// not park: parked then, nothing would resume it, and Shutdown would wait
+// for its connection for ever.
+func TestParkWhileClosing(t *testing.T) {
+	s := lifecycleServer(t, nil)
+	ch := s.channels["A"]
+	server, agent := unixPair(t)
+	ch.serve(server)
+	b := append([]byte(wire.Preamble), wire.AppendHello(nil, wire.Hello{Version: wire.Version, AgentID: "closing", Channel: "A"})...)
+	if _, err := agent.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	var c *conn
+	waitUntil(t, "the connection", func() bool {
+		s.liveMu.Lock()
+		defer s.liveMu.Unlock()
+		for l := range s.live {
+			c = l
+		}
+		return c != nil
+	})
+	testHookClosing = func(*conn) {
+		// Long past parkAfter: the reader tries to park meanwhile.
+		deadline := time.Now().Add(10 * parkAfter)
+		for parkedConns(s) == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	defer func() { testHookClosing = nil }()
+	c.close()
+	testHookClosing = nil
+	if got := parkedConns(s); got != 0 {
+		s.parked.unpark(c) // so that the server can end
+		t.Fatalf("%d connections parked after their close: nothing would resume them", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}

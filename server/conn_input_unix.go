@@ -78,6 +78,11 @@ func (c *conn) readable(fd uintptr) bool {
 	}
 	c.iw.waited = true
 	c.iw.poll[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	n, err := unix.Poll(c.iw.poll[:], 0)
-	return n != 0 || err != nil && !errors.Is(err, unix.EINTR)
+	for {
+		n, err := unix.Poll(c.iw.poll[:], 0)
+		if errors.Is(err, unix.EINTR) {
+			continue // a signal, not an answer: the bytes may be there
+		}
+		return n != 0 || err != nil
+	}
 }

@@ -52,11 +52,19 @@ func (c *conn) waitOrPark() (parked bool, err error) {
 }
 
 // add parks c, whose reader ends: the parker resumes it when its socket
-// becomes readable or it is closed. False if it cannot (the socket is
-// closed, or epoll failed): the reader waits on.
+// becomes readable or it is closed. False if it cannot (the connection
+// is closing, or epoll failed): the reader waits on.
 func (p *parker) add(c *conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	select {
+	case <-c.done:
+		// close has run unpark already (it closes done first, then takes
+		// mu): parked now, c would never be resumed, its socket closed
+		// under the epoll set without an event.
+		return false
+	default:
+	}
 	if p.ep == nil {
 		ep, err := newEpoller()
 		if err != nil {

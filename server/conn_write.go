@@ -396,6 +396,14 @@ func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		close(c.done)
 		c.srv.parked.unpark(c) // its reader meets the closed connection
+		if testHookClosing != nil {
+			testHookClosing(c)
+		}
 		c.nc.Close()
 	})
 }
+
+// testHookClosing, if set by a test, runs in close between unparking the
+// connection and closing its socket: where a reader that parks then
+// would never be resumed.
+var testHookClosing func(*conn)
