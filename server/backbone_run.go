@@ -134,7 +134,9 @@ func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearl
 	}
 	n := len(c.obuf)
 	c.obuf = c.appendDroppedLocked(c.obuf)
-	c.obuf = appendBounded(c.obuf, b, lim.outBuffer)
+	// Grown only to the room left beside conv and the batch in flight, as
+	// queue does.
+	c.obuf = appendBounded(c.obuf, b, lim.outBuffer-c.queuedLocked()+len(c.obuf))
 	if n == 0 {
 		c.ackMark() // as queue does for its first frame
 	}
