@@ -50,11 +50,25 @@ func recvOne(t testing.TB, rd *wire.Reader, alloc *recvAlloc) *Message {
 // before are not copied again.
 func TestReceiveAllocatesNothing(t *testing.T) { // not parallel: counts allocations
 	rd, alloc := recvSetup()
+	checkRecvAllocs(t, rd, alloc, "received")
+	m := recvOne(t, rd, alloc)
+	if m.Event != "bench" || m.Channel != "bench" || m.Agent != "pub-1" || len(m.Data) != 128 {
+		t.Fatalf("received %+v", m)
+	}
+}
+
+// checkRecvAllocs checks that receiving from rd allocates nothing per
+// message: not once in AllocsPerRun, and over 100,000 messages at most
+// 1/32 of an allocation each (a slab of msgSlab messages, and one of data
+// per 16 KiB of 128-byte data: 2/128 per message). It returns the
+// TotalAlloc bytes per message of those 100,000.
+func checkRecvAllocs(t *testing.T, rd *wire.Reader, alloc *recvAlloc, what string) (bytesPer float64) {
+	t.Helper()
 	for range 1000 {
 		recvOne(t, rd, alloc)
 	}
 	if n := testing.AllocsPerRun(1000, func() { recvOne(t, rd, alloc) }); n != 0 {
-		t.Fatalf("receiving a message allocates %.2f times", n)
+		t.Fatalf("a message %s: %.2f allocations", what, n)
 	}
 	const msgs = 100_000
 	var before, after runtime.MemStats
@@ -63,15 +77,10 @@ func TestReceiveAllocatesNothing(t *testing.T) { // not parallel: counts allocat
 		recvOne(t, rd, alloc)
 	}
 	runtime.ReadMemStats(&after)
-	// A slab of msgSlab messages, and one of data per 16 KiB of 128-byte
-	// data: 2/128 per message.
 	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
-		t.Fatalf("%.4f allocations per message received, want at most 1/32", per)
+		t.Fatalf("%.4f allocations per message %s, want at most 1/32", per, what)
 	}
-	m := recvOne(t, rd, alloc)
-	if m.Event != "bench" || m.Channel != "bench" || m.Agent != "pub-1" || len(m.Data) != 128 {
-		t.Fatalf("received %+v", m)
-	}
+	return float64(after.TotalAlloc-before.TotalAlloc) / msgs
 }
 
 // BenchmarkReceive is an agent's reader goroutine for one 128-byte

@@ -2,7 +2,6 @@ package netcluster
 
 import (
 	"bufio"
-	"runtime"
 	"testing"
 
 	"github.com/netcluster/netcluster/internal/wire"
@@ -32,25 +31,10 @@ func networkSetup() (*wire.Reader, *recvAlloc) {
 // and its data come from the slabs.
 func TestReceiveFromNetworkAllocatesNothing(t *testing.T) { // not parallel: counts allocations
 	rd, alloc := networkSetup()
-	for range 1000 {
-		recvOne(t, rd, alloc)
-	}
-	if n := testing.AllocsPerRun(1000, func() { recvOne(t, rd, alloc) }); n != 0 {
-		t.Fatalf("receiving a message from the network allocates %.2f times", n)
-	}
-	const msgs = 100_000
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range msgs {
-		recvOne(t, rd, alloc)
-	}
-	runtime.ReadMemStats(&after)
-	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
-		t.Fatalf("%.4f allocations per message from the network, want at most 1/32", per)
-	}
+	per := checkRecvAllocs(t, rd, alloc, "received from the network")
 	// Per message, a Message (112 bytes) and its data's share of a slab:
 	// nothing else.
-	if per := float64(after.TotalAlloc-before.TotalAlloc) / msgs; per > 112+128+16 {
+	if per > 112+128+16 {
 		t.Fatalf("%.0f bytes allocated per message from the network, want at most %d", per, 112+128+16)
 	}
 	a, b := recvOne(t, rd, alloc), recvOne(t, rd, alloc)
