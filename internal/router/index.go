@@ -48,8 +48,66 @@ type Index[S comparable] struct {
 // subscriber is one S in the index.
 type subscriber[S comparable] struct {
 	s    S
-	seq  uint64         // order of arrival; answers are sorted by it
-	refs map[string]int // pattern source → number of Adds not yet Removed
+	seq  uint64 // order of arrival; answers are sorted by it
+	refs refs   // pattern source → number of Adds not yet Removed
+}
+
+// refs counts the Adds not yet Removed of each pattern source of one
+// subscriber. Most subscribers listen to one pattern: it is held in place,
+// and a map is made only for a second one at the same time (a map of one
+// string costs some 250 bytes, as much again as the subscriber).
+type refs struct {
+	one  string         // a pattern, if n > 0
+	n    int            // the Adds of one not yet Removed; 0: one is unused
+	more map[string]int // the other patterns, each with n > 0
+}
+
+// get returns the count of pattern, 0 if the subscriber does not have it.
+func (r *refs) get(pattern string) int {
+	if r.n > 0 && r.one == pattern {
+		return r.n
+	}
+	return r.more[pattern]
+}
+
+// set makes the count of pattern n; 0 forgets it.
+func (r *refs) set(pattern string, n int) {
+	switch {
+	case r.n > 0 && r.one == pattern:
+		r.n = n
+		if n == 0 {
+			r.one = ""
+		}
+	case n == 0:
+		delete(r.more, pattern)
+	case r.more[pattern] > 0 || r.n > 0:
+		if r.more == nil {
+			r.more = make(map[string]int)
+		}
+		r.more[pattern] = n
+	default:
+		r.one, r.n = pattern, n
+	}
+}
+
+// len returns the number of distinct patterns.
+func (r *refs) len() int {
+	if r.n > 0 {
+		return 1 + len(r.more)
+	}
+	return len(r.more)
+}
+
+// patterns returns the distinct patterns, in no particular order.
+func (r *refs) patterns() []string {
+	out := make([]string, 0, r.len())
+	if r.n > 0 {
+		out = append(out, r.one)
+	}
+	for p := range r.more {
+		out = append(out, p)
+	}
+	return out
 }
 
 // entry is one distinct pattern source with the subscribers listening to it.
@@ -112,8 +170,8 @@ func (ix *Index[S]) Add(s S, pattern string) error {
 	defer ix.mu.Unlock()
 	sub := ix.subs[s]
 	if sub != nil {
-		if n := sub.refs[pattern]; n > 0 {
-			sub.refs[pattern] = n + 1
+		if n := sub.refs.get(pattern); n > 0 {
+			sub.refs.set(pattern, n+1)
 			return nil // no answer changes
 		}
 	}
@@ -130,11 +188,11 @@ func (ix *Index[S]) Add(s S, pattern string) error {
 		ix.insert(e)
 	}
 	if sub == nil {
-		sub = &subscriber[S]{s: s, seq: ix.nextSeq, refs: make(map[string]int, 1)}
+		sub = &subscriber[S]{s: s, seq: ix.nextSeq}
 		ix.nextSeq++
 		ix.subs[s] = sub
 	}
-	sub.refs[e.pat.src] = 1 // not pattern, which may share a larger buffer
+	sub.refs.set(e.pat.src, 1) // not pattern, which may share a larger buffer
 	i, _ := slices.BinarySearchFunc(e.subs, sub.seq, bySeq)
 	e.subs = slices.Insert(e.subs, i, sub)
 	e.id = ix.nextID
@@ -175,16 +233,16 @@ func (ix *Index[S]) Remove(s S, pattern string) bool {
 	if sub == nil {
 		return false
 	}
-	switch n := sub.refs[pattern]; n {
+	switch n := sub.refs.get(pattern); n {
 	case 0:
 		return false
 	case 1:
-		delete(sub.refs, pattern)
+		sub.refs.set(pattern, 0)
 	default:
-		sub.refs[pattern] = n - 1
+		sub.refs.set(pattern, n-1)
 		return true // no answer changes
 	}
-	if len(sub.refs) == 0 {
+	if sub.refs.len() == 0 {
 		delete(ix.subs, s)
 	}
 	ix.invalidate(ix.detach(sub, pattern))
@@ -204,8 +262,11 @@ func (ix *Index[S]) RemoveAll(s S) {
 	}
 	changed = true
 	delete(ix.subs, s)
-	pats := make([]*Pattern, 0, len(sub.refs))
-	for pattern := range sub.refs {
+	pats := make([]*Pattern, 0, sub.refs.len())
+	if sub.refs.n > 0 {
+		pats = append(pats, ix.detach(sub, sub.refs.one))
+	}
+	for pattern := range sub.refs.more {
 		pats = append(pats, ix.detach(sub, pattern))
 	}
 	ix.invalidate(pats...)
@@ -219,10 +280,7 @@ func (ix *Index[S]) Patterns(s S) []string {
 	if sub == nil {
 		return nil
 	}
-	out := make([]string, 0, len(sub.refs))
-	for pattern := range sub.refs {
-		out = append(out, pattern)
-	}
+	out := sub.refs.patterns()
 	slices.Sort(out)
 	return out
 }

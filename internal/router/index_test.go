@@ -176,6 +176,66 @@ func TestIndexPatterns(t *testing.T) {
 	}
 }
 
+// TestIndexRefsInPlace walks a subscriber's counts through the pattern
+// held in place and the map beside it: the first pattern removed while a
+// second is held, a third taking the freed place, counts above 1 in
+// either, and the map emptied before the place.
+func TestIndexRefsInPlace(t *testing.T) {
+	t.Parallel()
+	ix := NewIndex[string]()
+	add := func(p string) {
+		t.Helper()
+		if err := ix.Add("s", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remove := func(p string, want bool) {
+		t.Helper()
+		if got := ix.Remove("s", p); got != want {
+			t.Fatalf("Remove(%q) = %v, want %v", p, got, want)
+		}
+	}
+	patterns := func(want ...string) {
+		t.Helper()
+		if got := ix.Patterns("s"); !slices.Equal(got, want) {
+			t.Fatalf("Patterns = %q, want %q", got, want)
+		}
+	}
+	add("a")
+	add("b")
+	add("b")
+	patterns("a", "b")
+	remove("a", true) // the place is free, b stays in the map
+	patterns("b")
+	checkMatch(t, ix, "a", nil)
+	add("c") // takes the place
+	add("c")
+	patterns("b", "c")
+	remove("b", true)
+	patterns("b", "c") // b was added twice
+	remove("b", true)
+	remove("b", false)
+	patterns("c")
+	checkMatch(t, ix, "b", nil)
+	checkMatch(t, ix, "c", []string{"s"})
+	remove("c", true)
+	patterns("c")
+	remove("c", true)
+	if ix.Len() != 0 || ix.Patterns("s") != nil {
+		t.Fatalf("subscriber left: Len %d, Patterns %q", ix.Len(), ix.Patterns("s"))
+	}
+	add("d")
+	add("e")
+	add("f")
+	ix.RemoveAll("s")
+	for _, ev := range []string{"d", "e", "f"} {
+		checkMatch(t, ix, ev, nil)
+	}
+	if ix.Len() != 0 || len(ix.entries) != 0 {
+		t.Fatalf("RemoveAll left %d subscribers, %d entries", ix.Len(), len(ix.entries))
+	}
+}
+
 // TestIndexCacheInvalidation fails if a change does not drop cached answers,
 // including cached "nobody listens" answers.
 func TestIndexCacheInvalidation(t *testing.T) {
