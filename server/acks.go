@@ -73,15 +73,16 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 	if v.Flags&wire.FlagReplayed != 0 {
 		return perr(wire.CodeMalformed, "seqmsg: the replayed flag is the server's to set")
 	}
-	if !c.seqSeen {
-		c.seqSeen = true
+	s := c.sending()
+	if !s.seqSeen {
+		s.seqSeen = true
 		if seq > 1 {
 			c.resumeWait()
 		}
 	}
 	c.msgsIn.Add(1)
 	var d delivery // zeroed in place: a literal with constants is built in a copy
-	d.raw, d.v, d.seq, d.seqBuf, d.memo = f.Raw, &v, true, &c.seqScratch, &c.memo
+	d.raw, d.v, d.seq, d.seqBuf, d.memo = f.Raw, &v, true, &s.seqScratch, &s.memo
 	c.ch.routeDelivery(c, &d)
 	c.routed.Store(seq)
 	c.srv.acks.kick(c)

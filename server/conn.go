@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/internal/qgroup"
-	"github.com/netcluster/netcluster/internal/router"
 	"github.com/netcluster/netcluster/internal/transport"
 	"github.com/netcluster/netcluster/internal/wire"
 )
@@ -50,17 +49,12 @@ type conn struct {
 	// Owned by the reader (run's goroutine).
 	stallTimer *time.Timer // used in stall
 	credit     pauseCredit // of pauses in vain for recipients (stall)
-	fulls      []*conn     // recipients of the message being routed whose outboxes are nearly full (routeDelivery)
 	patterns   int         // listener patterns added (native agents)
 	br         *bufio.Reader
-	lscratch   []byte                            // legacy envelopes of the messages it sends (delivery.legacyFrame)
-	big        int                               // size of the frame larger than br arriving, 0 if none (conn_frames.go)
-	bigLeft    int                               // of its bytes, those not yet read
-	charged    int                               // bytes charged to the server's partial frame budget
-	origin     []byte                            // what its Msg frames carry after their flags (wire.AppendOrigin)
-	memo       router.Memo[*conn]                // its channel's listeners of the event it last emitted
-	drops      dropBatch                         // its drops for full outboxes not yet counted (dropbatch.go)
-	qmemo      router.Memo[*qgroup.Group[*conn]] // and its channel's queue groups
+	big        int        // size of the frame larger than br arriving, 0 if none (conn_frames.go)
+	bigLeft    int        // of its bytes, those not yet read
+	charged    int        // bytes charged to the server's partial frame budget
+	snd        *sendState // what routing its messages needs, from its first one on (sending)
 
 	// The reader's too: br is lent from in, nil while the reader waits
 	// with nothing buffered (conn_input.go); tryRead has frameReader read
@@ -111,24 +105,22 @@ type conn struct {
 	// the writer took (under omu), batches those it finished writing,
 	// convLast is the take that emptied conv (under omu); routed is the
 	// last SeqMsg number routed, acked the last acknowledged (the
-	// acker's); seqSeen and seqScratch belong to the reader. joined
+	// acker's); sendState's seqSeen and seqScratch belong to the reader. joined
 	// (written under omu) is set while c is a member of its channel; ackIn
 	// and ackAt place it in its channel's ackSet (acks_set.go); ackSender
 	// is set while it is registered with the acker (kick).
-	takes      uint64
-	convLast   uint64
-	batches    atomic.Uint64
-	routed     atomic.Uint64
-	acked      uint64
-	ackStuck   atomic.Uint64 // the acker's: 1 + progress when it gave up waiting for this writer, 0 if it did not
-	seqSeen    bool
-	seqScratch []byte
-	joined     atomic.Bool
-	ackIn      atomic.Int32
-	ackAt      int // under c.ch.acks.mu
-	ackSender  atomic.Bool
-	gap        gapState // its stream and Watch (streams.go)
-	parkFD     int32    // its socket while parked (conn_park_linux.go), under srv.parked.mu
+	takes     uint64
+	convLast  uint64
+	batches   atomic.Uint64
+	routed    atomic.Uint64
+	acked     uint64
+	ackStuck  atomic.Uint64 // the acker's: 1 + progress when it gave up waiting for this writer, 0 if it did not
+	joined    atomic.Bool
+	ackIn     atomic.Int32
+	ackAt     int // under c.ch.acks.mu
+	ackSender atomic.Bool
+	gap       gapState // its stream and Watch (streams.go)
+	parkFD    int32    // its socket while parked (conn_park_linux.go), under srv.parked.mu
 
 	dw direct // in-place writes (conn_direct.go), under omu
 
@@ -210,7 +202,7 @@ func (c *conn) serveFrames() (parked bool) {
 		return true
 	}
 	c.giveInput()
-	c.drops.flush()
+	c.flushDrops()
 	c.endStream()
 	c.ch.leave(c)
 	c.ackForget()

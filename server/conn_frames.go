@@ -34,7 +34,7 @@ type frameReader struct{ c *conn }
 
 func (r frameReader) Read(p []byte) (int, error) {
 	c := r.c
-	c.drops.flush() // all read is acted on (dropbatch.go)
+	c.flushDrops() // all read is acted on (dropbatch.go)
 	if c.tryRead {
 		return c.readNow(p) // between frames: no partial frame is charged
 	}

@@ -36,7 +36,7 @@ func (c *conn) readNative() error {
 		}
 		c.frameDone(nil)
 		if f.Type != wire.TypeMsg && f.Type != wire.TypeSeqMsg {
-			c.drops.flush() // counted before what the agent asks next (dropbatch.go)
+			c.flushDrops() // counted before what the agent asks next (dropbatch.go)
 		}
 		if err := c.onFrame(f); err != nil {
 			return c.fail(err)
@@ -135,10 +135,11 @@ func (c *conn) onMsg(f wire.Frame) error {
 // msgOrigin returns what every Msg of this connection carries after its
 // flags (wire.AppendOrigin), made once; nil if the names cannot be sent.
 func (c *conn) msgOrigin() []byte {
-	if c.origin == nil && len(c.ch.name) <= wire.MaxNameLen && len(c.id) <= wire.MaxNameLen {
-		c.origin = wire.AppendOrigin(nil, c.ch.name, c.id)
+	s := c.sending()
+	if s.origin == nil && len(c.ch.name) <= wire.MaxNameLen && len(c.id) <= wire.MaxNameLen {
+		s.origin = wire.AppendOrigin(nil, c.ch.name, c.id)
 	}
-	return c.origin
+	return s.origin
 }
 
 // onListen adds a listener pattern, up to maxPatterns of them.

@@ -54,7 +54,7 @@ func TestKnownFullGetsMessageAfterTake(t *testing.T) {
 	for range 5 {
 		ch.route(src, frame, &v)
 	}
-	if k := src.drops.known; !k.valid || len(k.full) != 3 {
+	if k := src.snd.drops.known; !k.valid || len(k.full) != 3 {
 		t.Fatalf("after 5 messages to 3 full outboxes the sender knows %d of them full (valid %v), want 3", len(k.full), k.valid)
 	}
 	r := rs[1]
@@ -67,7 +67,7 @@ func TestKnownFullGetsMessageAfterTake(t *testing.T) {
 	for range 20 {
 		ch.route(src, frame, &v)
 	}
-	src.drops.flush()
+	src.snd.drops.flush()
 	var sum uint64
 	for _, r := range rs {
 		sum += r.dropped.Load()
@@ -89,7 +89,7 @@ func TestKnownFullTakesSmallerMessage(t *testing.T) {
 	for range 3 {
 		ch.route(src, frame, &v)
 	}
-	if k := src.drops.known; !k.valid || len(k.full) != 1 || k.room != 600 {
+	if k := src.snd.drops.known; !k.valid || len(k.full) != 1 || k.room != 600 {
 		t.Fatalf("the sender knows %d full (valid %v, room %d), want 1 with 600 bytes of room", len(k.full), k.valid, k.room)
 	}
 	small := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "src", Event: "ev", Data: make([]byte, 400)})
@@ -100,7 +100,7 @@ func TestKnownFullTakesSmallerMessage(t *testing.T) {
 		t.Fatalf("a %d-byte message for an outbox with 600 bytes of room: %d queued, want 1", len(small), got-out)
 	}
 	ch.route(src, frame, &v)
-	src.drops.flush()
+	src.snd.drops.flush()
 	if d := r.dropped.Load(); d != 4 {
 		t.Errorf("%d drops counted for the recipient, want 4", d)
 	}
@@ -128,7 +128,7 @@ func TestKnownFullCountsEvery1024(t *testing.T) {
 			t.Errorf("%s: %d of its %d drops counted before the sender flushed, want %d", r.id, r.dropped.Load(), drops, want)
 		}
 	}
-	src.drops.flush()
+	src.snd.drops.flush()
 	var sum uint64
 	for _, r := range rs {
 		if drops := n - (r.msgsOut.Load() - 10); r.dropped.Load() != drops {

@@ -17,7 +17,7 @@ import (
 func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 	d := delivery{raw: raw, v: v}
 	if src != nil {
-		d.memo = &src.memo // route runs on src's reader goroutine
+		d.memo = &src.sending().memo // route runs on src's reader goroutine
 	}
 	ch.routeDelivery(src, &d)
 }
@@ -30,11 +30,12 @@ func (ch *channel) route(src *conn, raw []byte, v *wire.MsgView) {
 func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	v := d.v
 	if src != nil {
+		s := src.sending()
 		if d.memo != nil {
-			d.qmemo = &src.qmemo
+			d.qmemo = &s.qmemo
 		}
-		d.scratch = &src.lscratch
-		d.fulls = &src.fulls
+		d.scratch = &s.lscratch
+		d.fulls = &s.fulls
 		if src.idleReader() {
 			d.inPlace = inPlaceMax
 		}
@@ -101,10 +102,10 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 	match := d.match(ch.index, src)
 	var b *dropBatch // the sender's drops counted in batches (dropbatch.go)
 	if fd.on && d.memo != nil && src != nil && !src.idleReader() {
-		b = &src.drops // else its last message for now: counted at once
+		b = &src.sending().drops // else its last message for now: counted at once
 		b.slots(match)
 	} else if src != nil {
-		src.drops.flush() // what it batched before is told before this message
+		src.flushDrops() // what it batched before is told before this message
 	}
 	offer := func(i int, c *conn) {
 		nearlyFull, vain := ch.offer(b, i, c, d, &fd, lim)

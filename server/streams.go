@@ -52,7 +52,7 @@ func (c *conn) onStream(payload []byte) error {
 	if old := c.gap.stream.Load(); old != 0 && old != v {
 		return perr(wire.CodeProtocol, "stream: this connection announced stream %08x, now %08x", uint32(old), stream)
 	}
-	if c.seqSeen {
+	if c.snd != nil && c.snd.seqSeen {
 		return perr(wire.CodeProtocol, "stream: announced after the connection's first seqmsg")
 	}
 	c.gap.stream.Store(v)
