@@ -42,7 +42,7 @@ func (c *conn) onWatch(payload []byte) error {
 		return perr(wire.CodeMalformed, "%v", err)
 	}
 	for _, r := range refs {
-		if !agentIDRE.MatchString(r.Agent) {
+		if !validAgentID(r.Agent) {
 			return perr(wire.CodeMalformed, "watch: invalid agent id %.64q of channel %.64q: want 1 to 64 letters, digits, '.', '_' or '-'", r.Agent, r.Channel)
 		}
 	}
