@@ -117,7 +117,7 @@ func (n *bbNode) routeRun(b []byte, k, head, biggest int, sc *bbScratch) bool {
 // for a connection that is closing: queue would discard them); and, as
 // queue, whether the outbox is now more than three quarters full and
 // whether pauses for c have been in vain. A run may thus pass three
-// quarters by up to its size (a batch, 64 KiB at most) before the caller
+// quarters by up to its size (a batch, 256 KiB at most) before the caller
 // waits, where frame by frame it would wait after the frame that passed.
 func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearlyFull, vain bool) {
 	if c.full.Load() != 0 {

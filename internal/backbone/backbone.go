@@ -82,10 +82,13 @@ type Backbone struct {
 	state    atomic.Int32           // a connState
 	url      atomic.Pointer[string] // the server connected to, redacted
 	buffered atomic.Int64           // nats.go's buffered bytes, as last sampled
-	closed   atomic.Bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// maxPayload is the NATS server's max_payload, as the last connection's
+	// INFO gave it (0 before any): Send bounds its batches by it.
+	maxPayload atomic.Int64
+	closed     atomic.Bool
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 
 	warn warner
 }
@@ -266,6 +269,7 @@ func (b *Backbone) connected(nc *nats.Conn) {
 	if b.closed.Load() {
 		return
 	}
+	b.maxPayload.Store(nc.MaxPayload())
 	b.up.Store(true)
 	b.lastErr.Store(nil)
 	url := nc.ConnectedUrlRedacted()

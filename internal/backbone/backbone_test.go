@@ -315,7 +315,7 @@ func TestOutageBuffersThenDrops(t *testing.T) {
 	}
 	// nats.go lets the last publication take it over its bound: at most
 	// one batch.
-	if st.Buffered == 0 || st.Buffered > 64<<10+batchBytes+2<<10 {
+	if st.Buffered == 0 || st.Buffered > 64<<10+a.batchLimit()+2<<10 {
 		t.Errorf("buffered %d bytes, want up to 64 KiB and one batch", st.Buffered)
 	}
 	if !strings.Contains(st.LastError, ns.URL()) && !strings.Contains(st.LastError, "127.0.0.1") {

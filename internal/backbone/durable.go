@@ -208,8 +208,8 @@ func (d *durable) publishLoop() {
 		it := d.queue[0]
 		k, size := 1, len(it.frame)
 		maxPayload := int(d.b.nc.MaxPayload())
-		for k < len(d.queue) && k < maxBatch && d.queue[k].subj == it.subj &&
-			size+len(d.queue[k].frame) <= batchBytes && envHeaderLen+4+size+len(d.queue[k].frame) <= maxPayload {
+		for k < len(d.queue) && k < durableBatch && d.queue[k].subj == it.subj &&
+			size+len(d.queue[k].frame) <= durableBytes && envHeaderLen+4+size+len(d.queue[k].frame) <= maxPayload {
 			size += len(d.queue[k].frame)
 			k++
 		}
