@@ -124,7 +124,7 @@ func (d *delivery) legacyFrame() []byte {
 
 // checkOrigin is the origin check of a Msg, Call or Answer from c.
 func (c *conn) checkOrigin(what string, v *wire.MsgView) error {
-	if !bytes.Equal(v.Channel, []byte(c.ch.name)) || !bytes.Equal(v.Agent, c.idb) || len(v.Node) != 0 {
+	if !bytes.Equal(v.Channel, []byte(c.ch.name)) || string(v.Agent) != c.id || len(v.Node) != 0 {
 		return perr(wire.CodeOrigin, "%s origin %q/%q/%q does not match this connection (channel %q, agent %q)",
 			what, v.Node, v.Channel, v.Agent, c.ch.name, c.id)
 	}

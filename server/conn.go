@@ -40,21 +40,18 @@ type conn struct {
 	// Set by the handshake, then read-only; legacy and version under omu
 	// (deliver reads them while the connection is still undecided).
 	id       string
-	idb      []byte
 	legacy   bool
+	version  byte // the protocol version of the connection (Welcome's)
 	hellopid int
-	version  byte         // the protocol version of the connection (Welcome's)
 	rd       *wire.Reader // native connections; nil while br is (conn_input.go)
 
 	// Owned by the reader (run's goroutine).
-	stallTimer *time.Timer // used in stall
-	credit     pauseCredit // of pauses in vain for recipients (stall)
-	patterns   int         // listener patterns added (native agents)
-	br         *bufio.Reader
-	big        int        // size of the frame larger than br arriving, 0 if none (conn_frames.go)
-	bigLeft    int        // of its bytes, those not yet read
-	charged    int        // bytes charged to the server's partial frame budget
-	snd        *sendState // what routing its messages needs, from its first one on (sending)
+	patterns int // listener patterns added (native agents)
+	br       *bufio.Reader
+	big      int        // size of the frame larger than br arriving, 0 if none (conn_frames.go)
+	bigLeft  int        // of its bytes, those not yet read
+	charged  int        // bytes charged to the server's partial frame budget
+	snd      *sendState // what routing its messages needs, from its first one on (sending)
 
 	// The reader's too: br is lent from in, nil while the reader waits
 	// with nothing buffered (conn_input.go); tryRead has frameReader read
@@ -119,8 +116,8 @@ type conn struct {
 	ackIn     atomic.Int32
 	ackAt     int // under c.ch.acks.mu
 	ackSender atomic.Bool
-	gap       gapState // its stream and Watch (streams.go)
 	parkFD    int32    // its socket while parked (conn_park_linux.go), under srv.parked.mu
+	gap       gapState // its stream and Watch (streams.go)
 
 	dw direct // in-place writes (conn_direct.go), under omu
 
@@ -157,7 +154,6 @@ func newConn(ch *channel, nc net.Conn) *conn {
 		since:      time.Now(),
 		pid:        -1,
 		uid:        -1,
-		credit:     pauseCredit{left: stallBudget, filled: time.Now()},
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),

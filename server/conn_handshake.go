@@ -94,7 +94,7 @@ func (c *conn) handshake(br *bufio.Reader) error {
 		return c.refuse(perr(wire.CodeBadHello, "invalid agent id %q: want 1 to 64 letters, digits, '.', '_' or '-'", h.AgentID))
 	}
 	c.omu.Lock()
-	c.id, c.idb, c.hellopid = h.AgentID, []byte(h.AgentID), int(h.PID)
+	c.id, c.hellopid = h.AgentID, int(h.PID)
 	if c.pid < 0 {
 		c.pid = c.hellopid
 	}
@@ -114,7 +114,7 @@ func (c *conn) handshake(br *bufio.Reader) error {
 func (c *conn) joinLegacy() error {
 	id := fmt.Sprintf("legacy-%d", c.srv.nextID.Add(1))
 	c.omu.Lock() // a drop's warning reads it (dropWarnDue)
-	c.id, c.idb = id, []byte(id)
+	c.id = id
 	c.omu.Unlock()
 	// A legacy agent cannot say what it listens to: it gets everything
 	// routed to its channel, as in the original, from its first moment

@@ -338,17 +338,18 @@ func (c *conn) stall(r *conn) {
 	}
 	room, at := r.room, r.progress.Load()
 	r.omu.Unlock()
-	if c.stallTimer == nil {
-		c.stallTimer = time.NewTimer(stallMax)
+	s := c.sending()
+	if s.stallTimer == nil {
+		s.stallTimer = time.NewTimer(stallMax)
 	} else {
-		c.stallTimer.Reset(stallMax)
+		s.stallTimer.Reset(stallMax)
 	}
 	select {
 	case <-room:
-		c.stallTimer.Stop()
+		s.stallTimer.Stop()
 	case <-r.done:
-		c.stallTimer.Stop()
-	case <-c.stallTimer.C:
+		s.stallTimer.Stop()
+	case <-s.stallTimer.C:
 		r.omu.Lock()
 		vain := r.progress.Load() == at
 		if vain && !r.writing && r.waits < stallBudget {
@@ -367,7 +368,7 @@ func (c *conn) stall(r *conn) {
 		}
 		r.omu.Unlock()
 		if vain {
-			c.credit.left = max(c.stallCredit()-stallMax, -stallBudget)
+			s.credit.left = max(c.stallCredit()-stallMax, -stallBudget)
 		}
 	}
 }
@@ -412,13 +413,15 @@ func (c *conn) refundLocked() {
 func (c *conn) refund() {
 	if n := c.refunds.Load(); n != 0 {
 		c.refunds.Add(-n)
-		c.credit.left = min(c.credit.left+time.Duration(n), stallBudget)
+		c.sending().credit.left = min(c.snd.credit.left+time.Duration(n), stallBudget)
 	}
 }
 
 // stallCredit refills and returns the sender's credit of pauses (see
 // stall).
-func (c *conn) stallCredit() time.Duration { return c.credit.refill(time.Now(), stallBudget) }
+func (c *conn) stallCredit() time.Duration {
+	return c.sending().credit.refill(time.Now(), stallBudget)
+}
 
 // pauseCredit is a budget of pauses that refills by 1/stallRefill of the
 // time that passes, up to a bound: a sender's pauses in vain (stall) and

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/netcluster/netcluster/internal/qgroup"
 	"github.com/netcluster/netcluster/internal/router"
 )
@@ -10,6 +12,8 @@ import (
 // only listen do not hold it (some 360 bytes each). Only the reader uses
 // it.
 type sendState struct {
+	stallTimer *time.Timer                       // used in stall
+	credit     pauseCredit                       // of pauses in vain for recipients (stall)
 	fulls      []*conn                           // recipients of the message being routed whose outboxes are nearly full (routeDelivery)
 	lscratch   []byte                            // legacy envelopes of the messages it sends (delivery.legacyFrame)
 	origin     []byte                            // what its Msg frames carry after their flags (wire.AppendOrigin)
@@ -24,7 +28,10 @@ type sendState struct {
 // calls it.
 func (c *conn) sending() *sendState {
 	if c.snd == nil {
-		c.snd = new(sendState)
+		// Its credit of pauses starts full, as it would have been had
+		// it been made at the connection's start (it refills to
+		// stallBudget, no further).
+		c.snd = &sendState{credit: pauseCredit{left: stallBudget, filled: time.Now()}}
 	}
 	return c.snd
 }

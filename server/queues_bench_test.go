@@ -45,7 +45,7 @@ func queueSetup(t testing.TB, n int) (src *conn, members []*conn) {
 		members = append(members, c)
 	}
 	src = newConn(a, sink{})
-	src.id, src.idb, src.version = "pub", []byte("pub"), wire.VersionAcks
+	src.id, src.version = "pub", wire.VersionAcks
 	frame := wire.AppendSeqMsg(nil, 7, 1, &wire.Msg{Channel: "A", Agent: "pub", Event: "ev", Data: make([]byte, 128)})
 	var stream []byte
 	for len(stream)+len(frame) <= readBufSize {

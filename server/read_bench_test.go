@@ -25,7 +25,6 @@ func (c *cycle) Read(p []byte) (int, error) {
 func readSetup(t testing.TB, n int) (*conn, []byte) {
 	t.Helper()
 	_, src, frame, _ := routeSetup(t, n)
-	src.idb = []byte(src.id)
 	var stream []byte
 	for len(stream)+len(frame) <= readBufSize {
 		stream = append(stream, frame...)

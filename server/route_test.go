@@ -209,7 +209,7 @@ func TestStallLateWriter(t *testing.T) {
 		}
 	}
 	// As if stuck recipients had spent the sender's credit.
-	src.credit = pauseCredit{left: -stallBudget, filled: time.Now()}
+	src.sending().credit = pauseCredit{left: -stallBudget, filled: time.Now()}
 	for i := range 3 {
 		start := time.Now()
 		src.stall(late)

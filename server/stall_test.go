@@ -79,7 +79,7 @@ func TestStallPrefersDrainingRecipient(t *testing.T) {
 func TestStallProvenReaderWithoutCredit(t *testing.T) {
 	s, ch, frame, v := stallServer(t)
 	src := newConn(ch, sink{})
-	src.credit.left = -stallBudget // spent by stuck agents
+	src.sending().credit.left = -stallBudget // spent by stuck agents
 	pauses := func(r *conn) int {
 		n := 0
 		for range 4 {

@@ -33,6 +33,14 @@ type gapState struct {
 	seq    uint64 // the reader's: the last number the agent announced
 	acked  uint64 // the reader's: the last it announced acknowledged
 
+	// watch is made by the connection's first Watch (a receiver that
+	// connected again), set and read by the reader, and by the answers'
+	// timer it arms: most connections never ask, and do not hold it.
+	watch *watchState
+}
+
+// watchState is a connection's Watch entries (streams_watch.go).
+type watchState struct {
 	mu      sync.Mutex
 	watched int            // entries asked about on this connection
 	pending []watchRef     // waiting for the grace to end (streams_watch.go)

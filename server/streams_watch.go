@@ -31,7 +31,10 @@ type watchRef struct {
 // ends, with a Gone listing the streams asked about that are not
 // connected.
 func (c *conn) onWatch(payload []byte) error {
-	g := &c.gap
+	if c.gap.watch == nil {
+		c.gap.watch = new(watchState)
+	}
+	g := c.gap.watch
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	refs, err := wire.ParseRefs(nil, payload, maxWatched-g.watched)
@@ -91,7 +94,7 @@ func (c *conn) onWatch(payload []byte) error {
 
 // answerWatch answers the pending Watch entries once the grace is over.
 func (c *conn) answerWatch() {
-	g := &c.gap
+	g := c.gap.watch // made before the timer that calls this
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
@@ -111,8 +114,13 @@ func (c *conn) answerWatch() {
 	g.armed.Done()
 }
 
-// stop cancels the pending answers and waits for one being sent.
-func (g *gapState) stop(s *Server) {
+// stop cancels the pending answers and waits for one being sent. Only
+// the reader calls it, after its last frame: no Watch follows.
+func (gs *gapState) stop(s *Server) {
+	g := gs.watch
+	if g == nil {
+		return // never asked
+	}
 	g.mu.Lock()
 	g.stopped = true
 	if g.timer != nil && g.timer.Stop() {
