@@ -280,9 +280,11 @@ func (q outboxQueue) convert(spare []byte) []byte {
 	}
 	big := c.obig > 0 // then chunk is that one frame
 	c.obig = 0
-	c.inflight = len(chunk)
+	// The chunk is the batch being written from now on (its frames, then
+	// its envelopes: takenLocked), as inflight counts it.
+	c.inflight, c.batchLen, c.batchBig = len(chunk), len(chunk), 0
 	if big {
-		c.inflight = 0
+		c.inflight, c.batchBig = 0, len(chunk)
 	}
 	// In a write from now on: nothing is written in place meanwhile
 	// (flushNowLocked), which would pass the chunk; and the take is
