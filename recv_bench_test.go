@@ -97,7 +97,16 @@ func BenchmarkReceive(b *testing.B) {
 // queuedSetup is recvSetup for QueueMsg frames, as a queue group member
 // gets them, and the agent to decode them with.
 func queuedSetup() (*wire.Reader, *recvAlloc, *Agent) {
-	inner := wire.AppendMsg(nil, &wire.Msg{Channel: "bench", Agent: "pub-1", Event: "bench", Data: make([]byte, 128)})
+	return queuedSetupOf(false)
+}
+
+// queuedSetupOf is queuedSetup, of requests (Call frames) if calls is set.
+func queuedSetupOf(calls bool) (*wire.Reader, *recvAlloc, *Agent) {
+	m := &wire.Msg{Channel: "bench", Agent: "pub-1", Event: "bench", Data: make([]byte, 128)}
+	inner := wire.AppendMsg(nil, m)
+	if calls {
+		inner = wire.AppendCall(nil, 7, m)
+	}
 	frame := wire.AppendQueueMsg(nil, 3, inner)
 	var stream []byte
 	for len(stream)+len(frame) <= readBufSize {
@@ -140,6 +149,30 @@ func TestReceiveQueuedAllocatesNothing(t *testing.T) { // not parallel: counts a
 	}
 }
 
+// A queue group member's request (a QueueMsg of a Call) allocates nothing
+// either: its call (the agent and request id that Reply needs) comes from
+// a slab too.
+func TestReceiveQueuedCallAllocatesNothing(t *testing.T) { // not parallel: counts allocations
+	rd, alloc, a := queuedSetupOf(true)
+	for range 1000 {
+		recvQueued(t, rd, alloc, a)
+	}
+	const msgs = 100_000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range msgs {
+		recvQueued(t, rd, alloc, a)
+	}
+	runtime.ReadMemStats(&after)
+	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/16 {
+		t.Fatalf("%.4f allocations per queued request received, want at most 1/16", per)
+	}
+	m := recvQueued(t, rd, alloc, a)
+	if !m.IsRequest() || m.call.agent != a || m.call.id != 7 || m.Event != "bench" || len(m.Data) != 128 {
+		t.Fatalf("received %+v", m)
+	}
+}
+
 // BenchmarkReceiveQueued is BenchmarkReceive for a queue group member's
 // messages (QueueMsg frames, S12's workers).
 func BenchmarkReceiveQueued(b *testing.B) {
@@ -152,10 +185,12 @@ func BenchmarkReceiveQueued(b *testing.B) {
 }
 
 // A Message, of which every message received costs one, keeps its flags
-// together: 112 bytes on 64-bit platforms, not the 128 of interleaved ones.
+// together and a request's call behind one pointer: 104 bytes on 64-bit
+// platforms, not the 128 of interleaved flags or the 112 of two words for
+// the call.
 func TestMessageSize(t *testing.T) {
 	t.Parallel()
-	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(Message{}) != 112 {
-		t.Fatalf("a Message is %d bytes, want 112", unsafe.Sizeof(Message{}))
+	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(Message{}) != 104 {
+		t.Fatalf("a Message is %d bytes, want 104", unsafe.Sizeof(Message{}))
 	}
 }

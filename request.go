@@ -91,11 +91,16 @@ func (a *Agent) request(ctx context.Context, event string, data []byte, flags by
 		if copyData {
 			data = append([]byte(nil), data...)
 		}
-		local = &Message{
+		// The Message and its call in one allocation.
+		lc := &struct {
+			msg Message
+			c   call
+		}{c: call{agent: a, id: id}}
+		lc.msg = Message{
 			Event: event, Data: data, JSON: flags&wire.FlagJSON != 0,
-			Channel: a.channel, Agent: a.id, Local: true,
-			agent: a, reqID: id, req: true,
+			Channel: a.channel, Agent: a.id, Local: true, call: &lc.c,
 		}
+		local = &lc.msg
 		pc.local = true
 	}
 	a.mu.Unlock()
@@ -176,7 +181,7 @@ func (a *Agent) failCallsLocked(err error) {
 
 // IsRequest reports whether the message is a request, which a handler may
 // answer with Reply.
-func (m *Message) IsRequest() bool { return m.req }
+func (m *Message) IsRequest() bool { return m.call != nil }
 
 // Reply answers the request m with v encoded as JSON. The answer goes to
 // the requesting agent only, in whatever channel or on whatever machine it
@@ -198,13 +203,13 @@ func (m *Message) ReplyRaw(ctx context.Context, data []byte) error {
 }
 
 func (m *Message) reply(ctx context.Context, data []byte, flags byte) error {
-	if !m.req || m.agent == nil {
+	if m.call == nil || m.call.agent == nil {
 		return fmt.Errorf("%w: event %q", ErrNotRequest, m.Event)
 	}
-	a := m.agent
+	a := m.call.agent
 	if m.Local {
 		// The agent's own request: answered in memory.
-		a.resolve(m.reqID, callResult{msg: &Message{
+		a.resolve(m.call.id, callResult{msg: &Message{
 			Event: m.Event, Data: data, JSON: flags&wire.FlagJSON != 0,
 			Channel: a.channel, Agent: a.id, Local: true,
 		}})
@@ -217,7 +222,7 @@ func (m *Message) reply(ctx context.Context, data []byte, flags byte) error {
 	if err := a.waitRoomLocked(ctx, "reply to", m.Event, wire.AnswerSize(&to, &ans)); err != nil {
 		return err
 	}
-	a.queueFrame(wire.AppendAnswer(a.out, m.reqID, &to, &ans))
+	a.queueFrame(wire.AppendAnswer(a.out, m.call.id, &to, &ans))
 	return nil
 }
 
@@ -256,7 +261,7 @@ func (a *Agent) readCall(alloc *recvAlloc, f wire.Frame) (m *Message, sid uint32
 	}
 	m = alloc.view(&v)
 	if typ == wire.TypeCall {
-		m.agent, m.reqID, m.req = a, id, true
+		m.call = alloc.call(a, id)
 	}
 	return m, sid, nil
 }
