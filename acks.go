@@ -44,8 +44,15 @@ func (a *Agent) onAck(seq uint64) {
 	a.changed.broadcast()
 }
 
-// recycle keeps buf for a later batch. Call with mu held.
+// recycle keeps buf for a later batch: a chunk in the pool of chunks
+// (sendbuf.go), another buffer among the free ones. Call with mu held.
 func (a *Agent) recycle(buf []byte) {
+	if cap(buf) == outChunk {
+		if len(a.chunks) < a.maxChunks() {
+			a.chunks = append(a.chunks, buf[:0])
+		}
+		return
+	}
 	if len(a.free) < maxFree {
 		a.free = append(a.free, buf[:0])
 	}
@@ -96,12 +103,21 @@ func (a *Agent) resendLocked(dst, out []byte, calls, acks bool) []byte {
 	return dst
 }
 
-// outResendable reports whether out holds frames that a reconnection
+// outResendable reports whether queued or out holds frames that a reconnection
 // sends again (resendLocked): messages not acknowledged, calls and
 // answers. The others (Stream, Listen, Ping, Pong...) belong to the
 // connection they were queued for. Call with mu held.
 func (a *Agent) outResendable() bool {
-	for f := range wire.Frames(a.out) {
+	for _, b := range a.queued {
+		if a.resendable(b.buf) {
+			return true
+		}
+	}
+	return a.resendable(a.out)
+}
+
+func (a *Agent) resendable(buf []byte) bool {
+	for f := range wire.Frames(buf) {
 		switch f.Type {
 		case wire.TypeMsg, wire.TypeCall, wire.TypeAnswer:
 			return true

@@ -68,6 +68,10 @@ type Agent struct {
 	inflight  int      // the size of the batch being written
 	kept      bool     // Wrote kept its batch (the writer's own)
 	seen      origins  // the reader's: what was received, by origin
+	// The send buffer's chunks (sendbuf.go), under mu.
+	queued      []sentBatch // full buffers waiting for the writer, before out
+	queuedBytes int
+	chunks      [][]byte // emptied chunks, for reuse
 
 	ctx  context.Context // cancelled by Close: stops reconnecting
 	stop context.CancelFunc
@@ -297,7 +301,7 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 			a.mu.Unlock()
 			return fmt.Errorf("%w: the connection to %s ended and WithoutReconnect is set", ErrNotConnected, a.where)
 		}
-		held := len(a.out) + a.inflight + a.sentBytes
+		held := a.outLen() + a.inflight + a.sentBytes
 		if held == 0 || held+size <= a.opts.bufferSize {
 			break
 		}
@@ -314,6 +318,7 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 		}
 		a.mu.Lock()
 	}
+	a.roomOut(wire.MsgSize(&m) + wire.SeqMsgOverhead)
 	if a.version >= wire.VersionAcks {
 		a.seq++
 		a.outLast = a.seq
@@ -404,7 +409,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.closing = true
 	a.changed.broadcast()
 	var err error
-	for len(a.out) > 0 || a.writing || a.sentBytes > 0 {
+	for a.outLen() > 0 || a.writing || a.sentBytes > 0 {
 		if a.nc == nil && !a.writing && !a.outResendable() {
 			// What is left of out, if anything, was the ended
 			// connection's own (its Stream frame, listens, a Pong):
@@ -415,7 +420,7 @@ func (a *Agent) Close(ctx context.Context) error {
 			break
 		}
 		if a.nc == nil && a.gaveUp {
-			err = fmt.Errorf("netcluster: close: %d bytes of messages unsent or unacknowledged: %w", len(a.out)+a.sentBytes, ErrNotConnected)
+			err = fmt.Errorf("netcluster: close: %d bytes of messages unsent or unacknowledged: %w", a.outLen()+a.sentBytes, ErrNotConnected)
 			break
 		}
 		ch := a.changed.wait()
@@ -427,7 +432,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 		a.mu.Lock()
 		if err != nil {
-			if n := len(a.out) + a.sentBytes; n > 0 {
+			if n := a.outLen() + a.sentBytes; n > 0 {
 				err = fmt.Errorf("netcluster: close: %d bytes of messages unsent or unacknowledged: %w", n, err)
 			}
 			break

@@ -107,7 +107,11 @@ func (a *Agent) attach(nc net.Conn, w wire.Welcome) {
 	} else {
 		a.failCallsLocked(fmt.Errorf("%w (it speaks protocol version %d)", ErrUnsupported, w.Version))
 	}
-	a.out = a.resendLocked(resume, a.out, calls, w.Version >= wire.VersionAcks)
+	out := a.out
+	if len(a.queued) > 0 {
+		out = a.unqueue(nil)
+	}
+	a.out = a.resendLocked(resume, out, calls, w.Version >= wire.VersionAcks)
 	if calls {
 		// Replays asked while disconnected, or cut off by the end of the
 		// last connection, are asked again (resendLocked dropped their frames).
@@ -269,6 +273,16 @@ func (q sendQueue) Take(spare []byte) ([]byte, bool) {
 	a := q.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if b, ok := a.takeQueued(); ok {
+		if cap(spare) > 0 {
+			a.recycle(spare) // the writer's last batch, not kept
+		}
+		a.writing = true
+		a.inflight = len(b.buf)
+		a.takenLast = b.last
+		a.changed.broadcast()
+		return b.buf, false
+	}
 	batch := a.out
 	if len(batch) > 0 {
 		if cap(spare) == 0 && len(a.free) > 0 {
@@ -280,8 +294,15 @@ func (q sendQueue) Take(spare []byte) ([]byte, bool) {
 			// The batch was kept (acks.go) and no buffer as large is
 			// free: the next one is likely about as large, and growing
 			// to that by doubling would copy it over and over as Emit
-			// appends.
-			spare = make([]byte, 0, min(2*len(batch), max(a.opts.bufferSize, keptBuf)))
+			// appends; past half a chunk, that is a chunk (sendbuf.go).
+			switch {
+			case len(batch) <= outChunk/2:
+				spare = make([]byte, 0, 2*len(batch))
+			case len(batch) <= outChunk:
+				spare = a.chunk(len(batch))
+			default:
+				spare = make([]byte, 0, min(2*len(batch), max(a.opts.bufferSize, keptBuf)))
+			}
 		}
 		a.out = spare
 		a.writing = true
@@ -311,7 +332,7 @@ func (q sendQueue) Wrote(batch []byte, n int, err error) {
 		if a.kept {
 			rest = withoutSeq(rest) // they are in the kept batch
 		}
-		a.out = append(rest, a.out...)
+		a.out = a.unqueue(rest)
 	}
 	a.changed.broadcast()
 	a.mu.Unlock()
@@ -324,6 +345,8 @@ func (q sendQueue) Idle() {
 	q.a.out = batchwriter.Trim(q.a.out, keptBuf)
 	clear(q.a.free)
 	q.a.free = q.a.free[:0]
+	clear(q.a.chunks)
+	q.a.chunks = q.a.chunks[:0]
 	q.a.mu.Unlock()
 }
 

@@ -137,11 +137,11 @@ func (a *Agent) waitRoomLocked(ctx context.Context, op, event string, size int) 
 		if a.gaveUp {
 			return fmt.Errorf("%w: the connection to %s ended and WithoutReconnect is set", ErrNotConnected, a.where)
 		}
-		if len(a.out) == 0 || len(a.out)+size <= a.opts.bufferSize {
+		if a.outLen() == 0 || a.outLen()+size <= a.opts.bufferSize {
 			return nil
 		}
 		if a.nc == nil {
-			return fmt.Errorf("%w: %d bytes waiting for %s", ErrBufferFull, len(a.out), a.where)
+			return fmt.Errorf("%w: %d bytes waiting for %s", ErrBufferFull, a.outLen(), a.where)
 		}
 		ch := a.changed.wait()
 		a.mu.Unlock()

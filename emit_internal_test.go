@@ -1,0 +1,163 @@
+package netcluster
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/netcluster/netcluster/internal/router"
+	"github.com/netcluster/netcluster/internal/wire"
+)
+
+// testSender returns an agent as Connect leaves it on a connection of
+// the current protocol version, without its goroutines: the test plays
+// its writer (sendQueue) and the server's acknowledgements (onAck).
+func testSender(t testing.TB) *Agent {
+	c1, c2 := net.Pipe()
+	t.Cleanup(func() { c1.Close(); c2.Close() })
+	a := &Agent{
+		channel: "bench", id: "pub-1", opts: defaultOptions(),
+		wake: make(chan struct{}, 1), listeners: router.NewIndex[*Listener](),
+		patterns: map[string]int{}, pings: map[uint64]chan error{}, calls: map[uint64]*pendingCall{},
+		stream: 7,
+	}
+	a.attach(c1, wire.Welcome{Version: wire.VersionGaps, MaxFrame: wire.DefaultMaxFrame})
+	return a
+}
+
+// writeOne is the writer's turn: it takes one batch and writes it whole.
+func writeOne(q sendQueue, spare []byte) []byte {
+	batch, _ := q.Take(spare[:0])
+	if len(batch) == 0 {
+		return spare
+	}
+	q.Wrote(batch, len(batch), nil)
+	if q.Kept() {
+		return nil
+	}
+	return batch
+}
+
+// TestEmitAllocatesNothing: a stream of 128-byte messages that Emit
+// writes faster than the writer takes them (it queues chunks), with
+// several batches kept between two acknowledgements, allocates nothing
+// once its buffers exist: Emit reuses the chunks and the buffers that
+// acknowledgements release.
+func TestEmitAllocatesNothing(t *testing.T) { // not parallel: counts allocations
+	a := testSender(t)
+	q := sendQueue{a}
+	ctx := context.Background()
+	data := make([]byte, 128)
+	var spare []byte
+	behind := 0 // the most buffers queued before out
+	// Ten times 400 messages (70 KB: more than a chunk) and the writer's
+	// turn, then its turn again and the acknowledgement of the batches
+	// written.
+	round := func() {
+		for range 10 {
+			for range 400 {
+				if err := a.EmitRaw(ctx, "bench", data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			behind = max(behind, len(a.queued))
+			spare = writeOne(q, spare)
+		}
+		spare = writeOne(q, spare) // and one more: it keeps up
+		a.onAck(a.takenLast)
+	}
+	for range 10 {
+		round()
+	}
+	if n := testing.AllocsPerRun(20, round); n != 0 {
+		t.Fatalf("%v allocations per 4,000 messages emitted", n)
+	}
+	if behind == 0 {
+		t.Fatal("no buffer queued: the writer was not behind")
+	}
+}
+
+// BenchmarkEmitBuffered measures Emit alone, without I/O: 128-byte
+// messages into the send buffer, the writer's turn (no write) every 400
+// and the server's acknowledgement every 4,000, as TestEmitAllocatesNothing.
+func BenchmarkEmitBuffered(b *testing.B) {
+	a := testSender(b)
+	q := sendQueue{a}
+	ctx := context.Background()
+	data := make([]byte, 128)
+	var spare []byte
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := a.EmitRaw(ctx, "bench", data); err != nil {
+			b.Fatal(err)
+		}
+		n++
+		if n%400 == 0 {
+			spare = writeOne(q, spare)
+		}
+		if n%4000 == 0 {
+			spare = writeOne(q, spare)
+			a.onAck(a.takenLast)
+		}
+	}
+}
+
+// TestQueuedSentAgainInOrder: after a write that fails halfway through a
+// batch, with more buffers queued behind it and more emitted before the
+// next connection, that connection gets every message not acknowledged,
+// once each and in order: those of the batches kept, then the rest of the
+// one that failed, the queued buffers and out.
+func TestQueuedSentAgainInOrder(t *testing.T) {
+	a := testSender(t)
+	q := sendQueue{a}
+	ctx := context.Background()
+	data := make([]byte, 128)
+	emit := func(n int) {
+		for range n {
+			if err := a.EmitRaw(ctx, "bench", data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	emit(2000) // 350 KB: five chunks queued
+	if len(a.queued) < 3 {
+		t.Fatalf("%d buffers queued, want 3 or more", len(a.queued))
+	}
+	writeOne(q, nil) // kept
+	batch, _ := q.Take(nil)
+	q.Wrote(batch, len(batch)/2, errors.New("broken pipe"))
+	a.onAck(10)
+	a.nc = nil
+	emit(1000) // while disconnected: more queued
+	if len(a.queued) == 0 {
+		t.Fatal("nothing queued while disconnected")
+	}
+	c1, c2 := net.Pipe()
+	t.Cleanup(func() { c1.Close(); c2.Close() })
+	a.attach(c1, wire.Welcome{Version: wire.VersionGaps, MaxFrame: wire.DefaultMaxFrame})
+	next := uint64(11)
+	check := func(buf []byte) {
+		for f := range wire.Frames(buf) {
+			if f.Type != wire.TypeSeqMsg {
+				continue
+			}
+			if _, seq, _ := wire.SeqOf(f.Payload); seq != next {
+				t.Fatalf("message %d where %d was due", seq, next)
+			}
+			next++
+		}
+	}
+	for _, b := range a.queued {
+		check(b.buf)
+	}
+	check(a.out)
+	if next != 3001 || a.seq != 3000 {
+		t.Fatalf("messages sent again up to %d; the last emitted is %d", next-1, a.seq)
+	}
+	if a.outLast != 3000 {
+		t.Fatalf("outLast %d, want 3000", a.outLast)
+	}
+}
