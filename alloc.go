@@ -28,6 +28,9 @@ type recvAlloc struct {
 	// the previous message: a stream repeats them, and one comparison is
 	// cheaper than a map lookup.
 	last [4]string
+	// hdr is the header of the last SeqMsg a Message was made of, while
+	// last holds its fields (recv_seq.go).
+	hdr []byte
 }
 
 // Fields whose last name recvAlloc remembers.

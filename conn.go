@@ -402,16 +402,15 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 			}
 			batch = append(batch, item{msg: m})
 		case wire.TypeSeqMsg:
-			stream, seq, v, err := wire.ParseSeqMsg(f.Payload)
+			m, gap, err := a.recvSeq(&alloc, f.Payload)
 			if err != nil {
 				return fromServer(err)
 			}
-			ok, gap := a.seen.fresh(v.Channel, v.Agent, stream, seq)
 			if gap != nil {
 				batch = append(batch, item{err: gap}) // the old stream's, before (gaps.go)
 			}
-			if ok {
-				batch = append(batch, item{msg: alloc.view(&v)})
+			if m != nil {
+				batch = append(batch, item{msg: m})
 			}
 		case wire.TypeCall, wire.TypeQueueMsg:
 			m, sid, err := a.readCall(&alloc, f)
@@ -440,6 +439,7 @@ func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
 func (alloc *recvAlloc) view(v *wire.MsgView) *Message {
 	// Field by field into the slab's zeroed memory: no copy of a whole
 	// Message, whose write barrier would scan it while the GC marks.
+	alloc.hdr = alloc.hdr[:0] // last changes (recv_seq.go)
 	m := alloc.message()
 	m.Event = alloc.field(fieldEvent, v.Event)
 	m.Data = alloc.bytes(v.Data)

@@ -2,6 +2,7 @@ package netcluster
 
 import (
 	"bufio"
+	"encoding/binary"
 	"runtime"
 	"testing"
 	"unsafe"
@@ -192,5 +193,85 @@ func TestMessageSize(t *testing.T) {
 	t.Parallel()
 	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(Message{}) != 104 {
 		t.Fatalf("a Message is %d bytes, want 104", unsafe.Sizeof(Message{}))
+	}
+}
+
+// seqEndless is endless for SeqMsg frames: each time round, the frames at
+// seqAt get the next numbers, as a sender's stream does.
+type seqEndless struct {
+	endless
+	seqAt []int
+	seq   uint64
+}
+
+func (e *seqEndless) Read(p []byte) (int, error) {
+	if e.off == 0 {
+		for _, at := range e.seqAt {
+			e.seq++
+			binary.BigEndian.PutUint64(e.b[at:], e.seq)
+		}
+	}
+	return e.endless.Read(p)
+}
+
+// seqSetup is recvSetup for numbered messages (SeqMsg frames, as S1's
+// subscriber gets them), and the agent whose origins check their numbers.
+func seqSetup() (*wire.Reader, *recvAlloc, *Agent) {
+	m := &wire.Msg{Channel: "bench", Agent: "pub-1", Event: "bench", Data: make([]byte, 128)}
+	frame := wire.AppendSeqMsg(nil, 7, 1, m)
+	e := &seqEndless{}
+	for len(e.b)+len(frame) <= readBufSize {
+		e.seqAt = append(e.seqAt, len(e.b)+wire.HeaderLen+4)
+		e.b = append(e.b, frame...)
+	}
+	return wire.NewReader(bufio.NewReaderSize(e, readBufSize), wire.DefaultMaxFrame), &recvAlloc{}, &Agent{}
+}
+
+func recvSeqOne(t testing.TB, rd *wire.Reader, alloc *recvAlloc, a *Agent) *Message {
+	f, err := rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := a.recvSeq(alloc, f.Payload)
+	if err != nil || m == nil {
+		t.Fatalf("recvSeq: %v, %v", m, err)
+	}
+	return m
+}
+
+// A numbered message (a SeqMsg, what a sender of protocol version 4
+// sends) allocates nothing per message either.
+func TestReceiveSeqAllocatesNothing(t *testing.T) { // not parallel: counts allocations
+	rd, alloc, a := seqSetup()
+	for range 1000 {
+		recvSeqOne(t, rd, alloc, a)
+	}
+	if n := testing.AllocsPerRun(1000, func() { recvSeqOne(t, rd, alloc, a) }); n != 0 {
+		t.Fatalf("a numbered message received: %.2f allocations", n)
+	}
+	const msgs = 100_000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range msgs {
+		recvSeqOne(t, rd, alloc, a)
+	}
+	runtime.ReadMemStats(&after)
+	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
+		t.Fatalf("%.4f allocations per numbered message received, want at most 1/32", per)
+	}
+	m := recvSeqOne(t, rd, alloc, a)
+	if m.Event != "bench" || m.Channel != "bench" || m.Agent != "pub-1" || len(m.Data) != 128 {
+		t.Fatalf("received %+v", m)
+	}
+}
+
+// BenchmarkReceiveSeq is BenchmarkReceive for numbered messages (SeqMsg
+// frames: S1's subscriber), their numbers checked.
+func BenchmarkReceiveSeq(b *testing.B) {
+	rd, alloc, a := seqSetup()
+	b.ReportAllocs()
+	b.SetBytes(128)
+	for b.Loop() {
+		recvSeqOne(b, rd, alloc, a)
 	}
 }
