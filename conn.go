@@ -391,7 +391,7 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		switch f.Type {
 		case wire.TypeMsg:
 			if len(f.Payload) > 0 && f.Payload[0]&wire.FlagReplayed != 0 {
-				if err := a.onReplayed(f.Payload); err != nil {
+				if err := a.onReplayed(&alloc, f.Payload); err != nil {
 					return err
 				}
 				continue

@@ -121,9 +121,9 @@ func (a *Agent) finishReplayLocked(pr *pendingReplay, res replayResult) {
 	a.q.push(false, item{replay: pr})
 }
 
-// onReplayed takes a Msg payload flagged replayed.
-func (a *Agent) onReplayed(payload []byte) error {
-	var alloc recvAlloc
+// onReplayed takes a Msg payload flagged replayed, into a Message from
+// the reader's slabs (alloc).
+func (a *Agent) onReplayed(alloc *recvAlloc, payload []byte) error {
 	m, err := alloc.received(payload)
 	if err != nil {
 		return err
