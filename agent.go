@@ -71,7 +71,8 @@ type Agent struct {
 	// The send buffer's chunks (sendbuf.go), under mu.
 	queued      []sentBatch // full buffers waiting for the writer, before out
 	queuedBytes int
-	chunks      [][]byte // emptied chunks, for reuse
+	chunks      [][]byte        // emptied chunks, for reuse
+	head        wire.SeqMsgHead // the start of its SeqMsg frames (stream, channel, id): set by Connect
 
 	ctx  context.Context // cancelled by Close: stops reconnecting
 	stop context.CancelFunc
@@ -123,6 +124,7 @@ func Connect(ctx context.Context, channel string, opts ...Option) (*Agent, error
 		rand.Read(b[:])
 		a.id = hex.EncodeToString(b[:])
 	}
+	a.head = wire.NewSeqMsgHead(a.stream, &wire.Msg{Channel: channel, Agent: a.id})
 	switch {
 	case a.opts.dialer != nil:
 		a.where = "memory"
@@ -282,12 +284,11 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 	if event == "" || len(event) > wire.MaxEventLen {
 		return fmt.Errorf("%w: %d bytes; want 1 to %d", ErrInvalidEvent, len(event), wire.MaxEventLen)
 	}
-	m := wire.Msg{Flags: flags, Channel: a.channel, Agent: a.id, Event: event, Data: data}
 	a.mu.Lock()
 	for {
-		size := wire.MsgSize(&m)
-		if a.version >= wire.VersionAcks {
-			size += wire.SeqMsgOverhead
+		size := a.head.Size(event, data) // a SeqMsg's; a Msg's is less
+		if a.version < wire.VersionAcks {
+			size -= wire.SeqMsgOverhead
 		}
 		if a.closing {
 			a.mu.Unlock()
@@ -318,13 +319,13 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 		}
 		a.mu.Lock()
 	}
-	a.roomOut(wire.MsgSize(&m) + wire.SeqMsgOverhead)
+	a.roomOut(a.head.Size(event, data))
 	if a.version >= wire.VersionAcks {
 		a.seq++
 		a.outLast = a.seq
-		a.queueFrame(wire.AppendSeqMsg(a.out, a.stream, a.seq, &m))
+		a.queueFrame(a.head.Append(a.out, a.seq, flags, event, data))
 	} else {
-		a.queueFrame(wire.AppendMsg(a.out, &m))
+		a.queueFrame(wire.AppendMsg(a.out, &wire.Msg{Flags: flags, Channel: a.channel, Agent: a.id, Event: event, Data: data}))
 	}
 	if a.nlisteners.Load() == 0 || len(a.listeners.Match(unsafeBytes(event))) == 0 {
 		a.mu.Unlock()

@@ -22,6 +22,7 @@ func testSender(t testing.TB) *Agent {
 		patterns: map[string]int{}, pings: map[uint64]chan error{}, calls: map[uint64]*pendingCall{},
 		stream: 7,
 	}
+	a.head = wire.NewSeqMsgHead(a.stream, &wire.Msg{Channel: a.channel, Agent: a.id})
 	a.attach(c1, wire.Welcome{Version: wire.VersionGaps, MaxFrame: wire.DefaultMaxFrame})
 	return a
 }
