@@ -428,11 +428,14 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 
 // received decodes a Msg payload into a Message from the slabs.
 func (alloc *recvAlloc) received(payload []byte) (*Message, error) {
-	v, err := wire.ParseMsg(payload)
-	if err != nil {
-		return nil, fromServer(err)
+	v, same := alloc.sameHeader(payload) // recv_seq.go
+	if !same {
+		var err error
+		if v, err = wire.ParseMsg(payload); err != nil {
+			return nil, fromServer(err)
+		}
 	}
-	return alloc.view(&v), nil
+	return alloc.fields(payload, &v, same), nil
 }
 
 // view makes a Message from the slabs out of a decoded Msg.

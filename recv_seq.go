@@ -3,10 +3,11 @@ package netcluster
 import "github.com/netcluster/netcluster/internal/wire"
 
 // A sender's stream repeats its header: the flags, channel, agent, node
-// and event of one SeqMsg are most often those of the one before, byte
-// for byte. The reader remembers the last header it made a Message of,
-// and a SeqMsg that starts with it needs neither the fields split nor
-// each name compared with the last: one comparison gives them all.
+// and event of one message (SeqMsg, Msg, or Msg in a QueueMsg) are most
+// often those of the one before, byte for byte. The reader remembers the
+// last header it made a Message of, and a message that starts with it
+// needs neither the fields split nor each name compared with the last:
+// one comparison gives them all.
 
 // maxSeqHeader bounds the header remembered (a long event name is rare).
 const maxSeqHeader = 512
@@ -34,29 +35,46 @@ func (a *Agent) recvSeq(alloc *recvAlloc, p []byte) (m *Message, gap *GapError, 
 }
 
 // parseSeq decodes a SeqMsg payload as wire.ParseSeqMsg does. same
-// reports that its header is the one remembered (see again): v then holds
-// only the flags and the data.
+// reports that its header is the one remembered (see sameHeader).
 func (r *recvAlloc) parseSeq(p []byte) (stream uint32, seq uint64, v wire.MsgView, same bool, err error) {
-	if h := r.hdr; len(h) > 0 && len(p) >= wire.SeqMsgOverhead+len(h) {
-		body := p[wire.SeqMsgOverhead:]
-		if string(body[:len(h)]) == string(h) {
-			if stream, seq, _ = wire.SeqOf(p); seq != 0 {
-				v.Flags, v.Data = h[0], body[len(h):]
-				return stream, seq, v, true, nil
-			}
+	if stream, seq, ok := wire.SeqOf(p); ok && seq != 0 {
+		if v, same = r.sameHeader(p[wire.SeqMsgOverhead:]); same {
+			return stream, seq, v, true, nil
 		}
 	}
 	stream, seq, v, err = wire.ParseSeqMsg(p)
 	return stream, seq, v, false, err
 }
 
-// seqView is view for a SeqMsg payload p that parseSeq decoded into v:
-// it remembers p's header, which is v's fields (view forgets the last).
+// seqView is fields for a SeqMsg payload p that parseSeq decoded.
 func (r *recvAlloc) seqView(p []byte, v *wire.MsgView) *Message {
+	return r.fields(p[wire.SeqMsgOverhead:], v, false)
+}
+
+// sameHeader reports whether body, a Msg's fields (a Msg payload, or a
+// SeqMsg's after its numbers), starts with the header remembered: v then
+// holds only its flags and data, and its other fields are last's. (A
+// header gives each field's length before its bytes, so a body that
+// starts with one has its fields.)
+func (r *recvAlloc) sameHeader(body []byte) (v wire.MsgView, same bool) {
+	h := r.hdr
+	if len(h) == 0 || len(body) < len(h) || string(body[:len(h)]) != string(h) {
+		return v, false
+	}
+	v.Flags, v.Data = h[0], body[len(h):]
+	return v, true
+}
+
+// fields makes the Message of body's fields v: again's if same (see
+// sameHeader), else view's, and then body's header is remembered.
+func (r *recvAlloc) fields(body []byte, v *wire.MsgView, same bool) *Message {
+	if same {
+		return r.again(v)
+	}
 	m := r.view(v)
-	// The fields precede the data, which runs to the end of p.
-	if n := len(p) - wire.SeqMsgOverhead - len(v.Data); n > 0 && n <= maxSeqHeader {
-		r.hdr = append(r.hdr[:0], p[wire.SeqMsgOverhead:wire.SeqMsgOverhead+n]...)
+	// The fields precede the data, which runs to the end of body.
+	if n := len(body) - len(v.Data); n > 0 && n <= maxSeqHeader {
+		r.hdr = append(r.hdr[:0], body[:n]...)
 	}
 	return m
 }

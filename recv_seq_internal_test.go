@@ -8,12 +8,12 @@ import (
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
-// The reader's shortcut for a SeqMsg whose header is the last one's gives
-// the same Messages as decoding each one in full: headers that change in
-// one field only (the JSON flag, the last byte of the event, a longer event, another node, another
-// agent), come back after another frame kind's Message, or come with a
-// number already received (dropped, and not remembered), and data that
-// starts with what looks like a header.
+// The reader's shortcut for a message whose header is the last one's
+// gives the same Messages as decoding each one in full: headers that
+// change in one field only (the JSON flag, the last byte of the event, a
+// longer event, another node, another agent), SeqMsg, Msg and QueueMsg
+// frames one after the other, numbers already received (dropped, and not
+// remembered), and data that starts with what looks like a header.
 func TestRecvSeqRepeatedHeaders(t *testing.T) {
 	t.Parallel()
 	type sent struct {
@@ -22,6 +22,7 @@ func TestRecvSeqRepeatedHeaders(t *testing.T) {
 		seq    uint64
 		dup    bool // a number received before: no Message
 		plain  bool // sent as a Msg frame, not a SeqMsg
+		queued bool // sent as a Msg in a QueueMsg frame
 	}
 	base := wire.Msg{Channel: "ch", Agent: "a1", Event: "ev", Data: []byte("d")}
 	with := func(f func(*wire.Msg)) wire.Msg { m := base; f(&m); return m }
@@ -41,6 +42,11 @@ func TestRecvSeqRepeatedHeaders(t *testing.T) {
 		{msg: base, stream: 1, seq: 7, dup: true}, // a1's header, an old number
 		{msg: with(func(m *wire.Msg) { m.Agent = "a2"; m.Data = []byte("f") }), stream: 9, seq: 2},
 		{msg: base, plain: true},
+		{msg: with(func(m *wire.Msg) { m.Data = []byte("p") }), plain: true},
+		{msg: with(func(m *wire.Msg) { m.Agent = "a3"; m.Data = []byte("q") }), plain: true},
+		{msg: with(func(m *wire.Msg) { m.Agent = "a3"; m.Data = []byte("r") }), queued: true},
+		{msg: with(func(m *wire.Msg) { m.Agent = "a3"; m.Node = "n3" }), queued: true},
+		{msg: with(func(m *wire.Msg) { m.Agent = "a3"; m.Node = "n3"; m.Data = []byte("s") }), plain: true},
 		{msg: with(func(m *wire.Msg) { m.Agent = "a2"; m.Data = []byte("g") }), stream: 9, seq: 3},
 		{msg: with(func(m *wire.Msg) { m.Agent = "a2"; m.Data = []byte("h") }), stream: 9, seq: 3, dup: true},
 		{msg: base, stream: 1, seq: 10},
@@ -50,7 +56,14 @@ func TestRecvSeqRepeatedHeaders(t *testing.T) {
 	var alloc recvAlloc
 	for i, s := range steps {
 		var got *Message
-		if s.plain {
+		if s.queued {
+			f := wire.AppendQueueMsg(nil, 5, wire.AppendMsg(nil, &s.msg))
+			m, sid, err := a.readCall(&alloc, wire.Frame{Type: wire.TypeQueueMsg, Payload: f[wire.HeaderLen:]})
+			if err != nil || sid != 5 {
+				t.Fatalf("step %d: sid %d, %v", i, sid, err)
+			}
+			got = m
+		} else if s.plain {
 			f := wire.AppendMsg(nil, &s.msg)
 			var err error
 			if got, err = alloc.received(f[wire.HeaderLen:]); err != nil {

@@ -249,20 +249,21 @@ func (a *Agent) readCall(alloc *recvAlloc, f wire.Frame) (m *Message, sid uint32
 			return nil, 0, err
 		}
 	}
-	var v wire.MsgView
-	var id uint64
-	if typ == wire.TypeCall {
-		id, v, err = wire.ParseCall(p)
-	} else {
-		v, err = wire.ParseMsg(p)
+	if typ != wire.TypeCall {
+		v, same := alloc.sameHeader(p) // recv_seq.go
+		if !same {
+			if v, err = wire.ParseMsg(p); err != nil {
+				return nil, 0, err
+			}
+		}
+		return alloc.fields(p, &v, same), sid, nil
 	}
+	id, v, err := wire.ParseCall(p)
 	if err != nil {
 		return nil, 0, err
 	}
 	m = alloc.view(&v)
-	if typ == wire.TypeCall {
-		m.call = alloc.call(a, id)
-	}
+	m.call = alloc.call(a, id)
 	return m, sid, nil
 }
 
