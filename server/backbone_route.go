@@ -267,7 +267,8 @@ const (
 )
 
 // waitRoom pauses a goroutine delivering from the network while r's outbox
-// is more than three quarters full, until r's writer takes it. Waits that
+// holds more than bbWaitAt (or three quarters of outbuffer, if less:
+// limits.waitAt), until r's writer takes it or writes a chunk of it. Waits that
 // end without progress (stallMax each) add up, and count against a local
 // sender's stallBudget too; once bbStallBudget is spent, r is not waited
 // for until its writer makes progress. Every pause, in vain or not, costs
@@ -287,7 +288,7 @@ func (s *Server) waitRoom(r *conn) {
 		r.omu.Lock()
 		now := time.Now()
 		credit := r.bbCredit.refill(now, bbWaitBudget)
-		if r.closing || r.stalls >= bbStallBudget || credit <= 0 || r.queuedLocked() <= s.limits.Load().outBuffer/4*3 {
+		if r.closing || r.stalls >= bbStallBudget || credit <= 0 || r.queuedLocked() <= s.limits.Load().waitAt(true) {
 			r.omu.Unlock()
 			return
 		}

@@ -115,10 +115,11 @@ func (n *bbNode) routeRun(b []byte, k, head, biggest int, sc *bbScratch) bool {
 // one, if c is a native agent whose outbox takes them all within its
 // bound. It reports ok false, having queued nothing, otherwise (and true
 // for a connection that is closing: queue would discard them); and, as
-// queue, whether the outbox is now more than three quarters full and
-// whether pauses for c have been in vain. A run may thus pass three
-// quarters by up to its size (a batch, 256 KiB at most) before the caller
-// waits, where frame by frame it would wait after the frame that passed.
+// queue, whether the outbox now holds more than the backbone waits at
+// (limits.waitAt) and whether pauses for c have been in vain. A run may
+// thus pass that by up to its size (a batch, 256 KiB at most) before the
+// caller waits, where frame by frame it would wait after the frame that
+// passed.
 func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearlyFull, vain bool) {
 	if c.full.Load() != 0 {
 		return false, false, false // a drop is pending: frame by frame (fullDrop)
@@ -140,7 +141,7 @@ func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearl
 	if n == 0 {
 		c.ackMark() // as queue does for its first frame
 	}
-	nearlyFull = c.queuedLocked() > lim.outBuffer/4*3
+	nearlyFull = c.queuedLocked() > lim.waitAt(true)
 	vain = c.stalls > 0
 	c.omu.Unlock()
 	c.msgsOut.Add(uint64(k))

@@ -73,7 +73,7 @@ func (c *conn) queue(d *delivery, lim *limits) (nearlyFull, vain bool) {
 	if !wake && n == 0 {
 		d.inPlace--
 	}
-	nearlyFull = (!c.stalled || d.patient) && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
+	nearlyFull = (!c.stalled || d.patient) && !c.undecided && c.queuedLocked() > lim.waitAt(d.patient)
 	vain = c.stalls > 0
 	answerer := d.call && !c.legacy && c.version >= wire.VersionCalls
 	c.omu.Unlock()
@@ -271,6 +271,30 @@ func (c *conn) overflowLocked(lim *limits) (disconnected bool) {
 	}
 	return false
 }
+
+// waitAt is what a recipient's outbox may hold before its sender waits
+// for its writer: three quarters of outbuffer, and for the goroutine
+// delivering from NATS (patient) bbWaitAt at most.
+func (l *limits) waitAt(patient bool) int {
+	at := l.outBuffer / 4 * 3
+	if patient {
+		at = min(at, bbWaitAt)
+	}
+	return at
+}
+
+// bbWaitAt bounds what the goroutine delivering from NATS lets a
+// recipient's outbox hold before it waits for the agent's writer (a run,
+// 256 KiB at most, may pass it before the wait): 1 MiB, not three
+// quarters of outbuffer (6 MiB by default). The writer writes 256 KiB at a
+// time and wakes the deliverer after each, so the wait paces it to the
+// agent as before, and what would have waited in the outbox waits in the
+// NATS client's buffers instead. At three quarters, S9's listener's
+// outbox and the batch its writer was writing grew to 8 MiB each: their
+// arrays grew from 512 bytes 13-14 times per run (14-23 MB copied, 28-40
+// MB allocated and cleared, for 54 MB queued), and the 12-16 MiB in
+// flight did not stay in the CPU's cache.
+const bbWaitAt = 1 << 20
 
 // stallMax bounds how long a sender's reader pauses for one nearly full
 // recipient. stallBudget bounds the pauses in vain, those that end
