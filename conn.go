@@ -1,7 +1,6 @@
 package netcluster
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,12 @@ import (
 )
 
 const (
-	readBufSize      = 64 << 10
+	readBufSize = 64 << 10
+	// largeReadBuf is the read buffer of a connection that has received
+	// a frame larger than 8 KiB (wire.NewGrowingReader): S4's subscriber
+	// reads and hands to its handlers its 16 KiB messages up to 15 at a
+	// time, not 3 or 4.
+	largeReadBuf     = 256 << 10
 	handshakeTimeout = 10 * time.Second
 	// keptBuf is the largest empty send buffer an idle writer keeps
 	// (see batchwriter.IdleRelease).
@@ -51,7 +55,7 @@ func (a *Agent) connectVersion(ctx context.Context, version byte) (net.Conn, *wi
 	hello := append([]byte(wire.Preamble), wire.AppendHello(nil, wire.Hello{
 		Version: version, PID: uint32(os.Getpid()), AgentID: a.id, Channel: a.channel,
 	})...)
-	rd := wire.NewReader(bufio.NewReaderSize(nc, readBufSize), wire.DefaultMaxFrame)
+	rd := wire.NewGrowingReader(nc, readBufSize, largeReadBuf, wire.DefaultMaxFrame)
 	fail := func(err error) (net.Conn, *wire.Reader, wire.Welcome, error) {
 		nc.Close()
 		if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/netcluster/netcluster/internal/wire"
@@ -38,16 +39,27 @@ func BenchmarkParseMsg(b *testing.B) {
 }
 
 // BenchmarkReaderNext reads 128-byte frames from an endless stream through
-// a 32 KiB bufio.Reader, as the server does.
+// a 32 KiB bufio.Reader, as the server does, and through a growing Reader
+// of 64 KiB, as an agent does.
 func BenchmarkReaderNext(b *testing.B) {
 	frame := msgFrame(128, 'x')
-	rd := wire.NewReader(bufio.NewReaderSize(&cycleReader{data: bytes.Repeat(frame, 64)}, 32<<10), wire.DefaultMaxFrame)
-	b.SetBytes(int64(len(frame)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := rd.Next(); err != nil {
-			b.Fatal(err)
-		}
+	src := func() io.Reader { return &cycleReader{data: bytes.Repeat(frame, 64)} }
+	for _, tt := range []struct {
+		name string
+		rd   *wire.Reader
+	}{
+		{"bufio", wire.NewReader(bufio.NewReaderSize(src(), 32<<10), wire.DefaultMaxFrame)},
+		{"growing", wire.NewGrowingReader(src(), 64<<10, 256<<10, wire.DefaultMaxFrame)},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tt.rd.Next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

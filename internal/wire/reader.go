@@ -27,6 +27,12 @@ type Reader struct {
 	br  *bufio.Reader
 	max int
 	big []byte
+
+	// A growing Reader's (grow.go): its source, the size of its buffer
+	// once it has met a large frame, and whether it has just met one.
+	src     io.Reader
+	large   int
+	growing bool
 }
 
 // NewReader returns a Reader over br that rejects frames whose length
@@ -43,6 +49,9 @@ func (r *Reader) SetMax(max int) { r.max = max }
 // or above the maximum gives an error wrapping ErrEmpty or ErrTooLarge;
 // the stream cannot be resynchronised after that.
 func (r *Reader) Next() (Frame, error) {
+	if r.growing {
+		r.grow()
+	}
 	// All that is buffered, in one Peek (which cannot fail for that
 	// much): in a stream the whole frame usually is.
 	win, _ := r.br.Peek(r.br.Buffered())
@@ -65,6 +74,9 @@ func (r *Reader) Next() (Frame, error) {
 	}
 	n := int(n32) // fits: n32 <= r.max
 	total := LenSize + n
+	if total > r.br.Size()>>3 && r.large > r.br.Size() {
+		r.growing = true // from the next frame on (grow.go)
+	}
 	if total <= len(win) {
 		// Discarding peeked bytes only moves bufio's read position: the
 		// slices stay valid until the next read.

@@ -24,6 +24,20 @@ func msgFrame(size int, fill byte) []byte {
 	return f
 }
 
+// readerKinds are the two kinds of Reader: over a bufio.Reader of size
+// bytes, and growing (from size to 4*size bytes).
+var readerKinds = []struct {
+	name string
+	new  func(src io.Reader, size, max int) *wire.Reader
+}{
+	{"bufio", func(src io.Reader, size, max int) *wire.Reader {
+		return wire.NewReader(bufio.NewReaderSize(src, size), max)
+	}},
+	{"growing", func(src io.Reader, size, max int) *wire.Reader {
+		return wire.NewGrowingReader(src, size, 4*size, max)
+	}},
+}
+
 // streamOf concatenates frames.
 func streamOf(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
 
@@ -83,26 +97,28 @@ func TestReaderStreams(t *testing.T) {
 	for _, tt := range tests {
 		for _, w := range wrap {
 			for _, size := range []int{16, 64, 4096} {
-				t.Run(fmt.Sprintf("%s/%s/buf%d", tt.name, w.name, size), func(t *testing.T) {
-					t.Parallel()
-					stream := streamOf(tt.frames...)
-					rd := wire.NewReader(bufio.NewReaderSize(w.f(bytes.NewReader(stream)), size), 1<<20)
-					got, err := readAll(t, rd)
-					if err != io.EOF {
-						t.Fatalf("after %d frames: %v, want io.EOF", len(got), err)
-					}
-					if len(got) != len(tt.frames) {
-						t.Fatalf("read %d frames, want %d", len(got), len(tt.frames))
-					}
-					for i := range got {
-						if !bytes.Equal(got[i], tt.frames[i]) {
-							t.Fatalf("frame %d: Raw differs from the bytes sent (%d vs %d bytes)", i, len(got[i]), len(tt.frames[i]))
+				for _, k := range readerKinds {
+					t.Run(fmt.Sprintf("%s/%s/%s/buf%d", tt.name, w.name, k.name, size), func(t *testing.T) {
+						t.Parallel()
+						stream := streamOf(tt.frames...)
+						rd := k.new(w.f(bytes.NewReader(stream)), size, 1<<20)
+						got, err := readAll(t, rd)
+						if err != io.EOF {
+							t.Fatalf("after %d frames: %v, want io.EOF", len(got), err)
 						}
-					}
-					if _, err := rd.Next(); err != io.EOF {
-						t.Fatalf("Next after EOF: %v, want io.EOF", err)
-					}
-				})
+						if len(got) != len(tt.frames) {
+							t.Fatalf("read %d frames, want %d", len(got), len(tt.frames))
+						}
+						for i := range got {
+							if !bytes.Equal(got[i], tt.frames[i]) {
+								t.Fatalf("frame %d: Raw differs from the bytes sent (%d vs %d bytes)", i, len(got[i]), len(tt.frames[i]))
+							}
+						}
+						if _, err := rd.Next(); err != io.EOF {
+							t.Fatalf("Next after EOF: %v, want io.EOF", err)
+						}
+					})
+				}
 			}
 		}
 	}
@@ -114,7 +130,13 @@ func TestReaderBufferEdge(t *testing.T) {
 	t.Parallel()
 	const size = 64
 	frames := [][]byte{msgFrame(size, 1), msgFrame(size+1, 2), msgFrame(size, 3), msgFrame(size+1, 4), msgFrame(4*size+1, 5), msgFrame(size-1, 6)}
-	rd := wire.NewReader(bufio.NewReaderSize(bytes.NewReader(streamOf(frames...)), size), 1<<20)
+	for _, k := range readerKinds {
+		rd := k.new(bytes.NewReader(streamOf(frames...)), size, 1<<20)
+		readEdge(t, rd, frames)
+	}
+}
+
+func readEdge(t *testing.T, rd *wire.Reader, frames [][]byte) {
 	for i, want := range frames {
 		f, err := rd.Next()
 		if err != nil {
@@ -166,20 +188,22 @@ func TestReaderErrors(t *testing.T) {
 		{"cut early, large frame", bigGood[:100], 1000, 0, io.ErrUnexpectedEOF, ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			rd := wire.NewReader(bufio.NewReaderSize(bytes.NewReader(tt.stream), 64), tt.max)
-			got, err := readAll(t, rd)
-			if len(got) != tt.frames {
-				t.Errorf("read %d frames before the error, want %d", len(got), tt.frames)
-			}
-			if !errors.Is(err, tt.err) {
-				t.Fatalf("err = %v, want %v", err, tt.err)
-			}
-			if !strings.Contains(err.Error(), tt.msg) {
-				t.Errorf("err = %q, want it to contain %q", err, tt.msg)
-			}
-		})
+		for _, k := range readerKinds {
+			t.Run(tt.name+"/"+k.name, func(t *testing.T) {
+				t.Parallel()
+				rd := k.new(bytes.NewReader(tt.stream), 64, tt.max)
+				got, err := readAll(t, rd)
+				if len(got) != tt.frames {
+					t.Errorf("read %d frames before the error, want %d", len(got), tt.frames)
+				}
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				if !strings.Contains(err.Error(), tt.msg) {
+					t.Errorf("err = %q, want it to contain %q", err, tt.msg)
+				}
+			})
+		}
 	}
 }
 
@@ -196,14 +220,16 @@ func TestReaderPassesReadErrors(t *testing.T) {
 		{"inside a small frame", msgFrame(40, 1)[:20]},
 		{"inside a large frame", msgFrame(300, 1)[:200]},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := io.MultiReader(bytes.NewReader(tt.prefix), iotest.ErrReader(boom))
-			rd := wire.NewReader(bufio.NewReaderSize(r, 64), 1000)
-			if _, err := rd.Next(); !errors.Is(err, boom) {
-				t.Fatalf("err = %v, want %v", err, boom)
-			}
-		})
+		for _, k := range readerKinds {
+			t.Run(tt.name+"/"+k.name, func(t *testing.T) {
+				t.Parallel()
+				r := io.MultiReader(bytes.NewReader(tt.prefix), iotest.ErrReader(boom))
+				rd := k.new(r, 64, 1000)
+				if _, err := rd.Next(); !errors.Is(err, boom) {
+					t.Fatalf("err = %v, want %v", err, boom)
+				}
+			})
+		}
 	}
 }
 
@@ -271,26 +297,28 @@ func TestReaderNextAllocs(t *testing.T) {
 		{"128-byte frames, 64-byte buffer (copied)", 64, 128},
 		{"4 KiB frames, 1 KiB buffer (copied)", 1 << 10, 4 << 10},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			want := msgFrame(tt.frame, 7)
-			rd := wire.NewReader(bufio.NewReaderSize(&cycleReader{data: want}, tt.bufSize), wire.DefaultMaxFrame)
-			if _, err := rd.Next(); err != nil { // warm up
-				t.Fatal(err)
-			}
-			var err error
-			allocs := testing.AllocsPerRun(1000, func() {
-				var f wire.Frame
-				f, err = rd.Next()
-				if err == nil && len(f.Raw) != len(want) {
-					err = fmt.Errorf("frame of %d bytes", len(f.Raw))
+		for _, k := range readerKinds {
+			t.Run(tt.name+"/"+k.name, func(t *testing.T) {
+				want := msgFrame(tt.frame, 7)
+				rd := k.new(&cycleReader{data: want}, tt.bufSize, wire.DefaultMaxFrame)
+				if _, err := rd.Next(); err != nil { // warm up
+					t.Fatal(err)
+				}
+				var err error
+				allocs := testing.AllocsPerRun(1000, func() {
+					var f wire.Frame
+					f, err = rd.Next()
+					if err == nil && len(f.Raw) != len(want) {
+						err = fmt.Errorf("frame of %d bytes", len(f.Raw))
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if allocs != 0 {
+					t.Fatalf("Reader.Next: %v allocs/op, want 0", allocs)
 				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if allocs != 0 {
-				t.Fatalf("Reader.Next: %v allocs/op, want 0", allocs)
-			}
-		})
+		}
 	}
 }
