@@ -111,7 +111,7 @@ func (n *bbNode) deliverGroup(node backbone.NodeID, g backbone.Group, frame []by
 		t.requeueNet(ch, &m, d.call, id, g)
 	}
 	if full != nil {
-		n.srv.waitRoom(full) // as for plain deliveries from NATS
+		n.srv.waitRoom(full, false) // as for plain deliveries from NATS
 	}
 }
 

@@ -232,7 +232,7 @@ func (n *bbNode) route(node backbone.NodeID, frame []byte, sc *bbScratch) {
 	ch.routeDelivery(nil, &d)
 	if d.full != nil {
 		sc.wake() // the writer the wait is for, among others
-		n.srv.waitRoom(d.full)
+		n.srv.waitRoom(d.full, false)
 	}
 }
 
@@ -267,8 +267,9 @@ const (
 )
 
 // waitRoom pauses a goroutine delivering from the network while r's outbox
-// holds more than bbWaitAt (or three quarters of outbuffer, if less:
-// limits.waitAt), until r's writer takes it or writes a chunk of it. Waits that
+// is more than three quarters full, or for a run (backbone_run.go) holds
+// more than bbWaitAt (limits.waitAt), until r's writer takes it or writes
+// a chunk of it. Waits that
 // end without progress (stallMax each) add up, and count against a local
 // sender's stallBudget too; once bbStallBudget is spent, r is not waited
 // for until its writer makes progress. Every pause, in vain or not, costs
@@ -276,7 +277,7 @@ const (
 // refills. Nor is anyone while the backbone's backlog passes a quarter of
 // what it buffers. What does not fit then is dropped as configured
 // (slowconsumer) and counted.
-func (s *Server) waitRoom(r *conn) {
+func (s *Server) waitRoom(r *conn, run bool) {
 	var t *time.Timer
 	defer func() {
 		if t != nil {
@@ -288,7 +289,7 @@ func (s *Server) waitRoom(r *conn) {
 		r.omu.Lock()
 		now := time.Now()
 		credit := r.bbCredit.refill(now, bbWaitBudget)
-		if r.closing || r.stalls >= bbStallBudget || credit <= 0 || r.queuedLocked() <= s.limits.Load().waitAt(true) {
+		if r.closing || r.stalls >= bbStallBudget || credit <= 0 || r.queuedLocked() <= s.limits.Load().waitAt(run) {
 			r.omu.Unlock()
 			return
 		}
@@ -323,6 +324,15 @@ func (s *Server) waitRoom(r *conn) {
 		}
 		r.omu.Unlock()
 	}
+}
+
+// waitAt is what waitRoom waits for r's outbox to be back to: three
+// quarters of outbuffer, or for a run runWaitAt.
+func (l *limits) waitAt(run bool) int {
+	if run {
+		return l.runWaitAt()
+	}
+	return l.outBuffer / 4 * 3
 }
 
 // backboneStats returns the backbone's figures, nil without one.

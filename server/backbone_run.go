@@ -106,7 +106,7 @@ func (n *bbNode) routeRun(b []byte, k, head, biggest int, sc *bbScratch) bool {
 	}
 	if full != nil {
 		sc.wake()
-		n.srv.waitRoom(full)
+		n.srv.waitRoom(full, true)
 	}
 	return true
 }
@@ -141,7 +141,7 @@ func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearl
 	if n == 0 {
 		c.ackMark() // as queue does for its first frame
 	}
-	nearlyFull = c.queuedLocked() > lim.waitAt(true)
+	nearlyFull = c.queuedLocked() > lim.runWaitAt()
 	vain = c.stalls > 0
 	c.omu.Unlock()
 	c.msgsOut.Add(uint64(k))
@@ -163,7 +163,7 @@ func (n *bbNode) queueEach(c *conn, b []byte, sc *bbScratch, lim *limits) (full 
 	for f := range wire.Frames(b) {
 		if full != nil {
 			sc.wake()
-			n.srv.waitRoom(full)
+			n.srv.waitRoom(full, false)
 			full = nil
 			lim = n.srv.limits.Load()
 		}

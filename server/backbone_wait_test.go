@@ -9,13 +9,14 @@ import (
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
-// With the default outbuffer (8 MiB), the goroutine delivering from NATS
-// waits for a recipient once its outbox passes bbWaitAt, not three
+// With the default outbuffer (8 MiB), the goroutine delivering runs from
+// NATS waits for a recipient once its outbox passes bbWaitAt, not three
 // quarters of outbuffer: a run reports the outbox nearly full past it, and
-// waitRoom waits while the outbox holds more (here for a writer that never
-// takes it, until the recipient's credit is spent). A local sender still
-// pauses at three quarters only.
-func TestBackboneWaitsPastBBWaitAt(t *testing.T) {
+// waitRoom waits for a run while the outbox holds more (here for a writer
+// that never takes it, until the recipient's credit is spent). A local
+// sender, and a frame from NATS delivered alone (durable channels), still
+// pause at three quarters only.
+func TestBackboneRunsWaitPastBBWaitAt(t *testing.T) {
 	s := lifecycleServer(t, func(c *config.Config) { c.OutBuffer = 8 << 20 })
 	lim := s.limits.Load()
 	if lim.outBuffer/4*3 <= bbWaitAt {
@@ -42,11 +43,24 @@ func TestBackboneWaitsPastBBWaitAt(t *testing.T) {
 	if r.deliver(&delivery{raw: frame, v: &v}) {
 		t.Fatalf("a local sender was told to pause at %d bytes queued, under three quarters of %d", r.queued(), lim.outBuffer)
 	}
+	if r.deliver(&delivery{raw: frame, v: &v, patient: true}) {
+		t.Fatalf("a frame from NATS alone was told to wait at %d bytes queued, under three quarters of %d", r.queued(), lim.outBuffer)
+	}
+	r.omu.Lock()
+	r.bbCredit = pauseCredit{left: 2 * stallMax, filled: time.Now()}
+	r.omu.Unlock()
+	s.waitRoom(r, false)
+	r.omu.Lock()
+	left := r.bbCredit.left
+	r.omu.Unlock()
+	if left < 2*stallMax {
+		t.Fatalf("waitRoom for a frame alone waited at %d bytes queued (credit %v left of %v), under three quarters of %d", r.queued(), left, 2*stallMax, lim.outBuffer)
+	}
 
 	r.omu.Lock()
 	r.bbCredit = pauseCredit{left: 2 * stallMax, filled: time.Now()}
 	r.omu.Unlock()
-	s.waitRoom(r)
+	s.waitRoom(r, true)
 	r.omu.Lock()
 	left, stalls := r.bbCredit.left, r.stalls
 	r.omu.Unlock()
