@@ -436,7 +436,8 @@ func (c *conn) refundLocked() {
 func (c *conn) refund() {
 	if n := c.refunds.Load(); n != 0 {
 		c.refunds.Add(-n)
-		c.sending().credit.left = min(c.snd.credit.left+time.Duration(n), stallBudget)
+		s := c.sending()
+		s.credit.left = min(s.credit.left+time.Duration(n), stallBudget)
 	}
 }
 
