@@ -27,7 +27,12 @@ func (r *Reader) grow() {
 	src := r.src
 	if n := r.br.Buffered(); n > 0 {
 		b, _ := r.br.Peek(n)
-		src = &prefixReader{pre: b, src: r.src} // the old buffer is no one else's
+		// Taken from the old one: if it is src itself (a bufio.Reader as
+		// large, which bufio.NewReaderSize returned as it was), what
+		// follows is read from it once b is, not b again. b stays valid:
+		// src is read only after it.
+		r.br.Discard(n)
+		src = &prefixReader{pre: b, src: r.src}
 	}
 	r.br = bufio.NewReaderSize(src, r.large)
 }

@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"math/rand/v2"
@@ -80,5 +81,27 @@ func TestGrowingReaderGrows(t *testing.T) {
 	}
 	if n := wire.BufSize(rd); n != 64000 {
 		t.Fatalf("after a frame of 1001 bytes the buffer is %d bytes, want 64000", n)
+	}
+}
+
+// A growing Reader over a bufio.Reader at least as large as its buffer
+// (which bufio.NewReaderSize returns as it is, buffer and all) reads what
+// that one holds once when it grows, not again from it.
+func TestGrowingReaderOverBufio(t *testing.T) {
+	t.Parallel()
+	frames := [][]byte{msgFrame(200, 1), msgFrame(20, 2), msgFrame(20, 3), msgFrame(300, 4)}
+	src := bufio.NewReaderSize(bytes.NewReader(streamOf(frames...)), 1024)
+	rd := wire.NewGrowingReader(src, 1024, 4096, 1<<20)
+	for i, want := range frames {
+		f, err := rd.Next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(f.Raw, want) {
+			t.Fatalf("frame %d differs: %d bytes of %d, type %d", i, len(f.Raw), len(want), f.Type)
+		}
+	}
+	if _, err := rd.Next(); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
 	}
 }
