@@ -130,15 +130,17 @@ func (a *Agent) resendable(buf []byte) bool {
 	return false
 }
 
-// withoutSeq keeps the frames of buf that are not SeqMsg, in place.
-func withoutSeq(buf []byte) []byte {
-	out := buf[:0]
+// lastSeq returns the number of buf's last SeqMsg, 0 if it has none.
+func lastSeq(buf []byte) uint64 {
+	var last uint64
 	for f := range wire.Frames(buf) {
-		if f.Type != wire.TypeSeqMsg {
-			out = append(out, f.Raw...)
+		if f.Type == wire.TypeSeqMsg {
+			if _, seq, ok := wire.SeqOf(f.Payload); ok {
+				last = seq
+			}
 		}
 	}
-	return out
+	return last
 }
 
 // maxOrigins bounds the origins a receiving agent remembers; past it the

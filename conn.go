@@ -322,21 +322,31 @@ func (q sendQueue) Wrote(batch []byte, n int, err error) {
 	a.mu.Lock()
 	a.writing = false
 	a.inflight = 0
+	last := a.takenLast
+	var rest []byte
+	if err != nil {
+		// What did not reach the kernel goes out again on the next
+		// connection, from the first frame not wholly written, all of
+		// it in its order: the batch is kept only up to there. (Kept
+		// whole, its numbered messages went out again before the rest's
+		// calls, answers and unnumbered messages, which followed them
+		// in out: after the messages emitted after them.)
+		rest = unwritten(batch, n)
+		batch = batch[:len(batch)-len(rest)]
+		last = lastSeq(batch)
+	}
 	// A batch with messages not yet acknowledged is kept (acks.go): they
 	// go out again on the next connection if no Ack comes first.
-	a.kept = a.takenLast > a.acked
+	a.kept = last > a.acked
 	if a.kept {
-		a.sent = append(a.sent, sentBatch{buf: batch, last: a.takenLast})
+		a.sent = append(a.sent, sentBatch{buf: batch, last: last})
 		a.sentBytes += len(batch)
 	}
 	if err != nil {
-		// What did not reach the kernel goes out again on the next
-		// connection, from the first frame not wholly written.
-		rest := unwritten(batch, n)
-		if a.kept {
-			rest = withoutSeq(rest) // they are in the kept batch
-		}
 		a.out = a.unqueue(rest)
+		if a.outLast == 0 {
+			a.outLast = lastSeq(rest) // nothing numbered after the rest
+		}
 	}
 	a.changed.broadcast()
 	a.mu.Unlock()

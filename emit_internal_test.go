@@ -3,7 +3,9 @@ package netcluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/netcluster/netcluster/internal/router"
@@ -160,5 +162,85 @@ func TestQueuedSentAgainInOrder(t *testing.T) {
 	}
 	if a.outLast != 3000 {
 		t.Fatalf("outLast %d, want 3000", a.outLast)
+	}
+}
+
+// TestFailedWriteResentInItsOrder: after a write that fails partway, the
+// rest of the batch goes out again on the next connection in its own
+// order, whatever its frames: a call or an unnumbered message (left in
+// out by a server of protocol version 2) between two numbered messages
+// stays between them. Kept whole, the batch's numbered messages went out
+// again first, and the call after the messages emitted after it.
+func TestFailedWriteResentInItsOrder(t *testing.T) {
+	call := func(a *Agent) {
+		a.out = wire.AppendCall(a.out, 99, &wire.Msg{Channel: "bench", Agent: a.id, Event: "ask"})
+	}
+	plain := func(a *Agent) { a.out = wire.AppendMsg(a.out, &wire.Msg{Channel: "bench", Agent: a.id, Event: "old"}) }
+	for _, tt := range []struct {
+		name  string
+		batch []string // "seq", "call", "msg": emitted in this order
+		fails int      // the write ends after this many frames
+		want  string   // the resendable frames on the next connection
+	}{
+		{"call", []string{"seq", "call", "seq"}, 1, "seq1 call seq2"},
+		{"call first", []string{"call", "seq", "seq"}, 0, "call seq1 seq2"},
+		{"unnumbered", []string{"msg", "msg", "seq"}, 1, "msg seq1"},
+		{"written whole but the last", []string{"seq", "seq", "call"}, 2, "seq1 seq2 call"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := testSender(t)
+			q := sendQueue{a}
+			a.mu.Lock()
+			a.out = a.out[:0] // what attach queued: the stream and its listens
+			a.mu.Unlock()
+			for _, k := range tt.batch {
+				switch k {
+				case "seq":
+					if err := a.EmitRaw(context.Background(), "ev", []byte("x")); err != nil {
+						t.Fatal(err)
+					}
+				case "call":
+					a.mu.Lock()
+					call(a)
+					a.mu.Unlock()
+				case "msg":
+					a.mu.Lock()
+					plain(a)
+					a.mu.Unlock()
+				}
+			}
+			batch, _ := q.Take(nil)
+			n := 0
+			i := 0
+			for f := range wire.Frames(batch) {
+				if i == tt.fails {
+					break
+				}
+				n += len(f.Raw)
+				i++
+			}
+			q.Wrote(batch, n+1, errors.New("broken pipe")) // one byte of the next frame
+			a.mu.Lock()
+			a.nc = nil
+			c1, c2 := net.Pipe()
+			t.Cleanup(func() { c1.Close(); c2.Close() })
+			a.attach(c1, wire.Welcome{Version: wire.VersionGaps, MaxFrame: wire.DefaultMaxFrame})
+			var got []string
+			for f := range wire.Frames(a.unqueue(nil)) {
+				switch f.Type {
+				case wire.TypeSeqMsg:
+					_, seq, _ := wire.SeqOf(f.Payload)
+					got = append(got, fmt.Sprintf("seq%d", seq))
+				case wire.TypeCall:
+					got = append(got, "call")
+				case wire.TypeMsg:
+					got = append(got, "msg")
+				}
+			}
+			a.mu.Unlock()
+			if s := strings.Join(got, " "); s != tt.want {
+				t.Fatalf("sent again: %s; want %s", s, tt.want)
+			}
+		})
 	}
 }
