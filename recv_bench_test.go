@@ -71,17 +71,24 @@ func checkRecvAllocs(t *testing.T, rd *wire.Reader, alloc *recvAlloc, what strin
 	if n := testing.AllocsPerRun(1000, func() { recvOne(t, rd, alloc) }); n != 0 {
 		t.Fatalf("a message %s: %.2f allocations", what, n)
 	}
-	const msgs = 100_000
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range msgs {
-		recvOne(t, rd, alloc)
-	}
-	runtime.ReadMemStats(&after)
-	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
+	per, bytesPer := allocsPer(func() { recvOne(t, rd, alloc) })
+	if per > 1.0/32 {
 		t.Fatalf("%.4f allocations per message %s, want at most 1/32", per, what)
 	}
-	return float64(after.TotalAlloc-before.TotalAlloc) / msgs
+	return bytesPer
+}
+
+// allocsPer calls f 100,000 times and returns the allocations and the
+// bytes allocated per call.
+func allocsPer(f func()) (allocs, bytes float64) {
+	const calls = 100_000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range calls {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / calls, float64(after.TotalAlloc-before.TotalAlloc) / calls
 }
 
 // BenchmarkReceive is an agent's reader goroutine for one 128-byte
@@ -134,14 +141,7 @@ func TestReceiveQueuedAllocatesNothing(t *testing.T) { // not parallel: counts a
 	for range 1000 {
 		recvQueued(t, rd, alloc, a)
 	}
-	const msgs = 100_000
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range msgs {
-		recvQueued(t, rd, alloc, a)
-	}
-	runtime.ReadMemStats(&after)
-	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
+	if per, _ := allocsPer(func() { recvQueued(t, rd, alloc, a) }); per > 1.0/32 {
 		t.Fatalf("%.4f allocations per queued message received, want at most 1/32", per)
 	}
 	m := recvQueued(t, rd, alloc, a)
@@ -158,14 +158,7 @@ func TestReceiveQueuedCallAllocatesNothing(t *testing.T) { // not parallel: coun
 	for range 1000 {
 		recvQueued(t, rd, alloc, a)
 	}
-	const msgs = 100_000
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range msgs {
-		recvQueued(t, rd, alloc, a)
-	}
-	runtime.ReadMemStats(&after)
-	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/16 {
+	if per, _ := allocsPer(func() { recvQueued(t, rd, alloc, a) }); per > 1.0/16 {
 		t.Fatalf("%.4f allocations per queued request received, want at most 1/16", per)
 	}
 	m := recvQueued(t, rd, alloc, a)
@@ -249,14 +242,7 @@ func TestReceiveSeqAllocatesNothing(t *testing.T) { // not parallel: counts allo
 	if n := testing.AllocsPerRun(1000, func() { recvSeqOne(t, rd, alloc, a) }); n != 0 {
 		t.Fatalf("a numbered message received: %.2f allocations", n)
 	}
-	const msgs = 100_000
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range msgs {
-		recvSeqOne(t, rd, alloc, a)
-	}
-	runtime.ReadMemStats(&after)
-	if per := float64(after.Mallocs-before.Mallocs) / msgs; per > 1.0/32 {
+	if per, _ := allocsPer(func() { recvSeqOne(t, rd, alloc, a) }); per > 1.0/32 {
 		t.Fatalf("%.4f allocations per numbered message received, want at most 1/32", per)
 	}
 	m := recvSeqOne(t, rd, alloc, a)
