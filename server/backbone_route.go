@@ -269,10 +269,9 @@ const (
 // waitRoom pauses a goroutine delivering from the network while r's outbox
 // is more than three quarters full, or for a run (backbone_run.go) holds
 // more than bbWaitAt (limits.waitAt), until r's writer takes it or writes
-// a chunk of it. Waits that
-// end without progress (stallMax each) add up, and count against a local
-// sender's stallBudget too; once bbStallBudget is spent, r is not waited
-// for until its writer makes progress. Every pause, in vain or not, costs
+// a chunk of it. Waits that end without progress (stallMax each) add up,
+// and count against a local sender's stallBudget too; once bbStallBudget
+// is spent, r is not waited for until its writer makes progress. Every pause, in vain or not, costs
 // r's credit (bbWaitBudget); once it is spent r is not waited for until it
 // refills. Nor is anyone while the backbone's backlog passes a quarter of
 // what it buffers. What does not fit then is dropped as configured
@@ -327,7 +326,7 @@ func (s *Server) waitRoom(r *conn, run bool) {
 }
 
 // waitAt is what waitRoom waits for r's outbox to be back to: three
-// quarters of outbuffer, or for a run runWaitAt.
+// quarters of outbuffer, or for a run runWaitAt (conn_outbox.go).
 func (l *limits) waitAt(run bool) int {
 	if run {
 		return l.runWaitAt()
