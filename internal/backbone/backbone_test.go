@@ -311,7 +311,12 @@ func TestOutageBuffersThenDrops(t *testing.T) {
 		return a.st.bufferedOut.Load() == 0
 	})
 	if refused != 0 || st.Dropped == 0 || st.Dropped == 200 {
-		t.Errorf("dropped %d of 200 (%d refused by Send), want some held in 64 KiB and the rest counted", st.Dropped, refused)
+		// (Once seen beside a heavy -race run, not reproduced since in
+		// 130 runs alone and 8 of the package beside load: the whole
+		// figures and nats.go's own state, to tell why next time.)
+		held, _ := a.nc.Buffered()
+		t.Errorf("dropped %d of 200 (%d refused by Send), want some held in 64 KiB and the rest counted; nats.go %v, %d bytes buffered; stats %+v",
+			st.Dropped, refused, a.nc.Status(), held, st)
 	}
 	// nats.go lets the last publication take it over its bound: at most
 	// one batch.
