@@ -47,7 +47,7 @@ func TestBackboneDeliverBatch(t *testing.T) {
 		batch = append(batch, f...)
 	}
 	bb := h.srv.bb.Load()
-	bb.deliver(node, batch)
+	bb.deliver(node, batch, backbone.Stream{})
 	ntWait(t, "the batch", func() bool { return len(inA.get()) == 7 && len(inC.get()) == 1 })
 	for i, m := range inA.get() {
 		agent := "far"
@@ -88,26 +88,36 @@ func bbDeliverSetup(t testing.TB, n int) (*bbNode, backbone.NodeID, []byte) {
 	return h.srv.bb.Load(), node, batch
 }
 
-// Routing a batch from NATS allocates nothing per message.
+// Routing a batch from NATS allocates nothing per message, walked or as
+// one stream.
 func TestBackboneDeliverAllocatesNothing(t *testing.T) {
 	bb, node, batch := bbDeliverSetup(t, 64)
-	for range 100 { // warm up: buffers and the match cache
-		bb.deliver(node, batch)
-	}
-	if n := testing.AllocsPerRun(1000, func() { bb.deliver(node, batch) }); n != 0 {
-		t.Fatalf("deliver allocates %.2f times per batch of 64", n)
+	for _, stream := range []bool{false, true} {
+		s := streamOf(batch, stream)
+		for range 100 { // warm up: buffers and the match cache
+			bb.deliver(node, batch, s)
+		}
+		if n := testing.AllocsPerRun(1000, func() { bb.deliver(node, batch, s) }); n != 0 {
+			t.Fatalf("deliver allocates %.2f times per batch of 64 (stream %v)", n, stream)
+		}
 	}
 }
 
 // BenchmarkBackboneDeliver: the receiving server's work per message from
-// NATS (S9's host 2), from the batch to the listener's socket.
+// NATS (S9's host 2), from the batch to the listener's socket: a batch of
+// one stream, walked or as the backbone says it is one.
 func BenchmarkBackboneDeliver(b *testing.B) {
 	const n = 64
-	bb, node, batch := bbDeliverSetup(b, n)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(batch)))
-	for b.Loop() {
-		bb.deliver(node, batch)
+	for _, stream := range []bool{false, true} {
+		b.Run(fmt.Sprintf("stream=%v", stream), func(b *testing.B) {
+			bb, node, batch := bbDeliverSetup(b, n)
+			s := streamOf(batch, stream)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(batch)))
+			for b.Loop() {
+				bb.deliver(node, batch, s)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
 }

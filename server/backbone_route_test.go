@@ -86,7 +86,7 @@ func TestBackboneDeliverWritesNode(t *testing.T) {
 	name := hex.EncodeToString(node[:])
 	bb := h.srv.bb.Load()
 	for _, n := range []string{"", name} {
-		bb.deliver(node, wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "far", Node: n, Event: "ev", Data: []byte("d" + n)}))
+		bb.deliver(node, wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "far", Node: n, Event: "ev", Data: []byte("d" + n)}), backbone.Stream{})
 	}
 	ntWait(t, "both messages", func() bool { return len(in.get()) == 2 })
 	for i, m := range in.get() {

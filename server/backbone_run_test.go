@@ -63,7 +63,7 @@ func TestBackboneRunsRouteAsFrames(t *testing.T) {
 	batch, data := runFrames(node, "A", events...)
 	before, _ := h.srv.Channel("A")
 	bb := h.srv.bb.Load()
-	bb.deliver(node, batch)
+	bb.deliver(node, batch, backbone.Stream{})
 
 	var want1, want2 []string
 	for i, ev := range events {
@@ -133,76 +133,108 @@ func TestBackboneRunsRouteAsFrames(t *testing.T) {
 // A run reaches the channels its channel propagates to, with its origin.
 func TestBackboneRunPropagates(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
-	h := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"channels": {"A": {"propagatetonet": true, "propagatetochannels": "B"}, "B": {}}}`))
-	bbConnected(t, h)
-	_, inA := ntListen(t, h, "A", "ev")
-	_, inB := ntListen(t, h, "B", "ev")
-	node := backbone.NodeID{1, 2, 3, 4, 5, 6, 7, 8}
-	events := []string{"ev", "ev", "ev", "ev"}
-	batch, _ := runFrames(node, "A", events...)
-	h.srv.bb.Load().deliver(node, batch)
-	ntWait(t, "every frame on A and B", func() bool { return len(inA.get()) == len(events) && len(inB.get()) == len(events) })
-	for i, m := range inB.get() {
-		if m.Channel != "A" || m.Agent != "far" || string(m.Data) != fmt.Sprint(i+1) || m.Node != hex.EncodeToString(node[:]) {
-			t.Errorf("message %d on B: %+v", i, m)
+	bothWays(t, func(t *testing.T, stream bool) {
+		ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+		h := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"channels": {"A": {"propagatetonet": true, "propagatetochannels": "B"}, "B": {}}}`))
+		bbConnected(t, h)
+		_, inA := ntListen(t, h, "A", "ev")
+		_, inB := ntListen(t, h, "B", "ev")
+		node := backbone.NodeID{1, 2, 3, 4, 5, 6, 7, 8}
+		events := []string{"ev", "ev", "ev", "ev"}
+		batch, _ := runFrames(node, "A", events...)
+		h.srv.bb.Load().deliver(node, batch, streamOf(batch, stream))
+		ntWait(t, "every frame on A and B", func() bool { return len(inA.get()) == len(events) && len(inB.get()) == len(events) })
+		for i, m := range inB.get() {
+			if m.Channel != "A" || m.Agent != "far" || string(m.Data) != fmt.Sprint(i+1) || m.Node != hex.EncodeToString(node[:]) {
+				t.Errorf("message %d on B: %+v", i, m)
+			}
 		}
-	}
+	})
 }
 
 // A run larger than what a recipient's outbox may hold is not dropped: it
 // goes frame by frame, waiting for room as single frames do.
 func TestBackboneRunLargerThanOutbox(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
-	h := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"outbuffer": 65536, "channels": {"A": {"propagatetonet": true}}}`))
-	bbConnected(t, h)
-	_, in := ntListen(t, h, "A", "ev")
-	node := backbone.NodeID{1, 2, 3, 4, 5, 6, 7, 8}
-	const n = 5000 // about 180 KiB
-	events := make([]string, n)
-	for i := range events {
-		events[i] = "ev"
-	}
-	batch, _ := runFrames(node, "A", events...)
-	if len(batch) <= 2*65536 {
-		t.Fatalf("the batch is %d bytes, not more than twice the outbox", len(batch))
-	}
-	h.srv.bb.Load().deliver(node, batch)
-	ntWait(t, "every frame", func() bool { return len(in.get()) == n })
-	for i, m := range in.get() {
-		if string(m.Data) != fmt.Sprint(i+1) {
-			t.Fatalf("message %d: %q, want %d", i, m.Data, i+1)
+	bothWays(t, func(t *testing.T, stream bool) {
+		ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+		h := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"outbuffer": 65536, "channels": {"A": {"propagatetonet": true}}}`))
+		bbConnected(t, h)
+		_, in := ntListen(t, h, "A", "ev")
+		node := backbone.NodeID{1, 2, 3, 4, 5, 6, 7, 8}
+		const n = 5000 // about 180 KiB
+		events := make([]string, n)
+		for i := range events {
+			events[i] = "ev"
 		}
-	}
-	if ci, _ := h.srv.Channel("A"); ci.Dropped != 0 {
-		t.Errorf("%d dropped", ci.Dropped)
-	}
+		batch, _ := runFrames(node, "A", events...)
+		if len(batch) <= 2*65536 {
+			t.Fatalf("the batch is %d bytes, not more than twice the outbox", len(batch))
+		}
+		h.srv.bb.Load().deliver(node, batch, streamOf(batch, stream))
+		ntWait(t, "every frame", func() bool { return len(in.get()) == n })
+		for i, m := range in.get() {
+			if string(m.Data) != fmt.Sprint(i+1) {
+				t.Fatalf("message %d: %q, want %d", i, m.Data, i+1)
+			}
+		}
+		if ci, _ := h.srv.Channel("A"); ci.Dropped != 0 {
+			t.Errorf("%d dropped", ci.Dropped)
+		}
+	})
 }
 
 // A frame of a run larger than what the agents here accept is refused and
 // counted, alone; the frames around it are delivered.
 func TestBackboneRunRefusesLargeFrame(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
-	h := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"maxframe": 1024, "channels": {"A": {"propagatetonet": true}}}`))
-	bbConnected(t, h)
-	_, in := ntListen(t, h, "A", "ev")
-	node := backbone.NodeID{1, 2, 3, 4, 5, 6, 7, 8}
-	var batch []byte
-	for i, size := range []int{1, 1, 2000, 1, 1} {
-		batch = wire.AppendMsg(batch, &wire.Msg{Channel: "A", Agent: "far", Node: hex.EncodeToString(node[:]),
-			Event: "ev", Data: []byte(fmt.Sprint(i) + strings.Repeat("x", size-1))})
+	bothWays(t, func(t *testing.T, stream bool) {
+		ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+		h := ntStart(t, bbConfig(t, []string{ns.URL()}, `{"maxframe": 1024, "channels": {"A": {"propagatetonet": true}}}`))
+		bbConnected(t, h)
+		_, in := ntListen(t, h, "A", "ev")
+		node := backbone.NodeID{1, 2, 3, 4, 5, 6, 7, 8}
+		var batch []byte
+		for i, size := range []int{1, 1, 2000, 1, 1} {
+			batch = wire.AppendMsg(batch, &wire.Msg{Channel: "A", Agent: "far", Node: hex.EncodeToString(node[:]),
+				Event: "ev", Data: []byte(fmt.Sprint(i) + strings.Repeat("x", size-1))})
+		}
+		bb := h.srv.bb.Load()
+		bb.deliver(node, batch, streamOf(batch, stream))
+		ntWait(t, "the refusal counted", func() bool { return bb.st.refused.Load() == 1 })
+		ntWait(t, "the other frames", func() bool { return len(in.get()) == 4 })
+		var got []string
+		for _, m := range in.get() {
+			got = append(got, string(m.Data))
+		}
+		if strings.Join(got, ",") != "0,1,3,4" {
+			t.Errorf("got %q, want 0, 1, 3, 4", got)
+		}
+	})
+}
+
+// bothWays runs test for the two ways a delivery of one stream's frames
+// is routed: walked frame by frame (stream false), and as one run the
+// backbone found them to be (stream true).
+func bothWays(t *testing.T, test func(t *testing.T, stream bool)) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			test(t, stream)
+		})
 	}
-	bb := h.srv.bb.Load()
-	bb.deliver(node, batch)
-	ntWait(t, "the refusal counted", func() bool { return bb.st.refused.Load() == 1 })
-	ntWait(t, "the other frames", func() bool { return len(in.get()) == 4 })
-	var got []string
-	for _, m := range in.get() {
-		got = append(got, string(m.Data))
+}
+
+// streamOf is what the backbone tells deliver of batch, frames of one
+// stream, with stream; nothing without.
+func streamOf(batch []byte, stream bool) backbone.Stream {
+	var s backbone.Stream
+	if !stream {
+		return s
 	}
-	if strings.Join(got, ",") != "0,1,3,4" {
-		t.Errorf("got %q, want 0, 1, 3, 4", got)
+	for f := range wire.Frames(batch) {
+		s.Frames++
+		s.Biggest = max(s.Biggest, len(f.Raw))
 	}
+	return s
 }

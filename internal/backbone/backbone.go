@@ -49,7 +49,20 @@ type Config struct {
 // Call or Answer frame. It is called from several goroutines (one per
 // durable channel, one for the rest), never concurrently for one
 // channel's durable messages; frames is valid only during the call.
-type DeliverFunc func(node NodeID, frames []byte)
+// stream says when the frames are known to be one stream's (Stream).
+type DeliverFunc func(node NodeID, frames []byte, stream Stream)
+
+// Stream describes the frames of a delivery when they are all Msg frames
+// whose payloads are equal from their channel through their event (one
+// agent's stream of one event, as a batch mostly holds): the receiver,
+// which walks a batch to check its frames' channel anyway, compares those
+// bytes instead, and the server routes the frames as one without walking
+// them again (S9's receiving server spent a third of its routing on that
+// second walk). The zero Stream says nothing of the frames.
+type Stream struct {
+	Frames  int // how many; 0 if the frames are not known to be one stream
+	Biggest int // the largest frame's size, length prefix included
+}
 
 // Backbone is a server's connection to NATS. Its methods are safe for
 // concurrent use.

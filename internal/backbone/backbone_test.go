@@ -25,7 +25,7 @@ type sink struct {
 
 func newSink() *sink { return &sink{signal: make(chan struct{}, 1)} }
 
-func (s *sink) deliver(node NodeID, frames []byte) {
+func (s *sink) deliver(node NodeID, frames []byte, _ Stream) {
 	for len(frames) > 0 {
 		f, rest, ok := wire.Split(frames)
 		if !ok {

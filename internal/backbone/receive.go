@@ -2,6 +2,7 @@ package backbone
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"time"
 	"unsafe"
@@ -103,7 +104,10 @@ func (r *receiver) handle1(subj, key string, data []byte) bool {
 
 // batch delivers the frames of a batch envelope, all or none: a batch is
 // only ever sent again whole. Consecutive Msg frames go to the server in
-// one call: they name one channel, checked against the subject once.
+// one call: they name one channel, checked against the subject once. A
+// frame whose payload from its channel through its event is the first's
+// of the call byte for byte is checked by that one comparison, and a call
+// whose frames all are is a Stream.
 func (r *receiver) batch(ps *peerState, subj, key string, e *envelope) {
 	if !r.accept(ps, key, e.seq) {
 		return
@@ -111,37 +115,102 @@ func (r *receiver) batch(ps *peerState, subj, key string, e *envelope) {
 	ps.next[key] = e.seq + uint64(e.count)
 	r.warm += touch(e.body)
 	rest := e.body
-	run, k := 0, 0 // rest[:run] holds k frames checked, not yet delivered
-	var channel []byte
+	var ru batchRun // rest[:ru.end] holds ru.k frames checked, not yet delivered
 	for range e.count {
-		n, ok := wire.FrameLen(rest[run:])
-		if !ok || n > len(rest)-run {
+		n, ok := wire.FrameLen(rest[ru.end:])
+		if !ok || n > len(rest)-ru.end {
 			r.b.st.malformed.Add(1)
 			r.b.warn.soon(&r.b.st)
-			rest = rest[:run]
+			rest = rest[:ru.end]
 			break
 		}
-		f := rest[run : run+n]
-		if channel != nil && len(f) >= wire.HeaderLen && f[wire.HeaderLen-1] == wire.TypeMsg && bytes.Equal(channelOf(f), channel) {
-			run += n
-			k++
+		f := rest[ru.end : ru.end+n]
+		if ru.extends(f) {
+			ru.add(n)
 			continue
 		}
-		r.deliverRun(e.node, rest[:run], k)
-		rest, run, k = rest[run:], 0, 0
+		r.deliverRun(e.node, rest[:ru.end], ru.k, ru.stream())
+		rest, ru = rest[ru.end:], batchRun{}
 		if !r.valid(subj, f) || f[wire.HeaderLen-1] != wire.TypeMsg {
-			channel = nil
 			r.deliver(e.node, subj, f) // alone, checked again
 			rest = rest[n:]
 			continue
 		}
-		channel = channelOf(f)
-		run, k = n, 1
+		ru.start(f)
 	}
-	r.deliverRun(e.node, rest[:run], k)
-	if len(rest) > run {
+	r.deliverRun(e.node, rest[:ru.end], ru.k, ru.stream())
+	if len(rest) > ru.end {
 		r.b.st.malformed.Add(1)
 	}
+}
+
+// batchRun is the run of Msg frames of one channel batch is building.
+type batchRun struct {
+	end, k  int
+	biggest int
+	channel []byte // the channel all name; nil before the first frame
+	origin  []byte // the first frame's payload from its channel through its event, nil if cut short
+	same    bool   // origin is not nil and every frame's payload holds it where the first's does
+}
+
+// start makes the checked Msg frame f the first of the run.
+func (ru *batchRun) start(f []byte) {
+	*ru = batchRun{end: len(f), k: 1, biggest: len(f), channel: channelOf(f), origin: originOf(f)}
+	ru.same = ru.origin != nil
+}
+
+// extends reports whether f, a frame of whose bytes the batch holds all,
+// is a Msg frame of the run's channel.
+func (ru *batchRun) extends(f []byte) bool {
+	if ru.channel == nil || len(f) < wire.HeaderLen || f[wire.HeaderLen-1] != wire.TypeMsg {
+		return false
+	}
+	const at = wire.HeaderLen + 1 // after the flags
+	if ru.same && len(f) >= at+len(ru.origin) && string(f[at:at+len(ru.origin)]) == string(ru.origin) {
+		return true
+	}
+	if bytes.Equal(channelOf(f), ru.channel) {
+		ru.same = false
+		return true
+	}
+	return false
+}
+
+// add counts a frame of n bytes that extends the run.
+func (ru *batchRun) add(n int) {
+	ru.end += n
+	ru.k++
+	ru.biggest = max(ru.biggest, n)
+}
+
+// stream is what the run tells the server of its frames.
+func (ru *batchRun) stream() Stream {
+	if !ru.same {
+		return Stream{}
+	}
+	return Stream{Frames: ru.k, Biggest: ru.biggest}
+}
+
+// originOf returns the payload of the Msg frame f from its channel through
+// its event (each after its length), nil if f is cut short before its
+// event's end.
+func originOf(f []byte) []byte {
+	const from = wire.HeaderLen + 1 // after the flags
+	at := from
+	for range 3 { // channel, agent, node: a byte of length each
+		if len(f) <= at {
+			return nil
+		}
+		at += 1 + int(f[at])
+	}
+	if len(f) < at+2 {
+		return nil
+	}
+	at += 2 + int(binary.BigEndian.Uint16(f[at:]))
+	if len(f) < at {
+		return nil
+	}
+	return f[from:at]
 }
 
 // accept checks seq against what ps expects under key: a duplicate is
@@ -218,7 +287,7 @@ func (r *receiver) deliver(node NodeID, subj string, frame []byte) {
 		r.b.warn.soon(&r.b.st)
 		return
 	}
-	r.deliverRun(node, frame, 1)
+	r.deliverRun(node, frame, 1, Stream{})
 }
 
 // valid reports whether frame is one Msg or Call frame of the channel subj
@@ -231,13 +300,13 @@ func (r *receiver) valid(subj string, frame []byte) bool {
 }
 
 // deliverRun hands n checked frames, back to back, to the server.
-func (r *receiver) deliverRun(node NodeID, frames []byte, n int) {
+func (r *receiver) deliverRun(node NodeID, frames []byte, n int, s Stream) {
 	if n == 0 {
 		return
 	}
 	r.b.st.msgsIn.Add(uint64(n))
 	r.b.st.bytesIn.Add(uint64(len(frames)))
-	r.b.deliver(node, frames)
+	r.b.deliver(node, frames, s)
 }
 
 // channelOf returns the channel a Msg or Call frame names, or nil for
