@@ -143,9 +143,9 @@ func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearl
 	}
 	nearlyFull = c.queuedLocked() > lim.runWaitAt()
 	vain = c.stalls > 0
+	c.msgsOut += uint64(k)
+	c.bytesOut += uint64(len(b))
 	c.omu.Unlock()
-	c.msgsOut.Add(uint64(k))
-	c.bytesOut.Add(uint64(len(b)))
 	c.ch.stats.msgsOut.Add(uint64(k))
 	c.ch.stats.bytesOut.Add(uint64(len(b)))
 	if n == 0 {
@@ -174,7 +174,9 @@ func (n *bbNode) queueEach(c *conn, b []byte, sc *bbScratch, lim *limits) (full 
 			c.ch.stats.dropped.Add(1)
 			continue
 		}
-		if nearlyFull, _ := c.queue(&d, lim); nearlyFull {
+		nearlyFull, _ := c.queue(&d, lim)
+		d.countOut(c.ch)
+		if nearlyFull {
 			full = c
 		}
 	}

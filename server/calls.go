@@ -36,8 +36,11 @@ type delivery struct {
 	// nearly full, in the sender's buffer (conn.fulls).
 	fulls *[]*conn
 	// drops counts the messages dropped for full outboxes (dropFast) in
-	// the channel being delivered to, added to its stats once.
-	drops uint64
+	// the channel being delivered to, added to its stats once; outMsgs
+	// and outBytes the messages queued (conn.queue), added so too
+	// (countOut).
+	drops             uint64
+	outMsgs, outBytes uint64
 
 	// inPlace is how many more recipients may have it written in place
 	// by the sender's reader (conn_direct.go): some when the sender has
@@ -63,6 +66,16 @@ type delivery struct {
 	// woken, for a caller that routes a batch to wake them once after it
 	// (bbNode.deliver) rather than after its first message.
 	wakes *[]*conn
+}
+
+// countOut adds the deliveries d counted to ch's stats, and starts the
+// count again.
+func (d *delivery) countOut(ch *channel) {
+	if d.outMsgs > 0 {
+		ch.stats.msgsOut.Add(d.outMsgs)
+		ch.stats.bytesOut.Add(d.outBytes)
+		d.outMsgs, d.outBytes = 0, 0
+	}
 }
 
 // match returns the listeners of d's event in ix: from the sender's memo

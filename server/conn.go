@@ -85,6 +85,11 @@ type conn struct {
 	unproven  uint64        // while not 0, what wrote must pass before its writer's progress shows the agent reads (toLegacy)
 	writing   bool          // the writer is in a write (from Take to Wrote)
 	closing   bool          // no more deliveries; writeLoop flushes then closes
+	// msgsOut and bytesOut count what was queued for the agent: plain
+	// fields under omu, among those a sender reads under it anyway
+	// (queuedLocked). As atomics they shared a cache line with progress
+	// and full, which the agent's writer writes on the other core.
+	msgsOut, bytesOut uint64
 	// undecided: the wire is not known yet; messages are queued as Msg
 	// frames, for a legacy agent (toLegacy). discarding: a native
 	// agent in its handshake, which gets nothing before its Welcome.
@@ -127,10 +132,8 @@ type conn struct {
 	// writerOn: writers may run (startOutput); writerUp: one does.
 	writerOn, writerUp atomic.Bool
 
-	msgsIn   atomic.Uint64
-	msgsOut  atomic.Uint64
-	bytesOut atomic.Uint64
-	dropped  atomic.Uint64
+	msgsIn  atomic.Uint64
+	dropped atomic.Uint64
 	// full, once a message did not fit in the outbox and until the writer
 	// next takes it, holds the room that was left then (and whether the
 	// agent is legacy; fullRoom): a message that does not fit in it is

@@ -27,11 +27,22 @@ func (c *conn) deliverTo(d *delivery) (nearlyFull, vain bool) {
 		d.drops++ // for c.ch's stats (deliverLocal)
 		return false, false
 	}
-	return c.queue(d, lim)
+	nearlyFull, vain = c.queue(d, lim)
+	d.countOut(c.ch)
+	return nearlyFull, vain
+}
+
+// delivered returns how many messages were queued for the agent.
+func (c *conn) delivered() uint64 {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.msgsOut
 }
 
 // queue is deliverTo once the message was not dropped without omu
-// (fullDrop).
+// (fullDrop). It counts the message in d.outMsgs and d.outBytes, which its
+// caller adds to c.ch's stats (countOut): once per message and channel
+// rather than once per recipient.
 func (c *conn) queue(d *delivery, lim *limits) (nearlyFull, vain bool) {
 	c.omu.Lock()
 	if c.closing || c.discarding {
@@ -76,14 +87,14 @@ func (c *conn) queue(d *delivery, lim *limits) (nearlyFull, vain bool) {
 	nearlyFull = (!c.stalled || d.patient) && !c.undecided && c.queuedLocked() > lim.outBuffer/4*3
 	vain = c.stalls > 0
 	answerer := d.call && !c.legacy && c.version >= wire.VersionCalls
+	c.msgsOut++
+	c.bytesOut += uint64(len(frame))
 	c.omu.Unlock()
 	if answerer {
 		d.answerers++
 	}
-	c.msgsOut.Add(1)
-	c.bytesOut.Add(uint64(len(frame)))
-	c.ch.stats.msgsOut.Add(1)
-	c.ch.stats.bytesOut.Add(uint64(len(frame)))
+	d.outMsgs++ // added to c.ch's stats by the caller (delivery.countOut)
+	d.outBytes += uint64(len(frame))
 	if wake && d.wakes != nil {
 		*d.wakes = append(*d.wakes, c)
 	} else if wake {

@@ -59,9 +59,9 @@ func TestKnownFullGetsMessageAfterTake(t *testing.T) {
 	}
 	r := rs[1]
 	takeAll(r)
-	out := r.msgsOut.Load()
+	out := r.delivered()
 	ch.route(src, frame, &v)
-	if got := r.msgsOut.Load(); got != out+1 {
+	if got := r.delivered(); got != out+1 {
 		t.Fatalf("the recipient whose writer took its outbox got %d of the next message, want 1 (dropped as known full)", got-out)
 	}
 	for range 20 {
@@ -71,8 +71,8 @@ func TestKnownFullGetsMessageAfterTake(t *testing.T) {
 	var sum uint64
 	for _, r := range rs {
 		sum += r.dropped.Load()
-		if in := r.msgsOut.Load() + r.dropped.Load(); in != 10+26 {
-			t.Errorf("%s: %d queued and %d dropped, want %d in all", r.id, r.msgsOut.Load(), r.dropped.Load(), 10+26)
+		if in := r.delivered() + r.dropped.Load(); in != 10+26 {
+			t.Errorf("%s: %d queued and %d dropped, want %d in all", r.id, r.delivered(), r.dropped.Load(), 10+26)
 		}
 	}
 	if st := ch.stats.dropped.Load(); st != sum {
@@ -94,9 +94,9 @@ func TestKnownFullTakesSmallerMessage(t *testing.T) {
 	}
 	small := wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: "src", Event: "ev", Data: make([]byte, 400)})
 	sv, _ := wire.ParseMsg(small[wire.HeaderLen:])
-	out := r.msgsOut.Load()
+	out := r.delivered()
 	ch.route(src, small, &sv)
-	if got := r.msgsOut.Load(); got != out+1 {
+	if got := r.delivered(); got != out+1 {
 		t.Fatalf("a %d-byte message for an outbox with 600 bytes of room: %d queued, want 1", len(small), got-out)
 	}
 	ch.route(src, frame, &v)
@@ -123,7 +123,7 @@ func TestKnownFullCountsEvery1024(t *testing.T) {
 	for _, r := range rs {
 		// Its first drop, found as it was queued (overflowLocked), is
 		// counted at once; the sender batches the others.
-		drops := n - (r.msgsOut.Load() - 10)
+		drops := n - (r.delivered() - 10)
 		if want := 1 + (drops-1)/dropBatchMax*dropBatchMax; r.dropped.Load() != want {
 			t.Errorf("%s: %d of its %d drops counted before the sender flushed, want %d", r.id, r.dropped.Load(), drops, want)
 		}
@@ -131,7 +131,7 @@ func TestKnownFullCountsEvery1024(t *testing.T) {
 	src.snd.drops.flush()
 	var sum uint64
 	for _, r := range rs {
-		if drops := n - (r.msgsOut.Load() - 10); r.dropped.Load() != drops {
+		if drops := n - (r.delivered() - 10); r.dropped.Load() != drops {
 			t.Errorf("%s: %d drops counted, want %d", r.id, r.dropped.Load(), drops)
 		}
 		sum += r.dropped.Load()
@@ -153,8 +153,8 @@ func TestRouteBesideFullAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(10000, func() { ch.route(src, frame, &v) }); n != 0 {
 		t.Fatalf("route allocates %.2f times per message", n)
 	}
-	if ok.dropped.Load() != 0 || ok.msgsOut.Load() < 11000 {
-		t.Fatalf("the healthy listener: %d delivered, %d dropped", ok.msgsOut.Load(), ok.dropped.Load())
+	if ok.dropped.Load() != 0 || ok.delivered() < 11000 {
+		t.Fatalf("the healthy listener: %d delivered, %d dropped", ok.delivered(), ok.dropped.Load())
 	}
 }
 

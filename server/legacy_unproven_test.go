@@ -158,9 +158,9 @@ func TestLegacyFullClearedWhenCaughtUp(t *testing.T) {
 		t.Fatalf("beside a full batch in flight: dropped %d, full %d; want 1 dropped, full", r.dropped.Load()-dropped, r.full.Load())
 	}
 	waitUntil(t, "the writer done, its outbox empty", locked(func() bool { return !r.writing && len(r.obuf) == 0 }))
-	out := r.msgsOut.Load()
+	out := r.delivered()
 	r.deliver(&delivery{raw: frame, v: &v})
-	if r.msgsOut.Load() != out+1 {
+	if r.delivered() != out+1 {
 		t.Fatalf("a legacy agent whose writer caught up: its message dropped (full %d), want it queued", r.full.Load())
 	}
 }

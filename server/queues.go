@@ -134,11 +134,11 @@ func (c *conn) offerQueued(sid uint32, typ byte, p []byte, inPlace *int, force b
 		*inPlace--
 	}
 	nearlyFull = !c.stalled && c.queuedLocked() > lim.outBuffer/4*3
+	c.msgsOut++
+	c.bytesOut += uint64(size)
 	c.omu.Unlock()
 	c.queuedIn.Add(1)
 	c.ch.stats.queueMsgs.Add(1)
-	c.msgsOut.Add(1)
-	c.bytesOut.Add(uint64(size))
 	c.ch.stats.msgsOut.Add(1)
 	c.ch.stats.bytesOut.Add(uint64(size))
 	if wake {

@@ -148,6 +148,7 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 	if full == nil {
 		full = stuck
 	}
+	d.countOut(ch)
 	if d.drops > 0 {
 		ch.stats.dropped.Add(d.drops)
 		d.drops = 0

@@ -179,11 +179,11 @@ func TestOutboxBoundIncludesBatchInFlight(t *testing.T) {
 		return len(r.obuf) == 0
 	})
 	for range 1000 {
-		before := r.msgsOut.Load()
+		before := r.delivered()
 		r.deliver(&delivery{raw: frame, v: &v})
-		accepted += int(r.msgsOut.Load() - before)
+		accepted += int(r.delivered() - before)
 	}
-	if held := r.msgsOut.Load() * uint64(len(frame)); held > 64<<10 {
+	if held := r.delivered() * uint64(len(frame)); held > 64<<10 {
 		t.Fatalf("the agent holds %d bytes (%d accepted after the writer took its batch), bound %d", held, accepted, 64<<10)
 	}
 	if info := r.info(); info.Queued > 64<<10 {

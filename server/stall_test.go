@@ -37,7 +37,7 @@ func TestStallDrainingRecipientNotDropped(t *testing.T) {
 		}
 	}
 	if n := r.dropped.Load(); n > 0 {
-		t.Fatalf("%d messages dropped for a recipient that kept draining (%d delivered)", n, r.msgsOut.Load())
+		t.Fatalf("%d messages dropped for a recipient that kept draining (%d delivered)", n, r.delivered())
 	}
 }
 

@@ -45,6 +45,7 @@ func (c *conn) info() AgentInfo {
 	c.omu.Lock()
 	queued := c.queuedLocked() + c.obig - c.convGone
 	legacy, version := c.legacy, c.version
+	msgsOut, bytesOut := c.msgsOut, c.bytesOut
 	c.omu.Unlock()
 	return AgentInfo{
 		Channel:   c.ch.name,
@@ -55,8 +56,8 @@ func (c *conn) info() AgentInfo {
 		Since:     c.since,
 		Patterns:  c.ch.index.Patterns(c),
 		MsgsIn:    c.msgsIn.Load(),
-		MsgsOut:   c.msgsOut.Load(),
-		BytesOut:  c.bytesOut.Load(),
+		MsgsOut:   msgsOut,
+		BytesOut:  bytesOut,
 		Dropped:   c.dropped.Load(),
 		Queued:    queued,
 		BufferCap: c.srv.limits.Load().outBuffer,
