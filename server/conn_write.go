@@ -33,8 +33,11 @@ const keptBuf = 16 << 10
 // frames are queued: an idle agent costs no goroutine for writing (S8).
 // Calling it starts writers for good (startOutput).
 func (c *conn) writeLoop() {
-	c.writerOn.Store(true)
+	// writerUp before writerOn: a signal that sees writers allowed must
+	// also see this one running, or it starts a second (tests call
+	// writeLoop directly; startWriter has set writerUp already).
 	c.writerUp.Store(true)
+	c.writerOn.Store(true)
 	for {
 		err := batchwriter.RunUntilIdle(sockWriter{c}, outboxQueue{c}, c.wake, c.done)
 		if !errors.Is(err, batchwriter.ErrIdle) {
