@@ -90,6 +90,12 @@ type conn struct {
 	// (queuedLocked). As atomics they shared a cache line with progress
 	// and full, which the agent's writer writes on the other core.
 	msgsOut, bytesOut uint64
+	// progress counts the writer's steps forward: batches taken and
+	// chunks of them written (written under omu, read without it too).
+	// Here, not beside full and dropped: a sender reads those for each
+	// message, and the writer adding to progress at each take made that
+	// read a miss.
+	progress atomic.Uint64
 	// undecided: the wire is not known yet; messages are queued as Msg
 	// frames, for a legacy agent (toLegacy). discarding: a native
 	// agent in its handshake, which gets nothing before its Welcome.
@@ -141,9 +147,6 @@ type conn struct {
 	// nothing cost their senders little. 0 if not full.
 	full     atomic.Int64
 	queuedIn atomic.Uint64 // QueueMsg frames put in its outbox
-	// progress counts the writer's steps forward: batches taken and
-	// chunks of them written (written under omu).
-	progress atomic.Uint64
 	// refunds is credit given back to this connection as a sender by
 	// recipients that made progress after pauses in vain (stall).
 	refunds atomic.Int64

@@ -193,7 +193,11 @@ func (c *conn) markFullLocked(lim *limits) {
 // longer gets messages. Senders that skip c as known full (dropbatch.go)
 // look at it again from their next message.
 func (c *conn) clearFull() {
-	if c.full.Swap(0) != 0 {
+	// Looked at first: the writer clears at every take (tookLocked), and
+	// a write of full, even of the 0 it holds, costs the senders, which
+	// read it for every message, a miss of its cache line. Only under omu
+	// is full set (markFullLocked), and clearFull is called with it held.
+	if c.full.Load() != 0 && c.full.Swap(0) != 0 {
 		c.ch.fullGen.Add(1)
 	}
 }
