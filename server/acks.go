@@ -84,6 +84,9 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 	var d delivery // zeroed in place: a literal with constants is built in a copy
 	d.raw, d.v, d.seq, d.seqBuf, d.memo = f.Raw, &v, true, &s.seqScratch, &s.memo
 	c.ch.routeDelivery(c, &d)
+	if s.bbRun.next != nil {
+		c.runBackbone(f.Raw, v.Event) // sendBackbone marked it
+	}
 	c.routed.Store(seq)
 	c.srv.acks.kick(c)
 	return nil

@@ -10,55 +10,6 @@ import (
 	"github.com/netcluster/netcluster/internal/wire"
 )
 
-// sendBackbone publishes a message emitted by a local agent on ch (d's
-// Msg frame: a SeqMsg's goes as its Msg payload, framed by the backbone
-// in its batch rather than first made whole here). The backbone counts
-// what it could not publish. When NATS takes less than the agents send,
-// the sender waits (pace).
-func (s *Server) sendBackbone(ch *channel, d *delivery) {
-	n := s.bb.Load()
-	if n == nil {
-		return
-	}
-	var err error
-	if ev := unsafeString(d.v.Event); d.seq && d.asMsg == nil {
-		err = n.b.SendMsg(ch.name, ev, d.raw[wire.HeaderLen+wire.SeqMsgOverhead:])
-	} else {
-		err = n.b.Send(ch.name, ev, d.msgFrame())
-	}
-	if err == nil && n.b.Crowded() {
-		n.pace()
-	}
-}
-
-// pace pauses the calling sender's reader while the backbone's outbound
-// queue is crowded (NATS connected but slower than the local agents), as
-// a local sender is paused for a nearly full recipient: its messages wait
-// in its socket and its agent instead of being dropped at the queue's
-// bound. A pause lasts until the queue is back to three quarters of
-// outbuffer, stallMax at most, and all pauses of all senders draw on one
-// credit (bbWaitBudget, refilled as pauseCredit is): a NATS that stays
-// slower than the senders costs them at most that, after which what does
-// not fit is dropped and counted, as during an outage.
-func (n *bbNode) pace() {
-	for {
-		n.pmu.Lock()
-		now := time.Now()
-		credit := n.paceCredit.refill(now, bbWaitBudget)
-		n.pmu.Unlock()
-		if credit <= 0 {
-			return
-		}
-		room := n.b.WaitRoom(min(stallMax, credit))
-		n.pmu.Lock()
-		n.paceCredit.left -= time.Since(now)
-		n.pmu.Unlock()
-		if room || !n.b.Crowded() {
-			return
-		}
-	}
-}
-
 // deliver is the backbone's DeliverFunc: it routes messages from another
 // server to the local channel they were emitted on, with the origin node
 // in their Node field, as netNode.deliver does for the UDP network.

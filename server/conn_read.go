@@ -23,6 +23,9 @@ func frameErr(err error) error {
 // readNative reads and acts on native frames until the connection ends.
 func (c *conn) readNative() error {
 	for {
+		if c.snd != nil && len(c.snd.bbRun.frames) > 0 && !c.nextBuffered() {
+			c.flushBackbone() // before the buffer is read into (bbRun)
+		}
 		if c.br.Buffered() == 0 {
 			if err := c.awaitInput(); err != nil {
 				return c.fail(frameErr(err))
@@ -31,14 +34,20 @@ func (c *conn) readNative() error {
 		c.frameStart()
 		f, err := c.rd.Next()
 		if err != nil {
+			c.flushBackbone() // what was routed before the bad frame
 			err = c.frameDone(err)
 			return c.fail(frameErr(err))
 		}
 		c.frameDone(nil)
 		if f.Type != wire.TypeMsg && f.Type != wire.TypeSeqMsg {
 			c.flushDrops() // counted before what the agent asks next (dropbatch.go)
+			c.flushBackbone()
 		}
 		if err := c.onFrame(f); err != nil {
+			// The run aliases the read buffer, given back after; a
+			// parked connection (awaitInput) had none, and is another
+			// goroutine's by now.
+			c.flushBackbone()
 			return c.fail(err)
 		}
 	}

@@ -22,6 +22,7 @@ type sendState struct {
 	drops      dropBatch                         // its drops for full outboxes not yet counted (dropbatch.go)
 	seqSeen    bool                              // a SeqMsg was routed (acks.go)
 	seqScratch []byte                            // the Msg form of its SeqMsg being routed (delivery.seqBuf)
+	bbRun      bbRun                             // its SeqMsgs for the backbone not yet handed over (backbone_send.go)
 }
 
 // sending returns c's sendState, made at the first call. Only c's reader

@@ -63,7 +63,7 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 		ch.srv.sendNet(ch, d.msgFrame())
 	}
 	if toBackbone {
-		ch.srv.sendBackbone(ch, d)
+		ch.srv.sendBackbone(src, ch, d)
 	}
 	if d.call {
 		ch.noResponders(src, d, toNet || toBackbone)
@@ -74,7 +74,11 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if src != nil {
 		// Every nearly full plain recipient is paused for, the draining
 		// ones until they make progress, the others within the sender's
-		// credit: pausing only for one would overrun the others.
+		// credit: pausing only for one would overrun the others. What
+		// src read before for the backbone goes first (bbRun).
+		if full != nil || len(*d.fulls) > 0 {
+			src.flushBackbone()
+		}
 		stalled := false
 		for _, r := range *d.fulls {
 			src.stall(r)

@@ -56,6 +56,7 @@ func TestDenseBatchesFillTheLimit(t *testing.T) {
 			for range n {
 				a.queueLocked(subj, f, false, len(f))
 			}
+			a.pub.cond.Signal()
 			a.pub.mu.Unlock()
 
 			perBatch := min(maxBatch, (tc.wantLimit-batchHead)/size)

@@ -162,12 +162,78 @@ func (b *Backbone) send(channel, event string, out []byte, payload bool) error {
 		return ErrDropped
 	}
 	b.queueLocked(subj, out, payload, size)
+	b.st.bufferedOut.Store(int64(p.queued))
+	p.cond.Signal()
 	return nil
+}
+
+// SendSeqMsgs is SendMsg of the Msg payload of each SeqMsg frame in
+// frames: whole frames, back to back, all on channel with event name event
+// (a run of one agent's stream, as its server read them). They are queued
+// under one lock, with one look at the subject's memo and one wake-up of
+// the flusher, rather than one each: in S9 the lock per message, shared
+// with the flusher, was a quarter of what queueing cost host 1. Each frame
+// is bounded, dropped and counted as SendMsg does it. It stops after a
+// frame that left the queue crowded (Crowded, reported by crowded) and
+// returns the frames it did not look at: the caller waits for room
+// (WaitRoom) before it sends those, as it would after a SendMsg.
+func (b *Backbone) SendSeqMsgs(channel, event string, frames []byte) (rest []byte, crowded bool) {
+	const skip = wire.HeaderLen + wire.SeqMsgOverhead
+	if b.closed.Load() || len(b.durables) > 0 && b.durables[channel] != nil {
+		for len(frames) > 0 {
+			n := frameLen(frames)
+			err := b.send(channel, event, frames[skip:n], true)
+			if frames = frames[n:]; err == nil && b.Crowded() {
+				return frames, true
+			}
+		}
+		return nil, false
+	}
+	p := &b.pub
+	p.mu.Lock()
+	if p.memoEv != event || p.memoCh != channel {
+		p.memoCh, p.memoEv = strings.Clone(channel), strings.Clone(event)
+		p.memoSubj = b.subj.event(channel, event)
+	}
+	subj := p.memoSubj
+	var tooLarge, dropped uint64
+	queued := false
+	for len(frames) > 0 {
+		n := frameLen(frames)
+		out := frames[skip:n]
+		frames = frames[n:]
+		size := len(out) + wire.HeaderLen
+		switch {
+		case size > b.cfg.MaxMessage:
+			tooLarge++
+			continue
+		case p.closing || (p.queued > 0 && p.queued+size > p.limit):
+			dropped++
+			continue
+		}
+		b.queueLocked(subj, out, true, size)
+		queued = true
+		if p.queued > p.crowd && b.up.Load() {
+			crowded = true
+			break
+		}
+	}
+	if queued {
+		b.st.bufferedOut.Store(int64(p.queued))
+		p.cond.Signal()
+	}
+	p.mu.Unlock()
+	if tooLarge+dropped > 0 {
+		b.st.dropped.Add(tooLarge + dropped)
+		b.warn.soon(&b.st)
+	}
+	return frames, crowded
 }
 
 // queueLocked queues what send was given, size bytes as a frame, on subj:
 // into the last batch if it is on subj and has room (batchLimit), else in
-// a new one. p.mu is held.
+// a new one. p.mu is held; the caller publishes the new size
+// (bufferedOut) and wakes the flusher.
 func (b *Backbone) queueLocked(subj string, out []byte, payload bool, size int) {
 	p := &b.pub
 	before := 0
@@ -188,8 +254,6 @@ func (b *Backbone) queueLocked(subj string, out []byte, payload bool, size int) 
 		p.queue = append(p.queue, bt)
 	}
 	p.queued += len(p.queue[len(p.queue)-1].frames) - before
-	b.st.bufferedOut.Store(int64(p.queued))
-	p.cond.Signal()
 }
 
 // batchLimit is the largest plain batch envelope: batchBytes, but no more
