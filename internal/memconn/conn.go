@@ -84,13 +84,22 @@ func newConn(name string, rd, wr *stream) *Conn {
 // returns the remaining bytes, then io.EOF. Read fails with an error
 // wrapping net.ErrClosed after Close and with one wrapping
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true) once the read
-// deadline has passed, even if bytes are waiting.
+// deadline has passed, even if bytes are waiting (not if a Write has
+// already copied them into p while this Read waited: those are returned).
 func (c *Conn) Read(p []byte) (int, error) {
 	c.rdMu.Lock()
 	defer c.rdMu.Unlock()
 	s := c.rd
 	for {
 		s.mu.Lock()
+		if n := s.handed; n > 0 {
+			// A Write filled p while this Read waited: those bytes
+			// are delivered, whatever happened since (a deadline).
+			s.handed = 0
+			s.mu.Unlock()
+			return n, nil
+		}
+		s.waiting = nil
 		switch {
 		case s.readerClosed:
 			s.mu.Unlock()
@@ -110,6 +119,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			s.mu.Unlock()
 			return 0, io.EOF
 		}
+		s.waiting = p
 		s.mu.Unlock()
 		select {
 		case <-s.readable:
@@ -141,7 +151,8 @@ func (c *Conn) Write(p []byte) (n int, err error) {
 			s.mu.Unlock()
 			return n, c.opError("write", os.ErrDeadlineExceeded)
 		}
-		if s.n < s.limit {
+		n += s.hand(p[n:])
+		if n < len(p) && s.n < s.limit {
 			n += s.put(p[n:])
 		}
 		s.mu.Unlock()

@@ -17,6 +17,15 @@ type stream struct {
 	writerClosed bool // no more bytes will come: Read drains, then io.EOF
 	readerClosed bool // no one will read: Write fails, buffered bytes are dropped
 
+	// A Read blocked on an empty ring leaves its p in waiting; the next
+	// Write copies straight into it and records how much in handed, which
+	// that Read returns. In process the reader is usually waiting, and
+	// this saves the second copy (into the ring and out again) and keeps
+	// the bytes in the reader's buffer, warm in cache, rather than in a
+	// ring that grows to megabytes.
+	waiting []byte
+	handed  int
+
 	// Wake-ups, each with one waiter at a time (Conn.rdMu and Conn.wrMu
 	// see to that) and capacity one, so no wake-up is lost; a waiter
 	// rechecks the state when woken.
@@ -47,6 +56,17 @@ func (s *stream) put(p []byte) int {
 		copy(s.buf, p[c:k])
 	}
 	s.n += k
+	return k
+}
+
+// hand copies the start of p into a waiting reader's buffer, if a Read
+// waits on an empty ring, and returns how much it copied. s.mu must be held.
+func (s *stream) hand(p []byte) int {
+	if s.waiting == nil || s.n > 0 || len(p) == 0 {
+		return 0
+	}
+	k := copy(s.waiting, p)
+	s.waiting, s.handed = nil, k
 	return k
 }
 
@@ -84,6 +104,7 @@ func (s *stream) closeReader() {
 	s.mu.Lock()
 	s.readerClosed = true
 	s.buf, s.start, s.n = nil, 0, 0
+	s.waiting, s.handed = nil, 0
 	s.mu.Unlock()
 	wake(s.readable)
 	wake(s.writable)
