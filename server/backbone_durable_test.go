@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/backbone"
 	"github.com/netcluster/netcluster/internal/natstest"
 )
 
@@ -154,6 +158,7 @@ func TestBackboneRestartDurable(t *testing.T) {
 	out := ctlAgent(t, h1.dir, "D")
 	const n = 300
 	var h2b *ntNode
+	cfg2 := bbConfig(t, []string{ns.URL()}, cfg("r2"))
 	var in2 *ntInbox
 	emitNumbered(t, out, "n", n, func(i int) {
 		switch i {
@@ -162,15 +167,60 @@ func TestBackboneRestartDurable(t *testing.T) {
 			a2.Close(context.Background())
 			h2.srv.Close()
 		case 200:
-			bus := bbConfig(t, []string{ns.URL()}, cfg("r2"))
-			h2b = ntStart(t, bus)
+			h2b = ntStart(t, cfg2)
 			_, in2 = ntListen(t, h2b, "D", ".*")
 		}
 	})
-	bbWait(t, "the rest after the restart", 30*time.Second, func() bool { return len(in2.get()) >= n-100 })
+	deadline := time.Now().Add(30 * time.Second)
+	for len(in2.get()) < n-100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond)
 	got := append(numbers(t, in), numbers(t, in2)...)
 	checkExactlyInOrder(t, "before and after the restart", got, n)
+	if t.Failed() {
+		t.Logf("before the restart %d, after it %d; missing %v; after the restart %v",
+			len(in.get()), len(in2.get()), missing(got, n), numbers(t, in2))
+		t.Logf("host 2 after the restart: %+v; its consumer: %s", h2b.srv.Stats().Backbone, consumerState(t, ns.URL(), cfg2, "D"))
+	}
+}
+
+// missing returns the numbers below n that are not in got.
+func missing(got []int, n int) []int {
+	seen := make(map[int]bool, len(got))
+	for _, v := range got {
+		seen[v] = true
+	}
+	var out []int
+	for i := range n {
+		if !seen[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// consumerState describes s's durable consumer of channel as JetStream
+// sees it.
+func consumerState(t testing.TB, url string, bus *config.Config, channel string) string {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err.Error()
+	}
+	stream := backbone.StreamName(bus.NATS.Prefix, bus.NATS.Cluster, channel)
+	c, err := js.Consumer(ctlCtx(t), stream, backbone.ConsumerName(bus.NodeName))
+	if err != nil {
+		return err.Error()
+	}
+	i := c.CachedInfo()
+	return fmt.Sprintf("delivered %d (stream %d), ack floor %d, %d pending, %d ack pending, %d redelivered",
+		i.Delivered.Consumer, i.Delivered.Stream, i.AckFloor.Stream, i.NumPending, i.NumAckPending, i.NumRedelivered)
 }
 
 // TestBackboneConnectErrors: bad credentials, no NATS server, a TLS

@@ -383,10 +383,18 @@ func sameStream(a, b jetstream.StreamConfig) bool {
 func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
 	r := newReceiver(d.b)
 	r.holdGaps, r.gapWait = true, gapWait
+	old, err := d.leftPending(c)
+	if err != nil {
+		return nil, err
+	}
 	var mu sync.Mutex // r is the handler's (one goroutine at a time) and the sweep's
 	cc, err := c.Consume(func(m jetstream.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
+		if old.hold(m) {
+			m.NakWithDelay(50 * time.Millisecond)
+			return
+		}
 		if m.Headers().Get(hdrOrigin) != d.consumer {
 			if _, retry := r.handle(m.Subject(), d.channel, m.Data()); retry {
 				// What came before it is on its way again (a failover
@@ -409,6 +417,51 @@ func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error
 	d.b.wg.Add(1)
 	go d.sweepLoop(&mu, r, cc)
 	return cc, nil
+}
+
+// pendingLeft is what an earlier run of this server left delivered and
+// not acknowledged (it stopped with them in flight). JetStream redelivers
+// them only after ackWait, and delivers what comes after them at once: a
+// new receiver would start its sequences from the later ones and drop the
+// earlier ones, when they came back, as duplicates. So the later ones
+// wait (are asked for again) until the earlier ones are back, or for up
+// to gapWait (acknowledgements the earlier run sent as it stopped can
+// make the count too high).
+type pendingLeft struct {
+	last  uint64 // the stream sequence delivered last before this run
+	left  int    // how many of those up to last are still to come back
+	until time.Time
+}
+
+// leftPending reads c's state before this run consumes from it.
+func (d *durable) leftPending(c jetstream.Consumer) (*pendingLeft, error) {
+	ctx, cancel := context.WithTimeout(d.b.ctx, publishTimeout)
+	defer cancel()
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingLeft{last: info.Delivered.Stream, left: info.NumAckPending, until: time.Now().Add(gapWait)}, nil
+}
+
+// hold reports whether m is to wait for the earlier run's messages.
+func (p *pendingLeft) hold(m jetstream.Msg) bool {
+	if p.left <= 0 {
+		return false
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return false
+	}
+	if md.Sequence.Stream <= p.last {
+		p.left-- // one of them, back
+		return false
+	}
+	if time.Now().After(p.until) {
+		p.left = 0
+		return false
+	}
+	return true
 }
 
 // sweepLoop drops r's large messages unfinished past the reassembly
