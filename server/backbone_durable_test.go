@@ -182,6 +182,9 @@ func TestBackboneRestartDurable(t *testing.T) {
 		t.Logf("before the restart %d, after it %d; missing %v; after the restart %v",
 			len(in.get()), len(in2.get()), missing(got, n), numbers(t, in2))
 		t.Logf("host 2 after the restart: %+v; its consumer: %s", h2b.srv.Stats().Backbone, consumerState(t, ns.URL(), cfg2, "D"))
+		for _, c := range h2b.srv.Stats().Channels {
+			t.Logf("host 2 after the restart, channel %s: %+v", c.Name, c)
+		}
 	}
 }
 
