@@ -118,22 +118,3 @@ func TestBatchLimit(t *testing.T) {
 		}
 	}
 }
-
-// A batch is made with room for the largest batch, and emptied ones are
-// kept up to the queue's bound: dense traffic never grows one by
-// appending (copied again at each doubling).
-func TestBatchMadeWhole(t *testing.T) {
-	t.Parallel()
-	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
-	a, _ := open(t, natsCfg(ns.URL()), 1, nil)
-	waitConnected(t, a)
-	f := frame("A", "ag1", "ev", make([]byte, 128))
-	p := &a.pub
-	p.mu.Lock()
-	a.queueLocked(a.subj.event("A", "ev"), f, false, len(f))
-	got, want := cap(p.queue[0].frames), a.batchLimit()
-	p.mu.Unlock()
-	if got < want {
-		t.Errorf("a new batch has room for %d bytes, want %d", got, want)
-	}
-}

@@ -29,7 +29,7 @@ const (
 	durableBatch = 256
 	durableBytes = 64 << 10
 	denseWait    = 250 * time.Microsecond
-	maxSpare     = 16 // emptied batches kept for reuse, at least (spareBytes)
+	maxSpare     = 16 // emptied batches kept for reuse
 )
 
 // publisher queues plain messages and publishes them from one goroutine,
@@ -39,23 +39,15 @@ const (
 type publisher struct {
 	b *Backbone
 
-	mu    sync.Mutex
-	cond  *sync.Cond
-	queue []batch // waiting, in order
-	spare []batch
-	// spareBytes is the capacity of spare. Emptied batches are kept up
-	// to the queue's bound (limit), not just maxSpare of them: dense
-	// traffic keeps more than maxSpare batches out with the flusher, and
-	// each one made anew costs clearing it (each grown by appending, as
-	// they were, was copied about once more: growslice, 4-12 % of host 1
-	// in S9). A batch is made with room for batchLimit, so that one
-	// reused never grows either.
-	spareBytes int
-	queued     int // bytes in queue
-	limit      int
-	crowd      int           // past this many bytes queued, senders should wait (Crowded)
-	room       chan struct{} // closed when queued falls to crowd (WaitRoom)
-	closing    bool
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []batch // waiting, in order
+	spare   []batch
+	queued  int // bytes in queue
+	limit   int
+	crowd   int           // past this many bytes queued, senders should wait (Crowded)
+	room    chan struct{} // closed when queued falls to crowd (WaitRoom)
+	closing bool
 
 	// A one-entry memo of the last plain subject Send computed (under mu):
 	// an agent streaming one event costs no subject encoding per message.
@@ -255,12 +247,6 @@ func (b *Backbone) queueLocked(subj string, out []byte, payload bool, size int) 
 		var bt batch
 		if k := len(p.spare); k > 0 {
 			bt, p.spare = p.spare[k-1], p.spare[:k-1]
-			p.spareBytes -= cap(bt.frames)
-		}
-		if limit := b.batchLimit(); cap(bt.frames) < limit {
-			// Made whole at once: grown by appending, a batch of dense
-			// traffic was copied about once more (see spareBytes).
-			bt.frames = make([]byte, 0, limit)
 		}
 		bt.subj, bt.n = subj, 1
 		bt.frames = b.appendOut(append(bt.frames[:0], zeroHead[:]...), out, payload)
@@ -381,9 +367,8 @@ func (p *publisher) flushLoop() {
 		p.mu.Lock()
 		for i := range work {
 			p.queued -= len(work[i].body())
-			if c := cap(work[i].frames); c <= batchBytes*2 && (len(p.spare) < maxSpare || p.spareBytes+c <= p.limit) {
+			if cap(work[i].frames) <= batchBytes*2 && len(p.spare) < maxSpare {
 				p.spare = append(p.spare, batch{frames: work[i].frames[:0]})
-				p.spareBytes += c
 			}
 			work[i] = batch{}
 		}
