@@ -202,6 +202,20 @@ func (s *Server) interestChanged() {
 	}
 }
 
+// joinedListens reports whether an agent that joined ch, or a channel it
+// propagates to, listens to anything: a durable channel starts consuming
+// for no other (see interestLoop).
+func joinedListens(ch *channel, st *settings) bool {
+	for _, x := range append([]*channel{ch}, st.targets...) {
+		for _, c := range x.members() {
+			if len(x.index.Patterns(c)) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (n *bbNode) kickInterest() {
 	select {
 	case n.kick <- struct{}{}:
@@ -241,6 +255,16 @@ func (n *bbNode) interestLoop() {
 					groups = groupsOf(groups, t)
 				}
 				if st.Durable != nil {
+					if !joinedListens(ch, st) {
+						// Only a connection in its handshake listens
+						// (to everything, until its wire is known):
+						// no reason to consume. Started, the consumer
+						// would deliver and acknowledge what is stored
+						// into an outbox a native agent's preamble
+						// discards (notLegacy), or to no one before
+						// its Listen: lost.
+						pats = pats[:0]
+					}
 					// Groups stay per server: the durable consumer
 					// brings their messages with the others.
 					for _, g := range groups {

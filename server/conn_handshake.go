@@ -177,6 +177,11 @@ func (c *conn) join() error {
 	c.joined.Store(true) // acknowledgements wait for members (acks_round.go)
 	c.omu.Unlock()
 	c.ackMark()
+	if c.legacy {
+		// It listens (to everything) from before it joined, and a
+		// durable channel consumes for members only (interestLoop).
+		c.srv.interestChanged()
+	}
 	if replaced != nil {
 		c.srv.log.Info("agent reconnected; closing its old connection", "channel", c.ch.name, "agent", c.id)
 		replaced.close()
