@@ -2,7 +2,10 @@ package server
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,20 +26,8 @@ import (
 // when its new agent's preamble came late.
 func TestBackboneDurableWaitsForAListener(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Run(t, natstest.Options{})
-	cfg := func(name string) string {
-		return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`
-	}
-	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("u1")))
-	bus2 := bbConfig(t, []string{ns.URL()}, cfg("u2"))
-	h2 := ntStart(t, bus2)
-	bbConnected(t, h1, h2)
 	const n = 50
-	emitNumbered(t, ctlAgent(t, h1.dir, "D"), "n", n, func(int) {})
-	ntWait(t, "the messages stored", func() bool {
-		b := h1.srv.Stats().Backbone
-		return b.MsgsOut >= n && b.Buffered == 0
-	})
+	h2 := durableStored(t, n)
 
 	// A connection that says nothing yet. Host 2 must not consume for it:
 	// give the consumer time to deliver, were it to (less than
@@ -80,4 +71,57 @@ func TestBackboneDurableWaitsForAListener(t *testing.T) {
 		got = append(got, i)
 	}
 	checkExactlyInOrder(t, "stored before the agent listened", got, n)
+}
+
+// durableStored starts two hosts with a durable channel D, no agent on
+// host 2, and has host 1 store 0..n-1 on D; it returns host 2.
+func durableStored(t *testing.T, n int) *ntNode {
+	t.Helper()
+	ns := natstest.Run(t, natstest.Options{})
+	cfg := func(name string) string {
+		return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`
+	}
+	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("u1")))
+	h2 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("u2")))
+	bbConnected(t, h1, h2)
+	emitNumbered(t, ctlAgent(t, h1.dir, "D"), "n", n, func(int) {})
+	ntWait(t, "the messages stored", func() bool {
+		b := h1.srv.Stats().Backbone
+		return b.MsgsOut >= uint64(n) && b.Buffered == 0
+	})
+	return h2
+}
+
+// TestBackboneDurableLegacyListener: a legacy agent that only listens is
+// a listener a durable channel consumes for once its silence marks it
+// legacy and it joins (it was in the index before it was a member).
+func TestBackboneDurableLegacyListener(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	h2 := durableStored(t, n)
+	nc, err := transport.Dial(ctlCtx(t), transport.SocketPath(h2.dir, "D"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	br := bufio.NewReader(nc)
+	nc.SetReadDeadline(time.Now().Add(15 * time.Second))
+	var got []int
+	for len(got) < n {
+		env, err := br.ReadBytes(0)
+		if err != nil {
+			t.Errorf("after %d messages: %v; host 2's backbone %+v", len(got), err, h2.srv.Stats().Backbone)
+			break
+		}
+		var m struct{ Data json.RawMessage }
+		if err := json.Unmarshal(bytes.TrimSuffix(env, []byte{0}), &m); err != nil {
+			t.Fatalf("envelope %q: %v", env, err)
+		}
+		i, err := strconv.Atoi(strings.Trim(string(m.Data), `"`))
+		if err != nil {
+			t.Fatalf("envelope %q: data is not a number", env)
+		}
+		got = append(got, i)
+	}
+	checkExactlyInOrder(t, "stored before the legacy agent connected", got, n)
 }
