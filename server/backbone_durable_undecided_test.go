@@ -85,9 +85,17 @@ func durableStored(t *testing.T, n int) *ntNode {
 	h2 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("u2")))
 	bbConnected(t, h1, h2)
 	emitNumbered(t, ctlAgent(t, h1.dir, "D"), "n", n, func(int) {})
-	ntWait(t, "the messages stored", func() bool {
-		b := h1.srv.Stats().Backbone
-		return b.MsgsOut >= uint64(n) && b.Buffered == 0
+	// JetStream's stream and consumers are being set up meanwhile, which
+	// can take seconds on a busy machine (stores are retried).
+	defer func() {
+		if t.Failed() {
+			t.Logf("host 1's backbone: %+v", h1.srv.Stats().Backbone)
+		}
+	}()
+	// MsgsOut counts a durable message once JetStream has stored it
+	// (Buffered holds other things, never 0 for long).
+	bbWait(t, "the messages stored", 30*time.Second, func() bool {
+		return h1.srv.Stats().Backbone.MsgsOut >= uint64(n)
 	})
 	return h2
 }
