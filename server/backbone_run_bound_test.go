@@ -28,7 +28,7 @@ func TestBackboneRunHoldsTheOutboxBound(t *testing.T) {
 		defer s.conns.Done()
 		r.writeLoop()
 	}()
-	r.wake <- struct{}{}
+	r.writer().wake <- struct{}{}
 	waitUntil(t, "the writer takes the outbox", func() bool {
 		r.omu.Lock()
 		defer r.omu.Unlock()

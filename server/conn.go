@@ -42,6 +42,7 @@ type conn struct {
 	id       string
 	legacy   bool
 	version  byte // the protocol version of the connection (Welcome's)
+	tryRead  bool // the reader's (below); here, in the word legacy and version leave free
 	hellopid int
 	rd       *wire.Reader // native connections; nil while br is (conn_input.go)
 
@@ -58,7 +59,6 @@ type conn struct {
 	// without waiting; maxFrame is the frame limit rd has from the
 	// handshake on.
 	in       *input
-	tryRead  bool
 	iw       inputWait
 	maxFrame int
 
@@ -70,21 +70,27 @@ type conn struct {
 	// that are still to be turned into legacy envelopes (toLegacy); they
 	// come before obuf. The writer converts them a batch at a time as the
 	// agent reads, so one that reads nothing costs no conversion.
-	conv      []byte
-	convGone  int           // bytes of conv's array before conv, converted already (convert)
-	inflight  int           // bytes of the batch the writer is writing not yet written (less obig's frame), counted in the bound
-	batchLen  int           // size of that batch
-	batchBig  int           // of it, the size of a frame larger than the bound at its head (not counted)
-	room      chan struct{} // closed when the writer takes obuf; senders stall on it
-	wrote     uint64        // bytes its writer has written in all
-	chargedBy []charge      // senders whose pauses for it were in vain since its writer last made progress
-	stalled   bool          // stalls used up stallBudget; none until the writer takes obuf
-	stalls    time.Duration // stall time that ran out since the writer last took obuf
-	bbCredit  pauseCredit   // of the backbone's pauses for it, progress or not (waitRoom)
-	waits     time.Duration // stall time that ran out while the writer, not writing, had yet to make progress
-	unproven  uint64        // while not 0, what wrote must pass before its writer's progress shows the agent reads (toLegacy)
-	writing   bool          // the writer is in a write (from Take to Wrote)
-	closing   bool          // no more deliveries; writeLoop flushes then closes
+	conv     []byte
+	convGone int           // bytes of conv's array before conv, converted already (convert)
+	inflight int           // bytes of the batch the writer is writing not yet written (less obig's frame), counted in the bound
+	batchLen int           // size of that batch
+	batchBig int           // of it, the size of a frame larger than the bound at its head (not counted)
+	room     chan struct{} // closed when the writer takes obuf; senders stall on it
+	wrote    uint64        // bytes its writer has written in all
+	// slow holds what only an agent that fell behind needs (slowLocked),
+	// under omu: an idle agent's conn is smaller by it (S8).
+	slow     *slowState
+	stalls   time.Duration // stall time that ran out since the writer last took obuf
+	bbCredit pauseCredit   // of the backbone's pauses for it, progress or not (waitRoom)
+	waits    time.Duration // stall time that ran out while the writer, not writing, had yet to make progress
+	unproven uint64        // while not 0, what wrote must pass before its writer's progress shows the agent reads (toLegacy)
+	writing  bool          // the writer is in a write (from Take to Wrote)
+	closing  bool          // no more deliveries; writeLoop flushes then closes
+	stalled  bool          // stalls used up stallBudget; none until the writer takes obuf
+	// undecided: the wire is not known yet; messages are queued as Msg
+	// frames, for a legacy agent (toLegacy). discarding: a native
+	// agent in its handshake, which gets nothing before its Welcome.
+	undecided, discarding bool
 	// msgsOut and bytesOut count what was queued for the agent: plain
 	// fields under omu, among those a sender reads under it anyway
 	// (queuedLocked). As atomics they shared a cache line with progress
@@ -96,16 +102,8 @@ type conn struct {
 	// message, and the writer adding to progress at each take made that
 	// read a miss.
 	progress atomic.Uint64
-	// undecided: the wire is not known yet; messages are queued as Msg
-	// frames, for a legacy agent (toLegacy). discarding: a native
-	// agent in its handshake, which gets nothing before its Welcome.
-	undecided, discarding bool
-	cut                   []byte      // a slow consumer's error frame, to write after the frame in flight (sockWriter)
-	cutUntil              time.Time   // when the writer gives up writing cut
-	told                  uint64      // drops (dropped) reported to the agent, or forgotten; the rest are yet to be (appendDroppedLocked)
-	dropWarn              dropWarning // rate-limits the log's drop warnings (dropwarn.go)
-	unsent                []byte      // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
-	wake                  chan struct{}
+	told     uint64      // drops (dropped) reported to the agent, or forgotten; the rest are yet to be (appendDroppedLocked)
+	dropWarn dropWarning // rate-limits the log's drop warnings (dropwarn.go)
 
 	qkeys map[uint32]qgroup.Key // the groups of its memberships, once it left them (for requeue)
 
@@ -132,9 +130,13 @@ type conn struct {
 
 	dw direct // in-place writes (conn_direct.go), under omu
 
-	done       chan struct{} // closed by close
-	closeOnce  sync.Once
-	writerDone chan struct{} // closed by the last writer (writeLoop)
+	done      chan struct{} // closed by close
+	closeOnce sync.Once
+	// wc holds the writers' wake and writerDone, made when first needed
+	// (writer): an idle agent, whose Welcome and Pongs are written in
+	// place, never has a writer, and its two channels were a quarter of
+	// what its conn cost the server (S8).
+	wc atomic.Pointer[writerChans]
 	// writerOn: writers may run (startOutput); writerUp: one does.
 	writerOn, writerUp atomic.Bool
 
@@ -154,15 +156,13 @@ type conn struct {
 
 func newConn(ch *channel, nc net.Conn) *conn {
 	c := &conn{
-		ch:         ch,
-		srv:        ch.srv,
-		nc:         nc,
-		since:      time.Now(),
-		pid:        -1,
-		uid:        -1,
-		wake:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		writerDone: make(chan struct{}),
+		ch:    ch,
+		srv:   ch.srv,
+		nc:    nc,
+		since: time.Now(),
+		pid:   -1,
+		uid:   -1,
+		done:  make(chan struct{}),
 	}
 	if pid, uid, ok := transport.PeerCred(nc); ok {
 		c.pid, c.uid = pid, uid

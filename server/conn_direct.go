@@ -53,7 +53,7 @@ type direct struct {
 // pass them.
 func (c *conn) flushNowLocked() int {
 	if c.dw.raw == nil || c.writing || c.closing || c.undecided || c.legacy || c.discarding ||
-		len(c.conv) > 0 || c.obig != 0 || c.cut != nil || len(c.obuf) == 0 || len(c.obuf) > directMax {
+		len(c.conv) > 0 || c.obig != 0 || (c.slow != nil && c.slow.cut != nil) || len(c.obuf) == 0 || len(c.obuf) > directMax {
 		return 0
 	}
 	c.dw.buf, c.dw.n, c.dw.err = c.obuf, 0, nil

@@ -24,9 +24,9 @@ func TestWriteInPlaceNotLegacy(t *testing.T) {
 	r.omu.Lock()
 	queued, wrote, takes := len(r.obuf), r.wrote, r.takes
 	r.omu.Unlock()
-	if queued == 0 || wrote != 0 || takes != 0 || len(r.wake) != 1 {
+	if queued == 0 || wrote != 0 || takes != 0 || len(r.writer().wake) != 1 {
 		t.Fatalf("legacy agent: %d bytes queued, %d written, %d takes, writer woken %d; want the envelope queued for the writer, woken once",
-			queued, wrote, takes, len(r.wake))
+			queued, wrote, takes, len(r.writer().wake))
 	}
 }
 

@@ -59,8 +59,8 @@ func TestWriteInPlace(t *testing.T) {
 				i, takes, r.batches.Load(), queued, wrote, want, want, want*uint64(len(frame)))
 		}
 	}
-	if len(r.wake) != 0 {
-		t.Error("writer woken for a message written in place")
+	if r.wc.Load() != nil {
+		t.Error("writer woken (its channels made) for a message written in place")
 	}
 }
 
@@ -77,10 +77,10 @@ func TestWriteInPlaceKeepsOrder(t *testing.T) {
 	queued := len(r.obuf)
 	r.obuf = r.obuf[:0]
 	r.omu.Unlock()
-	if queued != len(frame) || len(r.wake) != 1 {
-		t.Fatalf("sender with more to route: %d bytes queued, writer woken %d; want %d, 1", queued, len(r.wake), len(frame))
+	if queued != len(frame) || len(r.writer().wake) != 1 {
+		t.Fatalf("sender with more to route: %d bytes queued, writer woken %d; want %d, 1", queued, len(r.writer().wake), len(frame))
 	}
-	<-r.wake
+	<-r.writer().wake
 	r.omu.Lock()
 	r.writing = true
 	r.omu.Unlock()
@@ -93,7 +93,7 @@ func TestWriteInPlaceKeepsOrder(t *testing.T) {
 	if queued != len(frame) || passed != 0 {
 		t.Fatalf("writer in a write: %d bytes queued and %d written in place, want the frame's %d and 0", queued, passed, len(frame))
 	}
-	<-r.wake
+	<-r.writer().wake
 	// Fill the socket: nobody reads the agent's end.
 	var filled int
 	for {
@@ -122,7 +122,7 @@ func TestWriteInPlaceKeepsOrder(t *testing.T) {
 	if queued != len(frame) || after != wrote {
 		t.Fatalf("socket full: %d bytes queued and %d more written, want %d and 0", queued, after-wrote, len(frame))
 	}
-	if len(r.wake) != 1 {
+	if len(r.writer().wake) != 1 {
 		t.Error("writer not woken for a queued message")
 	}
 	// What the agent reads is whole frames, nothing half written (the

@@ -50,6 +50,22 @@ func TestIdleAgentsHoldNoReadBuffer(t *testing.T) {
 	if n := writers(); n != 0 {
 		t.Fatalf("%d writers run for agents that were written only their Welcome", n)
 	}
+	// Nor do they hold what only writers, or agents that fell behind,
+	// need (made when first needed: writer, slowLocked).
+	ch.mu.Lock()
+	var conns []*conn
+	for c := range ch.conns {
+		conns = append(conns, c)
+	}
+	ch.mu.Unlock()
+	for _, c := range conns {
+		c.omu.Lock()
+		slow := c.slow != nil
+		c.omu.Unlock()
+		if c.wc.Load() != nil || slow {
+			t.Fatalf("agent %s, written only its Welcome, holds its writers' channels (%v) or a slowState (%v)", c.id, c.wc.Load() != nil, slow)
+		}
+	}
 	waitUntil(t, "the idle readers parked", func() bool { return parkedConns(s) == n })
 
 	// The first agent's reader wakes for what it sends: a Ping is

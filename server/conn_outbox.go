@@ -424,14 +424,15 @@ const maxCharged = 16
 // chargeLocked notes that sender's pause for c was in vain, to give it
 // back when c makes progress (tookLocked). c.omu is held.
 func (c *conn) chargeLocked(sender *conn) {
-	for i := range c.chargedBy {
-		if c.chargedBy[i].sender == sender {
-			c.chargedBy[i].amount += stallMax
+	sl := c.slowLocked()
+	for i := range sl.chargedBy {
+		if sl.chargedBy[i].sender == sender {
+			sl.chargedBy[i].amount += stallMax
 			return
 		}
 	}
-	if len(c.chargedBy) < maxCharged {
-		c.chargedBy = append(c.chargedBy, charge{sender, stallMax})
+	if len(sl.chargedBy) < maxCharged {
+		sl.chargedBy = append(sl.chargedBy, charge{sender, stallMax})
 	}
 }
 
@@ -439,11 +440,15 @@ func (c *conn) chargeLocked(sender *conn) {
 // credit back: c made progress, it was slow (short of CPU), not stuck.
 // c.omu is held.
 func (c *conn) refundLocked() {
-	for i, ch := range c.chargedBy {
-		ch.sender.refunds.Add(int64(ch.amount))
-		c.chargedBy[i] = charge{}
+	if c.slow == nil {
+		return
 	}
-	c.chargedBy = c.chargedBy[:0]
+	sl := c.slow
+	for i, ch := range sl.chargedBy {
+		ch.sender.refunds.Add(int64(ch.amount))
+		sl.chargedBy[i] = charge{}
+	}
+	sl.chargedBy = sl.chargedBy[:0]
 }
 
 // refund adds what recipients gave back to the sender's credit. Only the
@@ -513,7 +518,7 @@ func (c *conn) sendControl(frame []byte) {
 func (c *conn) signal() {
 	c.ackMark() // frames queued (acks_set.go)
 	select {
-	case c.wake <- struct{}{}:
+	case c.writer().wake <- struct{}{}:
 	default:
 	}
 	c.startWriter()
@@ -544,9 +549,10 @@ func (c *conn) closeWithError(pe *protoError) {
 		// is discarded, and the write in flight is cut short so that the
 		// error frame comes next (sockWriter).
 		_, taken := takeQueued(c.obuf, nil, func(uint32) bool { return true })
-		c.unsent = append(c.unsent, taken...)
+		sl := c.slowLocked()
+		sl.unsent = append(sl.unsent, taken...)
 		c.obuf, c.conv, c.convGone, c.obig = c.obuf[:0], nil, 0, 0
-		c.cut, c.cutUntil = last, time.Now().Add(slowLinger)
+		sl.cut, sl.cutUntil = last, time.Now().Add(slowLinger)
 		c.nc.SetWriteDeadline(time.Now())
 	}
 	c.obuf = append(c.obuf, last...)
@@ -559,4 +565,31 @@ func (c *conn) closeWithError(pe *protoError) {
 func appendLegacyError(dst []byte, pe *protoError) []byte {
 	data := fmt.Appendf(nil, `{"code":%d,"error":%q}`, pe.code, pe.text)
 	return wire.AppendLegacy(dst, &wire.MsgView{Flags: wire.FlagJSON, Channel: []byte("control"), Event: []byte("nc-error"), Data: data})
+}
+
+// slowState is what a connection needs only once its agent fell behind:
+// charges of senders' pauses, and what a slow-consumer close or a failed
+// write left. Made by slowLocked, at most once per connection; under omu.
+type slowState struct {
+	chargedBy []charge  // senders whose pauses for it were in vain since its writer last made progress
+	unsent    []byte    // QueueMsg frames that a failed write or a slow-consumer close did not write, for requeue
+	cut       []byte    // a slow consumer's error frame, to write after the frame in flight (sockWriter)
+	cutUntil  time.Time // when the writer gives up writing cut
+}
+
+// slowLocked returns c's slowState, made at the first call. c.omu is held.
+func (c *conn) slowLocked() *slowState {
+	if c.slow == nil {
+		c.slow = new(slowState)
+	}
+	return c.slow
+}
+
+// cutLocked returns the slow consumer's error frame still to write after
+// the frame in flight, and until when, or nil. c.omu is held.
+func (c *conn) cutLocked() ([]byte, time.Time) {
+	if c.slow == nil {
+		return nil, time.Time{}
+	}
+	return c.slow.cut, c.slow.cutUntil
 }

@@ -38,8 +38,9 @@ func (c *conn) writeLoop() {
 	// writeLoop directly; startWriter has set writerUp already).
 	c.writerUp.Store(true)
 	c.writerOn.Store(true)
+	wc := c.writer()
 	for {
-		err := batchwriter.RunUntilIdle(sockWriter{c}, outboxQueue{c}, c.wake, c.done)
+		err := batchwriter.RunUntilIdle(sockWriter{c}, outboxQueue{c}, wc.wake, c.done)
 		if !errors.Is(err, batchwriter.ErrIdle) {
 			break
 		}
@@ -47,12 +48,33 @@ func (c *conn) writeLoop() {
 		// A signal before the store saw a writer running and started
 		// none; its wake is still there, and this writer goes on, unless
 		// a signal after the store started another.
-		if len(c.wake) == 0 || !c.writerUp.CompareAndSwap(false, true) {
+		if len(wc.wake) == 0 || !c.writerUp.CompareAndSwap(false, true) {
 			return
 		}
 	}
-	close(c.writerDone)
+	close(wc.writerDone)
 	c.close()
+}
+
+// writerChans are what writers need beyond the outbox: made once per
+// connection, by the first that needs them (writer).
+type writerChans struct {
+	wake       chan struct{} // a frame was queued (signal)
+	writerDone chan struct{} // closed by the last writer (writeLoop)
+}
+
+// writer returns c's writerChans, made at the first call. Any goroutine
+// may call it: the first to store them wins, and a loser's pair is
+// garbage (once per connection at most, never per message).
+func (c *conn) writer() *writerChans {
+	if wc := c.wc.Load(); wc != nil {
+		return wc
+	}
+	wc := &writerChans{wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
+	if c.wc.CompareAndSwap(nil, wc) {
+		return wc
+	}
+	return c.wc.Load()
 }
 
 // startWriter starts a writer if writers may run (startOutput) and none
@@ -125,7 +147,7 @@ func (w sockWriter) failed(p []byte, n int, err error) (int, error) {
 		return n, err
 	}
 	c.omu.Lock()
-	last, until := c.cut, c.cutUntil
+	last, until := c.cutLocked()
 	c.omu.Unlock()
 	if last == nil {
 		return n, err
@@ -241,7 +263,7 @@ func (c *conn) takenLocked(size, big int) {
 func (c *conn) tookLocked() {
 	c.progress.Add(1)
 	c.ackMark() // progress, and no longer full or stalled (acks_set.go)
-	if len(c.chargedBy) > 0 {
+	if c.slow != nil && len(c.slow.chargedBy) > 0 {
 		c.refundLocked()
 	}
 	c.clearFull()
@@ -357,7 +379,8 @@ func (q outboxQueue) Wrote(batch []byte, n int, err error) {
 	_, taken := takeQueued(nil, unwrittenFrames(batch, n), func(uint32) bool { return true })
 	if len(taken) > 0 {
 		q.c.omu.Lock()
-		q.c.unsent = append(q.c.unsent, taken...)
+		sl := q.c.slowLocked()
+		sl.unsent = append(sl.unsent, taken...)
 		q.c.omu.Unlock()
 	}
 }
@@ -378,19 +401,20 @@ func (c *conn) linger() {
 	c.signal()
 	t := time.NewTimer(lingerTimeout)
 	defer t.Stop()
+	done := c.writer().writerDone
 	select {
-	case <-c.writerDone:
+	case <-done:
 	case <-t.C:
 	}
 	c.close()
-	<-c.writerDone
+	<-done
 }
 
 // waitFlushed waits until the writer has written everything and stopped,
 // or until done is closed.
 func (c *conn) waitFlushed(done <-chan struct{}) {
 	select {
-	case <-c.writerDone:
+	case <-c.writer().writerDone:
 	case <-c.done:
 	case <-done:
 	}

@@ -44,6 +44,6 @@ func TestWriteLoopBesideSignalsIsTheOnlyWriter(t *testing.T) {
 		}
 		c.close()
 		wg.Wait()
-		<-c.writerDone
+		<-c.writer().writerDone
 	}
 }

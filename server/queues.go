@@ -66,8 +66,11 @@ func (c *conn) requeue() {
 	}
 	c.omu.Lock()
 	var taken []byte
-	c.obuf, taken = takeQueued(c.obuf, c.unsent, func(uint32) bool { return true })
-	c.unsent = nil
+	var unsent []byte
+	if c.slow != nil {
+		unsent, c.slow.unsent = c.slow.unsent, nil
+	}
+	c.obuf, taken = takeQueued(c.obuf, unsent, func(uint32) bool { return true })
 	c.omu.Unlock()
 	c.ch.redispatch(taken, c.qkeys)
 }
