@@ -64,9 +64,13 @@ type durable struct {
 	// queued items are numbered in order and published in order.
 	stored uint64
 
-	kickc     chan struct{} // connected: (re)create stream and consumer
-	wantc     chan struct{} // closed at the first interest
-	wantOnce  sync.Once
+	kickc chan struct{} // connected: (re)create stream and consumer
+	// want is whether a local agent can receive the channel's messages;
+	// wantc says it changed. The consumer runs only while want holds:
+	// one that ran on with no listener would acknowledge what it
+	// delivered to no one, and the next listener would not get it.
+	want      atomic.Bool
+	wantc     chan struct{}
 	consuming atomic.Bool
 	stopc     chan struct{}
 }
@@ -87,7 +91,7 @@ func newDurable(b *Backbone, channel string, cfg config.Durable) *durable {
 		subject:  b.subj.wildcard(channel),
 		limit:    max(b.cfg.NATS.OutBuffer, minDurableQueue) + b.cfg.MaxMessage,
 		kickc:    make(chan struct{}, 1),
-		wantc:    make(chan struct{}),
+		wantc:    make(chan struct{}, 1),
 		stopc:    make(chan struct{}),
 	}
 	d.cond = sync.NewCond(&d.mu)
@@ -120,8 +124,15 @@ func (d *durable) kick() {
 	}
 }
 
-func (d *durable) wantConsume() {
-	d.wantOnce.Do(func() { close(d.wantc) })
+// wantConsume says whether to consume: while a local agent can receive.
+func (d *durable) wantConsume(on bool) {
+	if d.want.Swap(on) == on {
+		return
+	}
+	select {
+	case d.wantc <- struct{}{}:
+	default:
+	}
 }
 
 func (d *durable) stop() {
@@ -274,40 +285,53 @@ func (d *durable) store(subj string, seq uint64, data []byte) error {
 }
 
 // setupLoop creates the stream and the consumer on every connection, and
-// consumes from the first interest on.
+// consumes while there is interest. A consumer stopped with messages in
+// flight gets them back first when it starts again (pendingLeft).
 func (d *durable) setupLoop() {
 	defer d.b.wg.Done()
 	var cc jetstream.ConsumeContext
+	stop := func() {
+		// No handler runs after Close returns.
+		cc.Stop()
+		select {
+		case <-cc.Closed():
+		case <-time.After(5 * time.Second):
+		}
+		cc = nil
+		d.consuming.Store(false)
+	}
 	defer func() {
 		if cc != nil {
-			// No handler runs after Close returns.
-			cc.Stop()
-			select {
-			case <-cc.Closed():
-			case <-time.After(5 * time.Second):
-			}
+			stop()
 		}
 	}()
 	var cons jetstream.Consumer
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
 	for {
+		setup := true
 		select {
 		case <-d.stopc:
 			return
 		case <-d.kickc:
 		case <-retry.C:
 		case <-d.wantc:
-			d.wantc = nil // seen; a nil channel blocks
+			setup = cons == nil
 		}
-		if c, err := d.setup(); err != nil {
-			d.b.setErr(err)
-			retry.Reset(time.Second)
-			continue
-		} else {
+		if setup {
+			c, err := d.setup()
+			if err != nil {
+				d.b.setErr(err)
+				retry.Reset(time.Second)
+				continue
+			}
 			cons = c
 		}
-		if cc == nil && d.wantc == nil && cons != nil {
+		want := d.want.Load()
+		if cc != nil && !want {
+			stop()
+		}
+		if cc == nil && want && cons != nil {
 			var err error
 			if cc, err = d.consume(cons); err != nil {
 				d.b.setErr(fmt.Errorf("durable channel %s: consuming %s: %w", d.channel, d.stream, err))

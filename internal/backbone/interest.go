@@ -52,12 +52,10 @@ func (in *interest) init(b *Backbone) {
 // network messages listen to: patterns are their listener patterns, and
 // all (an agent that cannot say, such as a legacy one) asks for
 // everything. An empty set unsubscribes from the channel. Durable
-// channels start consuming at their first interest.
+// channels consume while they have interest.
 func (b *Backbone) SetInterest(channel string, patterns []string, all bool) {
 	if d := b.durables[channel]; d != nil {
-		if all || len(patterns) > 0 {
-			d.wantConsume()
-		}
+		d.wantConsume(all || len(patterns) > 0)
 		return
 	}
 	set := make(map[string]bool)
