@@ -30,7 +30,10 @@ type Agent struct {
 	where   string // the socket path, or "memory", for errors
 	dial    func(ctx context.Context) (net.Conn, error)
 
-	listeners  *router.Index[*Listener]
+	listeners *router.Index[*Listener]
+	// memo is the dispatch goroutine's last match: a stream repeats its
+	// event name, and one comparison is cheaper than a map lookup.
+	memo       router.Memo[*Listener]
 	nlisteners atomic.Int32 // how many; Emit skips matching when none
 	q          *queue
 

@@ -414,7 +414,7 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 			if err != nil {
 				return err
 			}
-			batch = append(batch, item{msg: m})
+			batch = appendMsg(batch, m)
 		case wire.TypeSeqMsg:
 			m, gap, err := a.recvSeq(&alloc, f.Payload)
 			if err != nil {
@@ -424,7 +424,7 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 				batch = append(batch, item{err: gap}) // the old stream's, before (gaps.go)
 			}
 			if m != nil {
-				batch = append(batch, item{msg: m})
+				batch = appendMsg(batch, m)
 			}
 		case wire.TypeCall, wire.TypeQueueMsg:
 			m, sid, err := a.readCall(&alloc, f)
@@ -438,6 +438,22 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 			}
 		}
 	}
+}
+
+// appendMsg appends the item of m to batch. The array of a batch is zero
+// past its length (new, or given back emptied: dispatch and pushBatch
+// clear what they used), so only the pointer is written: one write
+// barrier while the GC marks, where appending item{msg: m} moves a whole
+// 40-byte item through the barrier, its nil pointers included.
+func appendMsg(batch []item, m *Message) []item {
+	n := len(batch)
+	if n == cap(batch) {
+		batch = append(batch, item{})
+	} else {
+		batch = batch[:n+1]
+	}
+	batch[n].msg = m
+	return batch
 }
 
 // received decodes a Msg payload into a Message from the slabs.
@@ -463,7 +479,9 @@ func (alloc *recvAlloc) view(v *wire.MsgView) *Message {
 	m.JSON = v.Flags&wire.FlagJSON != 0
 	m.Channel = alloc.field(fieldChannel, v.Channel)
 	m.Agent = alloc.field(fieldAgent, v.Agent)
-	m.Node = alloc.field(fieldNode, v.Node)
+	if node := alloc.field(fieldNode, v.Node); node != "" {
+		m.Node = node // (the slab is zeroed: no write barrier for "")
+	}
 	return m
 }
 
@@ -545,7 +563,21 @@ func (a *Agent) dispatch() {
 					return // closed: no handler runs after Close
 				}
 			}
-			clear(b) // the array goes back to the reader (popAll)
+			clearItems(b) // the array goes back to the reader (popAll)
+		}
+	}
+}
+
+// clearItems zeroes b, whose array goes back to the reader: it must keep
+// no message alive, and appendMsg counts on it being zero. A message's
+// item has its pointer alone cleared, one write barrier while the GC
+// marks where clearing the whole 40-byte item has four.
+func clearItems(b []item) {
+	for i := range b {
+		if it := &b[i]; it.err == nil && it.replay == nil {
+			it.msg, it.sid, it.queued = nil, 0, false
+		} else {
+			*it = item{}
 		}
 	}
 }
@@ -564,7 +596,7 @@ func (a *Agent) handle(it item) {
 		a.handleQueued(it)
 		return
 	}
-	for _, l := range a.listeners.Match(unsafeBytes(it.msg.Event)) {
+	for _, l := range a.listeners.MatchMemo(unsafeBytes(it.msg.Event), &a.memo) {
 		if l.replaying {
 			if !l.off.Load() {
 				a.holdLive(l, it.msg)

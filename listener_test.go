@@ -1,6 +1,7 @@
 package netcluster_test
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,5 +148,59 @@ func TestListenersChangeWhileFlowing(t *testing.T) {
 	close(stop)
 	if err := <-emitted; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The dispatcher remembers its last match (router.Memo): a listener added
+// after a stream of one event has been matched gets the next message of
+// it, and one removed does not.
+func TestListenerAddedAfterRepeatedMatches(t *testing.T) {
+	_, dir := startServer(t, nil)
+	a := connect(t, dir, "A")
+	ctx := ctxT(t)
+	got := make(chan string, 64)
+	rec := func(name string) netcluster.Handler {
+		return func(m *netcluster.Message) { got <- name + ":" + string(m.Data) }
+	}
+	first, _ := a.On("e", rec("first"))
+	emit := func(data string) {
+		t.Helper()
+		if err := a.EmitRaw(ctx, "e", []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			select {
+			case g := <-got:
+				if g != w {
+					t.Fatalf("handled %s, want %s", g, w)
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s", w)
+			}
+		}
+	}
+	for i := range 3 {
+		emit(fmt.Sprint(i))
+		expect("first:" + fmt.Sprint(i))
+	}
+	second, _ := a.On("e", rec("second"))
+	emit("3")
+	expect("first:3", "second:3")
+	first.Off()
+	emit("4")
+	emit("5")
+	expect("second:4", "second:5")
+	second.Off()
+	third, _ := a.On("e", rec("third"))
+	defer third.Off()
+	emit("6")
+	expect("third:6")
+	select {
+	case g := <-got:
+		t.Fatalf("handled %s after the last", g)
+	default:
 	}
 }

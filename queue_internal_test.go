@@ -69,3 +69,70 @@ func TestQueueBatches(t *testing.T) {
 		t.Fatal("pushBatch on a closed queue")
 	}
 }
+
+// The reader appends a message's item by writing its pointer alone
+// (appendMsg), so an array given back must be zero past its length: the
+// err, sid, queued and replay of the items dispatch cleared
+// (clearItems) must not come back with a later message, nor any
+// message stay alive in it.
+func TestBatchArraysComeBackZero(t *testing.T) {
+	t.Parallel()
+	q := newQueue(1 << 20)
+	var batch []item
+	batch = append(batch, item{err: &GapError{}})
+	batch = append(batch, item{msg: &Message{Event: "q"}, sid: 7, queued: true})
+	batch = append(batch, item{replay: &pendingReplay{}})
+	batch = appendMsg(batch, &Message{Event: "m"})
+	if _, ok := q.pushBatch(true, batch); !ok {
+		t.Fatal("closed")
+	}
+	first := &batch[0]
+	batches, ok := q.popAll(nil)
+	if !ok || len(batches) != 1 || len(batches[0]) != 4 {
+		t.Fatalf("popAll = %d batches, %v", len(batches), ok)
+	}
+	for _, b := range batches {
+		clearItems(b) // as dispatch does
+	}
+	q.push(false, item{msg: &Message{Event: "x"}})
+	if batches, ok = q.popAll(batches); !ok { // gives the first array back
+		t.Fatal("closed")
+	}
+	got, ok := q.pushBatch(true, []item{{msg: &Message{}}})
+	if !ok || cap(got) == 0 || &got[:1][0] != first {
+		t.Fatal("the first batch's array did not come back")
+	}
+	for i, it := range got[:cap(got)] {
+		if it != (item{}) {
+			t.Fatalf("item %d of an array given back is %+v, want zero", i, it)
+		}
+	}
+	for i := range 4 {
+		got = appendMsg(got, &Message{Event: fmt.Sprint(i)})
+	}
+	for i, it := range got {
+		if it.err != nil || it.sid != 0 || it.queued || it.replay != nil || it.msg.Event != fmt.Sprint(i) {
+			t.Fatalf("appendMsg's item %d is %+v", i, it)
+		}
+	}
+}
+
+// appendMsg appends in order, growing a full array like append.
+func TestAppendMsg(t *testing.T) {
+	t.Parallel()
+	var b []item
+	var want []*Message
+	for range 3*newBatchCap + 1 {
+		m := &Message{}
+		want = append(want, m)
+		b = appendMsg(b, m)
+	}
+	if len(b) != len(want) {
+		t.Fatalf("len %d, want %d", len(b), len(want))
+	}
+	for i := range b {
+		if b[i] != (item{msg: want[i]}) {
+			t.Fatalf("item %d is %+v, want the %d-th message alone", i, b[i], i)
+		}
+	}
+}

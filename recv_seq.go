@@ -88,6 +88,8 @@ func (r *recvAlloc) again(v *wire.MsgView) *Message {
 	m.JSON = v.Flags&wire.FlagJSON != 0
 	m.Channel = r.last[fieldChannel]
 	m.Agent = r.last[fieldAgent]
-	m.Node = r.last[fieldNode]
+	if node := r.last[fieldNode]; node != "" {
+		m.Node = node // (the slab is zeroed: no write barrier for "")
+	}
 	return m
 }
