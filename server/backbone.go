@@ -42,8 +42,11 @@ type bbNode struct {
 	paceCredit pauseCredit // what senders may still wait for NATS (pace)
 
 	kick chan struct{} // the listeners changed: recompute the interest
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// interestHook, set by tests, runs before each pass of interestLoop:
+	// holding it holds the backbone's view of the listeners.
+	interestHook atomic.Pointer[func()]
+	stop         chan struct{}
+	wg           sync.WaitGroup
 }
 
 // bbCounters count what the server did with messages from NATS.
@@ -101,6 +104,7 @@ func (s *Server) openBackbone(bus *config.Config) (*bbNode, error) {
 	n := &bbNode{srv: s, log: s.log.With("component", "nats"), kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	cfg := s.backboneConfig(bus, n.log)
 	cfg.DeliverGroup = n.deliverGroup
+	cfg.Listening = n.listening
 	b, err := backbone.New(cfg, n.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("netcluster: nats: %w", err)
@@ -216,6 +220,36 @@ func joinedListens(ch *channel, st *settings) bool {
 	return false
 }
 
+// listening is the backbone's Listening: whether the durable channel
+// named has, at this moment, the interest interestLoop would give it (a
+// joined agent that listens, or a queue group, on it or on a channel it
+// propagates to). interestLoop tells the backbone after the fact; a
+// message its consumer brings meanwhile, after the last listener left,
+// would be acknowledged having reached no one.
+func (n *bbNode) listening(channel string) bool {
+	chans := n.chans.Load()
+	if chans == nil {
+		return false
+	}
+	ch := (*chans)[channel]
+	if ch == nil {
+		return false
+	}
+	st := ch.settings.Load()
+	if st == nil || !st.AcceptNet {
+		return false
+	}
+	if joinedListens(ch, st) || !ch.queues.Empty() {
+		return true
+	}
+	for _, t := range st.targets {
+		if !t.queues.Empty() {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *bbNode) kickInterest() {
 	select {
 	case n.kick <- struct{}{}:
@@ -234,6 +268,9 @@ func (n *bbNode) interestLoop() {
 		case <-n.stop:
 			return
 		case <-n.kick:
+		}
+		if h := n.interestHook.Load(); h != nil {
+			(*h)()
 		}
 		chans := *n.chans.Load()
 		for name := range known {

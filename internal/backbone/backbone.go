@@ -41,6 +41,12 @@ type Config struct {
 	// for, for the queue groups given to SetGroups (a second connection
 	// holds their queue subscriptions). Nil: no queue subscriptions.
 	DeliverGroup DeliverGroupFunc
+	// Listening, if set, reports whether a local agent listens to a
+	// durable channel now, as SetInterest would say: its consumer sends
+	// a message back to JetStream, for later, rather than deliver it to
+	// no one and acknowledge it. It is called once per stored envelope,
+	// from the channel's consumer. Nil: SetInterest alone says.
+	Listening func(channel string) bool
 }
 
 // DeliverFunc receives messages from another server: node is the origin

@@ -73,6 +73,15 @@ type durable struct {
 	wantc     chan struct{}
 	consuming atomic.Bool
 	stopc     chan struct{}
+
+	// hmu is held by the consumer's handler and its sweep, across runs:
+	// a handler that outlasts stop's bound finishes before the next
+	// run's first one starts, so one channel's deliveries never run
+	// side by side. r, under hmu, is the runs' receiver: kept from one
+	// run to the next, it drops as a duplicate what an earlier run
+	// delivered and JetStream brings again (its ack lost or too late).
+	hmu sync.Mutex
+	r   *receiver
 }
 
 type durItem struct {
@@ -95,6 +104,8 @@ func newDurable(b *Backbone, channel string, cfg config.Durable) *durable {
 		stopc:    make(chan struct{}),
 	}
 	d.cond = sync.NewCond(&d.mu)
+	d.r = newReceiver(b)
+	d.r.holdGaps, d.r.gapWait = true, gapWait
 	return d
 }
 
@@ -403,24 +414,46 @@ func sameStream(a, b jetstream.StreamConfig) bool {
 }
 
 // consume delivers the consumer's messages in stream order, acknowledging
-// each after local delivery.
+// each after local delivery. One that comes while no local agent listens
+// (the last one left and the consumer is yet to stop) is not delivered
+// but negatively acknowledged, to come again after unheardWait: acked, it
+// would be lost to the next listener.
 func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
-	r := newReceiver(d.b)
-	r.holdGaps, r.gapWait = true, gapWait
 	old, err := d.leftPending(c)
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex // r is the handler's (one goroutine at a time) and the sweep's
+	fresh := true
 	cc, err := c.Consume(func(m jetstream.Msg) {
-		mu.Lock()
-		defer mu.Unlock()
-		if old.hold(m) {
+		// Not taken before: setupLoop must not wait for a handler
+		// that outlasted stop.
+		d.hmu.Lock()
+		defer d.hmu.Unlock()
+		if fresh {
+			// A gap seen by an earlier run waits from now: its
+			// messages come again only while a run consumes.
+			fresh = false
+			for _, ps := range d.r.peers {
+				clear(ps.gaps)
+			}
+		}
+		var seq uint64
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		theirs := m.Headers().Get(hdrOrigin) != d.consumer
+		if theirs && !d.listening() {
+			old.unheard(seq, time.Now())
+			d.b.st.unheard.Add(1)
+			m.NakWithDelay(unheardWait)
+			return
+		}
+		if old.hold(seq, time.Now()) {
 			m.NakWithDelay(50 * time.Millisecond)
 			return
 		}
-		if m.Headers().Get(hdrOrigin) != d.consumer {
-			if _, retry := r.handle(m.Subject(), d.channel, m.Data()); retry {
+		if theirs {
+			if _, retry := d.r.handle(m.Subject(), d.channel, m.Data()); retry {
 				// What came before it is on its way again (a failover
 				// cut it off): ask for this one again after it.
 				m.NakWithDelay(50 * time.Millisecond)
@@ -439,9 +472,22 @@ func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error
 		return nil, err
 	}
 	d.b.wg.Add(1)
-	go d.sweepLoop(&mu, r, cc)
+	go d.sweepLoop(cc)
 	return cc, nil
 }
+
+// listening reports whether a local agent listens to the channel now:
+// the server says so (Config.Listening) and has not withdrawn its
+// interest (SetInterest, which stops the consumer soon after).
+func (d *durable) listening() bool {
+	return d.want.Load() && (d.b.cfg.Listening == nil || d.b.cfg.Listening(d.channel))
+}
+
+// unheardWait is how long a message that found no listener waits before
+// it comes again: while the consumer runs on with no listener (until it
+// stops), each such message comes back this often; once a listener is
+// back, it comes within this.
+const unheardWait = 200 * time.Millisecond
 
 // pendingLeft is what an earlier run of this server left delivered and
 // not acknowledged (it stopped with them in flight). JetStream redelivers
@@ -450,11 +496,22 @@ func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error
 // earlier ones, when they came back, as duplicates. So the later ones
 // wait (are asked for again) until the earlier ones are back, or for up
 // to gapWait (acknowledgements the earlier run sent as it stopped can
-// make the count too high).
+// make the count too high). The earlier ones are counted once each, by
+// stream sequence, however often they come (a gap's retry, no listener).
+//
+// It also holds this run's messages that found no listener (unheard):
+// what comes after the first of them waits until they are back, up to
+// gapWait after the last was sent back, so that a listener that comes
+// gets them in stream order, and a receiver that had not seen their
+// publisher yet does not start after them.
 type pendingLeft struct {
 	last  uint64 // the stream sequence delivered last before this run
 	left  int    // how many of those up to last are still to come back
 	until time.Time
+	back  map[uint64]bool // those up to last that came back (counted)
+
+	unheardSeqs  map[uint64]bool // this run's messages sent back for want of a listener
+	unheardUntil time.Time
 }
 
 // leftPending reads c's state before this run consumes from it.
@@ -468,39 +525,83 @@ func (d *durable) leftPending(c jetstream.Consumer) (*pendingLeft, error) {
 	return &pendingLeft{last: info.Delivered.Stream, left: info.NumAckPending, until: time.Now().Add(gapWait)}, nil
 }
 
-// hold reports whether m is to wait for the earlier run's messages.
-func (p *pendingLeft) hold(m jetstream.Msg) bool {
+// hold reports whether the message of stream sequence seq (0: unknown)
+// is to wait for earlier ones: the earlier run's, or this run's unheard.
+func (p *pendingLeft) hold(seq uint64, now time.Time) bool {
+	if seq == 0 {
+		return false
+	}
+	if len(p.unheardSeqs) > 0 {
+		switch first := p.firstUnheard(); {
+		case now.After(p.unheardUntil):
+			clear(p.unheardSeqs) // gone from the stream (max age, max bytes)
+		case seq > first:
+			return true // unheard or not: after the first unheard
+		case seq == first:
+			delete(p.unheardSeqs, seq) // back; it may be sent back again
+		}
+	}
 	if p.left <= 0 {
 		return false
 	}
-	md, err := m.Metadata()
-	if err != nil {
+	if seq <= p.last {
+		if !p.back[seq] { // one of them, back: once each
+			if p.back == nil {
+				p.back = make(map[uint64]bool)
+			}
+			p.back[seq] = true
+			p.left--
+		}
+		if p.left <= 0 {
+			p.back = nil
+		}
 		return false
 	}
-	if md.Sequence.Stream <= p.last {
-		p.left-- // one of them, back
-		return false
-	}
-	if time.Now().After(p.until) {
-		p.left = 0
+	if now.After(p.until) {
+		p.left, p.back = 0, nil
 		return false
 	}
 	return true
 }
 
+// unheard notes that the message of stream sequence seq was sent back
+// for want of a listener.
+func (p *pendingLeft) unheard(seq uint64, now time.Time) {
+	if seq == 0 {
+		return
+	}
+	if p.unheardSeqs == nil {
+		p.unheardSeqs = make(map[uint64]bool)
+	}
+	p.unheardSeqs[seq] = true
+	p.unheardUntil = now.Add(gapWait)
+}
+
+// firstUnheard returns the lowest of unheardSeqs (at most the consumer's
+// MaxAckPending of them).
+func (p *pendingLeft) firstUnheard() uint64 {
+	first := uint64(0)
+	for s := range p.unheardSeqs {
+		if first == 0 || s < first {
+			first = s
+		}
+	}
+	return first
+}
+
 // sweepLoop drops r's large messages unfinished past the reassembly
 // limit, as the plain and queue receivers do, whether or not anything
 // arrives on the channel, until the consumer stops.
-func (d *durable) sweepLoop(mu *sync.Mutex, r *receiver, cc jetstream.ConsumeContext) {
+func (d *durable) sweepLoop(cc jetstream.ConsumeContext) {
 	defer d.b.wg.Done()
-	sweep := time.NewTicker(r.parts.sweepEvery())
+	sweep := time.NewTicker(d.r.parts.sweepEvery())
 	defer sweep.Stop()
 	for {
 		select {
 		case t := <-sweep.C:
-			mu.Lock()
-			r.parts.sweep(t, true)
-			mu.Unlock()
+			d.hmu.Lock()
+			d.r.parts.sweep(t, true)
+			d.hmu.Unlock()
 		case <-cc.Closed():
 			return
 		case <-d.stopc:

@@ -18,6 +18,7 @@ type counters struct {
 	dropped           atomic.Uint64 // not published: buffer full, too large, closed
 	lost              atomic.Uint64 // gaps seen in other servers' sequences
 	duplicates        atomic.Uint64 // dropped as already delivered
+	unheard           atomic.Uint64 // durable deliveries sent back: no local listener
 	malformed         atomic.Uint64 // envelopes or frames that did not parse
 	tooLarge          atomic.Uint64 // large messages refused by reassembly bounds
 	expired           atomic.Uint64 // of lost, large messages unfinished past the reassembly limit
@@ -44,6 +45,7 @@ type Stats struct {
 	Dropped    uint64   // messages not published (buffer full, too large, closed)
 	Lost       uint64   // messages of other servers known lost (sequence gaps, unfinished large messages)
 	Duplicates uint64   // messages received twice and dropped
+	Unheard    uint64   // durable messages sent back to JetStream for want of a local listener (each time)
 	Malformed  uint64   // envelopes that did not parse
 	TooLarge   uint64   // large messages past the reassembly bounds
 	Expired    uint64   // of Lost, large messages dropped unfinished past Config.ReassemblyLimit
@@ -69,6 +71,7 @@ func (b *Backbone) Stats() Stats {
 		Dropped:    b.st.dropped.Load(),
 		Lost:       b.st.lost.Load(),
 		Duplicates: b.st.duplicates.Load(),
+		Unheard:    b.st.unheard.Load(),
 		Malformed:  b.st.malformed.Load(),
 		TooLarge:   b.st.tooLarge.Load(),
 		Expired:    b.st.expired.Load(),
