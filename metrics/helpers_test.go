@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,8 +85,24 @@ func stuck(t testing.TB, dir, channel string) {
 	}
 }
 
-// scrape fetches and parses the metrics.
+// scrape fetches and parses the metrics, and checks the page's shape
+// (CheckExposition) that the parser does not.
 func scrape(t testing.TB, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	text := scrapeText(t, addr)
+	if err := metrics.CheckExposition(text); err != nil {
+		t.Fatalf("exposition: %v\n%s", err, text)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mf
+}
+
+// scrapeText fetches the metrics page.
+func scrapeText(t testing.TB, addr string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -95,12 +112,14 @@ func scrape(t testing.TB, addr string) map[string]*dto.MetricFamily {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %s", resp.Status)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mf, err := p.TextToMetricFamilies(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mf
+	return string(b)
 }
 
 // value returns the value of the metric name with label channel.
