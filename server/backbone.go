@@ -208,13 +208,15 @@ func (s *Server) interestChanged() {
 
 // joinedListens reports whether an agent that joined ch, or a channel it
 // propagates to, listens to anything: a durable channel starts consuming
-// for no other (see interestLoop).
+// for no other (see interestLoop). It allocates nothing: the durable
+// consumer asks it for each stored message (listening).
 func joinedListens(ch *channel, st *settings) bool {
-	for _, x := range append([]*channel{ch}, st.targets...) {
-		for _, c := range x.members() {
-			if len(x.index.Patterns(c)) > 0 {
-				return true
-			}
+	if ch.anyMember(ch.index.Listens) {
+		return true
+	}
+	for _, t := range st.targets {
+		if t.anyMember(t.index.Listens) {
+			return true
 		}
 	}
 	return false

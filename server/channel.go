@@ -187,6 +187,20 @@ func (ch *channel) members() []*conn {
 	return out
 }
 
+// anyMember reports whether f holds for one of the channel's connections,
+// asking no more once it does; f runs under ch.mu (without the copy
+// members makes, for the durable consumer's check of each message).
+func (ch *channel) anyMember(f func(*conn) bool) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for c := range ch.conns {
+		if f(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // member returns the connection of the agent with the given id.
 func (ch *channel) member(id string) *conn {
 	ch.mu.Lock()

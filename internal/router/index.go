@@ -285,6 +285,15 @@ func (ix *Index[S]) Patterns(s S) []string {
 	return out
 }
 
+// Listens reports whether s has at least one pattern: Patterns(s) is not
+// empty, without building it (asked once per stored durable message).
+func (ix *Index[S]) Listens(s S) bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	sub := ix.subs[s]
+	return sub != nil && sub.refs.len() > 0
+}
+
 // Len returns the number of subscribers, those with at least one pattern.
 func (ix *Index[S]) Len() int {
 	ix.mu.RLock()
