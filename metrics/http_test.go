@@ -62,6 +62,10 @@ func TestMetricsGzip(t *testing.T) {
 		gzip   bool
 	}{
 		{"gzip", true}, {"deflate, GZIP;q=0.5", true}, {"gzip;q=0", false}, {"identity", false}, {"", false},
+		// * offers gzip too, unless gzip is refused by name; the weight
+		// may follow another parameter.
+		{"*", true}, {"identity;q=1, *;q=0.1", true}, {"*;q=0", false}, {"*, gzip;q=0", false},
+		{"gzip;level=1;q=0", false}, {"x-gzip", true},
 	} {
 		req, _ := http.NewRequest("GET", addr, nil)
 		// Set by hand, the transport leaves the body compressed.

@@ -99,20 +99,32 @@ var gzipWriters = sync.Pool{New: func() any {
 	return gz
 }}
 
-// acceptsGzip reports whether an Accept-Encoding header value offers
-// gzip with a weight above 0 (RFC 9110, section 12.5.3).
+// acceptsGzip reports whether an Accept-Encoding header value takes
+// gzip (RFC 9110, section 12.5.3): gzip (or x-gzip) with a weight above 0,
+// or, if gzip is not named, * with one, as promhttp negotiated. The weight
+// may come after other parameters.
 func acceptsGzip(header string) bool {
+	gz, star := -1.0, -1.0 // not named
 	for part := range strings.SplitSeq(header, ",") {
 		coding, params, _ := strings.Cut(part, ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			continue
+		q := 1.0
+		for param := range strings.SplitSeq(params, ";") {
+			name, v, _ := strings.Cut(param, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
 		}
-		name, q, ok := strings.Cut(strings.TrimSpace(params), "=")
-		if !ok || !strings.EqualFold(strings.TrimSpace(name), "q") {
-			return true
+		switch coding = strings.TrimSpace(coding); {
+		case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
+			gz = max(gz, q)
+		case coding == "*":
+			star = max(star, q)
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(q), 64)
-		return err != nil || v > 0
 	}
-	return false
+	if gz >= 0 {
+		return gz > 0
+	}
+	return star > 0
 }
