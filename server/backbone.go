@@ -157,8 +157,9 @@ func (s *Server) stopBackbone() {
 
 // prepareBackboneLocked checks and applies the backbone part of a reload:
 // it starts, stops or, when its settings change, reopens the backbone
-// (the new one opened before the old is closed; local agents are not
-// touched). The returned commit publishes the new channel map; abort
+// (the new one opened before the old is closed, but consuming durable
+// channels only once the old one has stopped consuming them; local
+// agents are not touched). The returned commit publishes the new channel map; abort
 // undoes what prepare did. s.mu is held.
 func (s *Server) prepareBackboneLocked(bus *config.Config) (commit, abort func(), err error) {
 	old := s.bb.Load()
@@ -183,6 +184,16 @@ func (s *Server) prepareBackboneLocked(bus *config.Config) (commit, abort func()
 		return nil, nil, err
 	}
 	return func() {
+		if old != nil {
+			// Its durable consumers stop before the new ones start
+			// (those start on n's interest, kicked below): the two
+			// share JetStream's consumers, as one server.
+			old.b.StopConsuming()
+			// And the new ones start where the old ones left off: what
+			// the old delivered and JetStream brings again is a
+			// duplicate, what comes ahead of what it had fetched waits.
+			n.b.TakeSequences(old.b)
+		}
 		n.publishLocked(s)
 		s.bb.Store(n)
 		n.kickInterest()

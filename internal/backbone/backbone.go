@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -301,6 +302,72 @@ func (b *Backbone) connected(nc *nats.Conn) {
 	}
 }
 
+// StopConsuming stops the durable channels' consumers for good, waits
+// until they have stopped (a handler that runs on, 5 s at most) and
+// flushes their acknowledgements to NATS (1 s at most). What they had
+// fetched and not delivered stays unacknowledged: JetStream brings it
+// again, after the consumer's ack wait, to the next Backbone that
+// consumes as this server (the same durable consumers). A server that
+// replaces its Backbone calls it before the new one consumes: two at
+// once would split one consumer's messages between two receivers (out
+// of order), and one Backbone's acknowledgements cut off by its Close
+// would have the other deliver those messages again. The channels
+// still publish, and plain traffic is untouched.
+func (b *Backbone) StopConsuming() {
+	for _, d := range b.durables {
+		d.halt()
+	}
+	b.waitIdle()
+	if !b.closed.Load() && b.nc.IsConnected() {
+		b.nc.FlushTimeout(time.Second)
+	}
+}
+
+// TakeSequences gives each durable channel of b what from's consumer of
+// the same channel knows of the publishers' sequence numbers (call it
+// after from.StopConsuming, before b consumes): b's receiver then drops
+// as a duplicate what from delivered, and holds as a gap what comes
+// ahead of what from had fetched and not delivered, as a run of one
+// Backbone does after an earlier run's. Pieces of large messages are not
+// taken. A channel whose handler on from still runs (past
+// StopConsuming's bound) takes nothing: the caller is not held longer,
+// and b starts afresh there, as a restarted server does.
+func (b *Backbone) TakeSequences(from *Backbone) {
+	for name, d := range b.durables {
+		o := from.durables[name]
+		if o == nil || !tryLockFor(&o.hmu, 100*time.Millisecond) {
+			continue
+		}
+		peers := make(map[NodeID]*peerState, len(o.r.peers))
+		for id, ps := range o.r.peers {
+			peers[id] = &peerState{epoch: ps.epoch, next: maps.Clone(ps.next), gaps: make(map[string]time.Time)}
+		}
+		o.hmu.Unlock()
+		d.hmu.Lock()
+		d.r.peers = peers
+		d.hmu.Unlock()
+	}
+}
+
+// tryLockFor locks mu if it can within d.
+func tryLockFor(mu *sync.Mutex, d time.Duration) bool {
+	for end := time.Now().Add(d); ; time.Sleep(time.Millisecond) {
+		if mu.TryLock() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
+}
+
+// waitIdle waits until no durable consumer runs (stop or halt called).
+func (b *Backbone) waitIdle() {
+	for _, d := range b.durables {
+		<-d.idle
+	}
+}
+
 // Close stops the backbone: it flushes what is buffered (for at most a
 // second), closes the connection and waits for its goroutines. Calls
 // after the first do nothing.
@@ -311,6 +378,10 @@ func (b *Backbone) Close() error {
 	for _, d := range b.durables {
 		d.stop()
 	}
+	// The consumers' last handlers finish (5 s at most) while the
+	// connection can still carry their acknowledgements: one cut off
+	// would have the message delivered again by the next run.
+	b.waitIdle()
 	b.up.Store(false)
 	b.state.Store(stateClosed)
 	b.pub.close()

@@ -73,6 +73,11 @@ type durable struct {
 	wantc     chan struct{}
 	consuming atomic.Bool
 	stopc     chan struct{}
+	// haltc ends consuming for good (StopConsuming), stopc too; idle is
+	// closed once the consumer has stopped for good (see setupLoop).
+	haltc    chan struct{}
+	haltOnce sync.Once
+	idle     chan struct{}
 
 	// hmu is held by the consumer's handler and its sweep, across runs:
 	// a handler that outlasts stop's bound finishes before the next
@@ -102,6 +107,8 @@ func newDurable(b *Backbone, channel string, cfg config.Durable) *durable {
 		kickc:    make(chan struct{}, 1),
 		wantc:    make(chan struct{}, 1),
 		stopc:    make(chan struct{}),
+		haltc:    make(chan struct{}),
+		idle:     make(chan struct{}),
 	}
 	d.cond = sync.NewCond(&d.mu)
 	d.r = newReceiver(b)
@@ -152,6 +159,11 @@ func (d *durable) stop() {
 	d.cond.Broadcast()
 	d.mu.Unlock()
 	close(d.stopc)
+}
+
+// halt stops the consumer for good; the channel still publishes.
+func (d *durable) halt() {
+	d.haltOnce.Do(func() { close(d.haltc) })
 }
 
 // send queues a frame for JetStream, which it keeps (the caller's copy),
@@ -296,10 +308,13 @@ func (d *durable) store(subj string, seq uint64, data []byte) error {
 }
 
 // setupLoop creates the stream and the consumer on every connection, and
-// consumes while there is interest. A consumer stopped with messages in
-// flight gets them back first when it starts again (pendingLeft).
+// consumes while there is interest, until stop or halt. A consumer
+// stopped with messages in flight gets them back first when it starts
+// again (pendingLeft).
 func (d *durable) setupLoop() {
 	defer d.b.wg.Done()
+	// Closed after the last run's stop (deferred below, so run first).
+	defer close(d.idle)
 	var cc jetstream.ConsumeContext
 	stop := func() {
 		// No handler runs after Close returns.
@@ -323,6 +338,8 @@ func (d *durable) setupLoop() {
 		setup := true
 		select {
 		case <-d.stopc:
+			return
+		case <-d.haltc:
 			return
 		case <-d.kickc:
 		case <-retry.C:
