@@ -331,6 +331,19 @@ func (d *durable) setupLoop() {
 			stop()
 		}
 	}()
+	// ctx ends with stop or halt, not only with the backbone: Close and a
+	// reload's StopConsuming wait for this loop, and a setup waiting for an
+	// unreachable NATS would hold them for its whole timeout.
+	ctx, cancel := context.WithCancel(d.b.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stopc:
+		case <-d.haltc:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
 	var cons jetstream.Consumer
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
@@ -347,7 +360,7 @@ func (d *durable) setupLoop() {
 			setup = cons == nil
 		}
 		if setup {
-			c, err := d.setup()
+			c, err := d.setup(ctx)
 			if err != nil {
 				d.b.setErr(err)
 				retry.Reset(time.Second)
@@ -361,7 +374,7 @@ func (d *durable) setupLoop() {
 		}
 		if cc == nil && want && cons != nil {
 			var err error
-			if cc, err = d.consume(cons); err != nil {
+			if cc, err = d.consume(ctx, cons); err != nil {
 				d.b.setErr(fmt.Errorf("durable channel %s: consuming %s: %w", d.channel, d.stream, err))
 				retry.Reset(time.Second)
 				continue
@@ -375,8 +388,8 @@ func (d *durable) setupLoop() {
 // creates this server's consumer if it does not exist. (It asks before
 // it writes: every server does this at every connection, and needless
 // updates of a stream race with consumer creation inside nats-server.)
-func (d *durable) setup() (jetstream.Consumer, error) {
-	ctx, cancel := context.WithTimeout(d.b.ctx, publishTimeout)
+func (d *durable) setup(ctx context.Context) (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	want := jetstream.StreamConfig{
 		Name:       d.stream,
@@ -435,8 +448,8 @@ func sameStream(a, b jetstream.StreamConfig) bool {
 // (the last one left and the consumer is yet to stop) is not delivered
 // but negatively acknowledged, to come again after unheardWait: acked, it
 // would be lost to the next listener.
-func (d *durable) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
-	old, err := d.leftPending(c)
+func (d *durable) consume(ctx context.Context, c jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	old, err := d.leftPending(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -532,8 +545,8 @@ type pendingLeft struct {
 }
 
 // leftPending reads c's state before this run consumes from it.
-func (d *durable) leftPending(c jetstream.Consumer) (*pendingLeft, error) {
-	ctx, cancel := context.WithTimeout(d.b.ctx, publishTimeout)
+func (d *durable) leftPending(ctx context.Context, c jetstream.Consumer) (*pendingLeft, error) {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	info, err := c.Info(ctx)
 	if err != nil {
