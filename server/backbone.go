@@ -45,8 +45,11 @@ type bbNode struct {
 	// interestHook, set by tests, runs before each pass of interestLoop:
 	// holding it holds the backbone's view of the listeners.
 	interestHook atomic.Pointer[func()]
-	stop         chan struct{}
-	wg           sync.WaitGroup
+	// flushHook, set by tests, runs before a reader hands a run over
+	// (flushBackbone).
+	flushHook atomic.Pointer[func()]
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // bbCounters count what the server did with messages from NATS.

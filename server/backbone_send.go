@@ -24,6 +24,7 @@ import (
 func (s *Server) sendBackbone(src *conn, ch *channel, d *delivery) {
 	n := s.bb.Load()
 	if n == nil {
+		src.flushBackbone()
 		return
 	}
 	if d.seq && d.asMsg == nil && ch == src.ch {
@@ -31,8 +32,33 @@ func (s *Server) sendBackbone(src *conn, ch *channel, d *delivery) {
 		return
 	}
 	src.flushBackbone()
-	if err := n.b.Send(ch.name, unsafeString(d.v.Event), d.msgFrame()); err == nil && n.b.Crowded() {
+	err := n.b.Send(ch.name, unsafeString(d.v.Event), d.msgFrame())
+	src.backboneHandedOver()
+	if err == nil && n.b.Crowded() {
 		n.pace()
+	}
+}
+
+// backboneBusy marks c's reader as holding a message routed for the
+// backbone and not yet handed over, before the message is matched against
+// the listeners; backboneHandedOver clears the mark once nothing is held
+// (no run, no message marked for one). A replay waits for the marks it
+// sees to clear (waitHandedOver): what an agent of this server emitted
+// before a WithReplay listener was registered is then stored before the
+// stream is read, where it would otherwise be neither replayed nor live.
+// Only c's reader writes bbGen: a load and a store, no read-modify-write.
+func (c *conn) backboneBusy() {
+	if g := c.bbGen.Load(); g&1 == 0 {
+		c.bbGen.Store(g + 1)
+	}
+}
+
+func (c *conn) backboneHandedOver() {
+	if c.snd != nil && (len(c.snd.bbRun.frames) > 0 || c.snd.bbRun.next != nil) {
+		return
+	}
+	if g := c.bbGen.Load(); g&1 == 1 {
+		c.bbGen.Store(g + 1)
 	}
 }
 
@@ -63,13 +89,14 @@ type bbRun struct {
 func (c *conn) runBackbone(raw, event []byte) {
 	r := &c.snd.bbRun
 	n, ch := r.next, c.ch
-	r.next = nil
 	if len(r.frames) > 0 && r.n == n && r.ch == ch && string(r.event) == string(event) &&
 		uintptr(unsafe.Pointer(unsafe.SliceData(raw))) == uintptr(unsafe.Pointer(unsafe.SliceData(r.frames)))+uintptr(len(r.frames)) {
+		r.next = nil
 		r.frames = unsafe.Slice(unsafe.SliceData(r.frames), len(r.frames)+len(raw))
 		return
 	}
-	c.flushBackbone()
+	c.flushBackbone() // next still set: raw, routed, keeps the mark (backboneBusy)
+	r.next = nil
 	r.n, r.ch, r.event, r.frames = n, ch, event, raw
 }
 
@@ -78,10 +105,14 @@ func (c *conn) runBackbone(raw, event []byte) {
 // Only c's reader calls it.
 func (c *conn) flushBackbone() {
 	if c.snd == nil || len(c.snd.bbRun.frames) == 0 {
+		c.backboneHandedOver()
 		return
 	}
 	r := &c.snd.bbRun
 	n, ev, rest := r.n, unsafeString(r.event), r.frames
+	if h := n.flushHook.Load(); h != nil {
+		(*h)()
+	}
 	for len(rest) > 0 {
 		var crowded bool
 		rest, crowded = n.b.SendSeqMsgs(r.ch.name, ev, rest)
@@ -92,6 +123,7 @@ func (c *conn) flushBackbone() {
 	// next stays: a pause for a recipient (routeDelivery) comes between
 	// sendBackbone's mark and runBackbone.
 	r.n, r.ch, r.event, r.frames = nil, nil, nil, nil
+	c.backboneHandedOver()
 }
 
 // nextBuffered reports whether the next frame is all in the read buffer:

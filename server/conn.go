@@ -129,6 +129,10 @@ type conn struct {
 	gap       gapState // its stream and Watch (streams.go)
 
 	dw direct // in-place writes (conn_direct.go), under omu
+	// bbGen is odd while the reader holds messages it routed for the
+	// backbone and has not handed over (backbone_send.go); only the reader
+	// writes it, a replay reads it (replay.go).
+	bbGen atomic.Uint64
 
 	done      chan struct{} // closed by close
 	closeOnce sync.Once

@@ -67,6 +67,12 @@ func (c *conn) replay(r wire.Replay) ([]backbone.Stored, error) {
 		}
 		cancel()
 	}()
+	// The listener is registered (its Listen came first): what this
+	// server's agents routed before, and have not handed to the backbone
+	// yet, is handed over before the backbone waits for it to be stored.
+	if err := c.srv.waitHandedOver(ctx, c); err != nil {
+		return nil, err
+	}
 	msgs, err := bb.b.Replay(ctx, c.ch.name, n, since, func(frame []byte) bool {
 		v, err := wire.ParseMsg(frame[wire.HeaderLen:])
 		return err == nil && p.MatchBytes(v.Event)
@@ -90,4 +96,40 @@ func replayFrame(s *backbone.Stored) []byte {
 		m.Node = hex.EncodeToString(s.Node[:])
 	}
 	return wire.AppendMsg(nil, &m)
+}
+
+// waitHandedOver waits until every connection but self whose reader held
+// messages routed for the backbone and not handed over (bbGen odd, see
+// backboneBusy) when it was called has handed them over or ended, or ctx
+// ends. A reader holds them for no longer than it takes to route one read
+// buffer, or a pause for a slow recipient or for NATS (bounded).
+func (s *Server) waitHandedOver(ctx context.Context, self *conn) error {
+	type held struct {
+		c   *conn
+		gen uint64
+	}
+	var wait []held
+	if m := s.byName.Load(); m != nil {
+		for _, ch := range *m {
+			ch.anyMember(func(c *conn) bool {
+				if g := c.bbGen.Load(); c != self && g&1 == 1 {
+					wait = append(wait, held{c, g})
+				}
+				return false
+			})
+		}
+	}
+	for _, h := range wait {
+		for h.c.bbGen.Load() == h.gen {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-h.c.done:
+			case <-time.After(time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
+	return nil
 }

@@ -52,6 +52,9 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 	if toBackbone && ch.srv.natsGroups(st) {
 		d.netGroups = true // NATS picks the members, here too
 	}
+	if toBackbone {
+		src.backboneBusy() // before the match: a replay waits for the hand-over
+	}
 	full := ch.deliverLocal(src, d) // a recipient whose outbox is nearly full
 	for _, t := range st.targets {
 		if f := t.deliverLocal(nil, d); f != nil {
