@@ -29,6 +29,30 @@ func holdingSink() (s *sink, deliver DeliverFunc, blocked, release chan struct{}
 	}, blocked, release
 }
 
+// heldDelivery starts a Backbone a (node 1) and a Backbone b of server
+// "nodeb" (node 2, closed at the end of the test) whose first delivery
+// waits for release; b consumes D, a stores message 0 there, and it
+// returns once b's handler holds it.
+func heldDelivery(t *testing.T, ns *natstest.Server, dur map[string]config.Durable) (a, b *Backbone, s *sink, release chan struct{}) {
+	t.Helper()
+	a, _ = open(t, natsCfg(ns.URL()), 1, dur)
+	s, deliver, blocked, release := holdingSink()
+	b, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "nodeb", Durable: dur}, deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	waitConnected(t, a)
+	waitConnected(t, b)
+	b.SetInterest("D", []string{"e"}, false)
+	waitFor(t, "consumer", 10*time.Second, func() bool { return len(b.Stats().Durable) == 1 })
+	if err := a.Send("D", "e", frame("D", "x", "e", []byte("0"))); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	return a, b, s, release
+}
+
 // A handler that is delivering when its Backbone is closed (well within
 // the 5 s bound) gets its acknowledgement to NATS: the next run of the
 // same server does not deliver the message again. Close used to close
@@ -38,20 +62,7 @@ func TestDurableCloseAcksLastHandler(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Run(t, natstest.Options{})
 	dur := map[string]config.Durable{"D": *config.NewDurable()}
-	a, _ := open(t, natsCfg(ns.URL()), 1, dur)
-	s, deliver, blocked, release := holdingSink()
-	b, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "nodeb", Durable: dur}, deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitConnected(t, a)
-	waitConnected(t, b)
-	b.SetInterest("D", []string{"e"}, false)
-	waitFor(t, "consumer", 10*time.Second, func() bool { return len(b.Stats().Durable) == 1 })
-	if err := a.Send("D", "e", frame("D", "x", "e", []byte("0"))); err != nil {
-		t.Fatal(err)
-	}
-	<-blocked
+	a, b, s, release := heldDelivery(t, ns, dur)
 	closed := make(chan struct{})
 	go func() { b.Close(); close(closed) }()
 	time.Sleep(300 * time.Millisecond) // Close is under way
@@ -85,21 +96,7 @@ func TestDurableStopConsumingHandsOver(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Run(t, natstest.Options{})
 	dur := map[string]config.Durable{"D": *config.NewDurable()}
-	a, _ := open(t, natsCfg(ns.URL()), 1, dur)
-	s, deliver, blocked, release := holdingSink()
-	b, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "nodeb", Durable: dur}, deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	waitConnected(t, a)
-	waitConnected(t, b)
-	b.SetInterest("D", []string{"e"}, false)
-	waitFor(t, "consumer", 10*time.Second, func() bool { return len(b.Stats().Durable) == 1 })
-	if err := a.Send("D", "e", frame("D", "x", "e", []byte("0"))); err != nil {
-		t.Fatal(err)
-	}
-	<-blocked
+	a, b, s, release := heldDelivery(t, ns, dur)
 	stopped := make(chan struct{})
 	go func() { b.StopConsuming(); close(stopped) }()
 	select {
