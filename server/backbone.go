@@ -48,8 +48,12 @@ type bbNode struct {
 	// flushHook, set by tests, runs before a reader hands a run over
 	// (flushBackbone).
 	flushHook atomic.Pointer[func()]
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	// listenHook, set by tests, runs when listening is about to answer
+	// true: what it does happens between the durable consumer's check
+	// and its routing.
+	listenHook atomic.Pointer[func(channel string)]
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // bbCounters count what the server did with messages from NATS.
@@ -243,6 +247,17 @@ func joinedListens(ch *channel, st *settings) bool {
 // message its consumer brings meanwhile, after the last listener left,
 // would be acknowledged having reached no one.
 func (n *bbNode) listening(channel string) bool {
+	if !n.listens(channel) {
+		return false
+	}
+	if h := n.listenHook.Load(); h != nil {
+		(*h)(channel)
+	}
+	return true
+}
+
+// listens is listening without its test hook.
+func (n *bbNode) listens(channel string) bool {
 	chans := n.chans.Load()
 	if chans == nil {
 		return false

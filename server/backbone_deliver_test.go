@@ -47,7 +47,9 @@ func TestBackboneDeliverBatch(t *testing.T) {
 		batch = append(batch, f...)
 	}
 	bb := h.srv.bb.Load()
-	bb.deliver(node, batch, backbone.Stream{})
+	if heard := bb.deliver(node, batch, backbone.Stream{}); heard != len(batch) {
+		t.Errorf("deliver heard %d bytes, want all %d (the last frame reached a listener)", heard, len(batch))
+	}
 	ntWait(t, "the batch", func() bool { return len(inA.get()) == 7 && len(inC.get()) == 1 })
 	for i, m := range inA.get() {
 		agent := "far"
@@ -86,6 +88,51 @@ func bbDeliverSetup(t testing.TB, n int) (*bbNode, backbone.NodeID, []byte) {
 		batch = wire.AppendMsg(batch, &wire.Msg{Channel: "A", Agent: "far", Node: hex.EncodeToString(node[:]), Event: "ev", Data: make([]byte, 128)})
 	}
 	return h.srv.bb.Load(), node, batch
+}
+
+// deliver says how far its frames reached a listener: to the end of the
+// last frame that reached one, walked, as a run or as one stream, and
+// nowhere once the listener has left (a durable consumer sends the rest
+// back to JetStream, docs/PROTOCOL.md §12).
+func TestBackboneDeliverHeard(t *testing.T) {
+	t.Parallel()
+	bb, node, _ := bbDeliverSetup(t, 0)
+	name := hex.EncodeToString(node[:])
+	msg := func(agent, event string) []byte {
+		return wire.AppendMsg(nil, &wire.Msg{Channel: "A", Agent: agent, Node: name, Event: event, Data: []byte("x")})
+	}
+	var mixed []byte
+	var want int
+	for i, f := range [][]byte{
+		msg("far", "ev"), msg("far", "ev"), // a run
+		msg("far", "no"), // no listener's
+		msg("other", "ev"),
+		msg("far", "no"), msg("far", "no"), // a run no listener's
+	} {
+		mixed = append(mixed, f...)
+		if i == 3 {
+			want = len(mixed)
+		}
+	}
+	two := mixed[:2*len(msg("far", "ev"))] // one stream
+	stream := streamOf(two, true)
+	if heard := bb.deliver(node, mixed, backbone.Stream{}); heard != want {
+		t.Errorf("walked: heard %d bytes, want %d (the end of the last frame listened to)", heard, want)
+	}
+	if heard := bb.deliver(node, two, stream); heard != len(two) {
+		t.Errorf("a stream: heard %d bytes, want all %d", heard, len(two))
+	}
+	ch := (*bb.chans.Load())["A"]
+	for _, c := range ch.members() {
+		c.close()
+	}
+	ntWait(t, "the listener gone", func() bool { return !bb.listens("A") })
+	if heard := bb.deliver(node, mixed, backbone.Stream{}); heard != 0 {
+		t.Errorf("walked, no listener: heard %d bytes, want 0", heard)
+	}
+	if heard := bb.deliver(node, two, stream); heard != 0 {
+		t.Errorf("a stream, no listener: heard %d bytes, want 0", heard)
+	}
 }
 
 // Routing a batch from NATS allocates nothing per message, walked or as

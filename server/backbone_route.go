@@ -21,8 +21,10 @@ import (
 // their payload (channel, agent and node), compared instead of decoded;
 // consecutive frames of one stream and event are routed as one run
 // (backbone_run.go); frames the backbone found to be one stream's (s) are
-// one run, not walked again.
-func (n *bbNode) deliver(node backbone.NodeID, frames []byte, s backbone.Stream) {
+// one run, not walked again. It returns how many bytes of frames, from the
+// start, end with a frame that reached a local agent (DeliverFunc): a
+// durable consumer sends back what follows if no one listens any more.
+func (n *bbNode) deliver(node backbone.NodeID, frames []byte, s backbone.Stream) (heard int) {
 	// The view and the buffer come from a pool: routing keeps neither
 	// past the call, but the compiler cannot tell, and a view on the
 	// heap per message was 13 % of the receiving server's CPU in S9.
@@ -32,8 +34,10 @@ func (n *bbNode) deliver(node backbone.NodeID, frames []byte, s backbone.Stream)
 	}
 	defer n.putScratch(sc)
 	hex.Encode(sc.name[:], node[:])
-	if s.Frames > 1 && n.deliverStream(node, frames, s, sc) {
-		return
+	if s.Frames > 1 {
+		if ok, heard := n.deliverStream(node, frames, s, sc); ok {
+			return heard
+		}
 	}
 	all := frames
 	var r run
@@ -53,48 +57,59 @@ func (n *bbNode) deliver(node backbone.NodeID, frames []byte, s backbone.Stream)
 			r.biggest = max(r.biggest, len(f.Raw))
 			continue
 		}
-		n.flushRun(node, all, &r, sc)
+		if h := n.flushRun(node, all, &r, sc); h > 0 {
+			heard = h
+		}
 		if f.Type == wire.TypeCall || f.Type == wire.TypeAnswer {
+			// Never from a durable consumer (no Call is stored).
 			n.deliverCallFrame(node, f)
+			heard = at + len(f.Raw)
 			continue
 		}
-		if n.deliverMsg(node, sc, f) {
+		runs, reached := n.deliverMsg(node, sc, f)
+		if runs {
 			r = run{at: at, end: at + len(f.Raw), k: 1, head: len(f.Raw) - len(sc.v.Data), biggest: len(f.Raw)}
+		} else if reached > 0 {
+			heard = at + len(f.Raw)
 		}
 	}
-	n.flushRun(node, all, &r, sc)
+	if h := n.flushRun(node, all, &r, sc); h > 0 {
+		heard = h
+	}
 	sc.wake()
 	n.st.received.Add(uint64(k))
+	return heard
 }
 
 // deliverStream routes the frames of a Stream as one run if its first
-// frame can start one (deliverMsg), and reports whether it did; if not,
-// having routed nothing, the caller walks them.
-func (n *bbNode) deliverStream(node backbone.NodeID, frames []byte, s backbone.Stream, sc *bbScratch) bool {
+// frame can start one (deliverMsg), and reports whether it did, and
+// deliver's heard (flushRun); if not, having routed nothing, the caller
+// walks them.
+func (n *bbNode) deliverStream(node backbone.NodeID, frames []byte, s backbone.Stream, sc *bbScratch) (ok bool, heard int) {
 	f, _, ok := wire.Split(frames)
 	if !ok || f.Type != wire.TypeMsg || !sc.parse(f) || string(sc.v.Node) != string(sc.name[:]) {
-		return false
+		return false, 0
 	}
 	r := run{at: 0, end: len(frames), k: s.Frames, head: len(f.Raw) - len(sc.v.Data), biggest: s.Biggest}
-	n.flushRun(node, frames, &r, sc)
+	heard = n.flushRun(node, frames, &r, sc)
 	sc.wake()
 	n.st.received.Add(uint64(s.Frames))
-	return true
+	return true, heard
 }
 
-// deliverMsg routes one Msg frame f of deliver's call, or, if it can
-// start a run (its Node field the publishing server's), parses it into
-// sc.v and reports true: the caller routes it with the frames that
-// continue it.
-func (n *bbNode) deliverMsg(node backbone.NodeID, sc *bbScratch, f wire.Frame) (runs bool) {
+// deliverMsg routes one Msg frame f of deliver's call, and returns how
+// many recipients it reached (route); or, if it can start a run (its Node
+// field the publishing server's), parses it into sc.v and reports runs:
+// the caller routes it with the frames that continue it.
+func (n *bbNode) deliverMsg(node backbone.NodeID, sc *bbScratch, f wire.Frame) (runs bool, reached int) {
 	if !sc.parse(f) {
 		n.st.malformed.Add(1)
-		return false
+		return false, 0
 	}
 	if string(sc.v.Node) == string(sc.name[:]) {
 		// The publishing server wrote its node id in (backbone's
 		// appendFrame): the frame goes to the outboxes as it came.
-		return true
+		return true, 0
 	}
 	// An older publisher's frame, its Node empty (or anything but the
 	// envelope's node): written again with the node, in the pooled
@@ -111,11 +126,11 @@ func (n *bbNode) deliverMsg(node backbone.NodeID, sc *bbScratch, f wire.Frame) (
 	out := wire.AppendMsg(sc.buf[:0], &m)
 	sc.v = msgView(out, &m)
 	sc.origin = nil // the view is no longer in a frame of the call
-	n.route(node, out, sc)
+	reached = n.route(node, out, sc)
 	if cap(out) <= maxScratch {
 		sc.buf = out
 	}
-	return false
+	return false, reached
 }
 
 // putScratch returns sc to the pool, holding no message.
@@ -182,8 +197,9 @@ func (sc *bbScratch) parse(f wire.Frame) bool {
 
 // route admits a Msg frame from node (its Node field written, its view
 // in sc.v) to the local channel it names and routes it; then it waits for
-// room in a recipient's outbox that is nearly full.
-func (n *bbNode) route(node backbone.NodeID, frame []byte, sc *bbScratch) {
+// room in a recipient's outbox that is nearly full. It returns how many
+// recipients it reached (delivery.reached).
+func (n *bbNode) route(node backbone.NodeID, frame []byte, sc *bbScratch) (reached int) {
 	v := &sc.v
 	ch := sc.ch
 	if ch == nil || ch.name != unsafeString(v.Channel) {
@@ -195,7 +211,7 @@ func (n *bbNode) route(node backbone.NodeID, frame []byte, sc *bbScratch) {
 		n.srv.console.dumpNet(string(v.Node), netbus.Peer{ID: netbus.NodeID(node), Name: "nats"}, string(v.Channel), v, verdict)
 	}
 	if verdict != "" {
-		return
+		return 0
 	}
 	n.st.routed.Add(1)
 	d := delivery{raw: frame, v: v, netGroups: n.srv.natsGroups(ch.settings.Load()), patient: true, wakes: &sc.wakes}
@@ -204,6 +220,7 @@ func (n *bbNode) route(node backbone.NodeID, frame []byte, sc *bbScratch) {
 		sc.wake() // the writer the wait is for, among others
 		n.srv.waitRoom(d.full, false)
 	}
+	return d.reached
 }
 
 // maxScratch bounds the frames deliver's pooled buffers keep.

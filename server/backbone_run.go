@@ -38,27 +38,46 @@ func (sc *bbScratch) extends(f wire.Frame) bool {
 }
 
 // flushRun routes the run r of the call's frames (its first frame's view
-// in sc.v) and resets it.
-func (n *bbNode) flushRun(node backbone.NodeID, frames []byte, r *run, sc *bbScratch) {
+// in sc.v), resets it, and returns where in frames the last of its frames
+// that reached a local agent ends (0: none did; deliver's heard).
+func (n *bbNode) flushRun(node backbone.NodeID, frames []byte, r *run, sc *bbScratch) (heardEnd int) {
 	ru, b := *r, frames[r.at:r.end]
 	*r = run{}
+	var heard int
 	switch {
 	case ru.k == 0:
+		return 0
 	case ru.k == 1:
-		n.route(node, b, sc)
-	case !n.routeRun(b, ru.k, ru.head, ru.biggest, sc):
-		n.routeEach(node, b, sc)
+		if n.route(node, b, sc) > 0 {
+			heard = len(b)
+		}
+	default:
+		var ok bool
+		if ok, heard = n.routeRun(b, ru.k, ru.head, ru.biggest, sc); !ok {
+			heard = n.routeEach(node, b, sc)
+		}
 	}
+	if heard == 0 {
+		return 0
+	}
+	return ru.at + heard
 }
 
 // routeEach routes the frames b of a run one by one, as route does. sc.v
 // is left at the last one's view (channel, agent and node are the run's).
-func (n *bbNode) routeEach(node backbone.NodeID, b []byte, sc *bbScratch) {
+// It returns how many bytes of b, from the start, end with a frame that
+// reached a local agent.
+func (n *bbNode) routeEach(node backbone.NodeID, b []byte, sc *bbScratch) (heard int) {
+	at := 0
 	for f := range wire.Frames(b) {
 		v, _ := parseNetMsg(f.Raw) // checked by parse and extends
 		sc.v = v
-		n.route(node, f.Raw, sc)
+		at += len(f.Raw)
+		if n.route(node, f.Raw, sc) > 0 {
+			heard = at
+		}
 	}
+	return heard
 }
 
 // routeRun routes the k frames b of a run, each head bytes but its data and
@@ -67,8 +86,10 @@ func (n *bbNode) routeEach(node backbone.NodeID, b []byte, sc *bbScratch) {
 // channel, dumps nothing, has no queue group of its own to pick a member
 // of (NATS picks them, or there are none), and the largest frame fits.
 // It reports false, having routed nothing, otherwise. A recipient that
-// cannot take the run whole (queueRun) gets it frame by frame.
-func (n *bbNode) routeRun(b []byte, k, head, biggest int, sc *bbScratch) bool {
+// cannot take the run whole (queueRun) gets it frame by frame. heard is
+// how many bytes of b, from the start, end with a frame that reached a
+// recipient (queued, or dropped for a full outbox).
+func (n *bbNode) routeRun(b []byte, k, head, biggest int, sc *bbScratch) (routed bool, heard int) {
 	v := &sc.v
 	ch := sc.ch
 	if ch == nil || ch.name != unsafeString(v.Channel) {
@@ -76,25 +97,30 @@ func (n *bbNode) routeRun(b []byte, k, head, biggest int, sc *bbScratch) bool {
 		sc.ch = ch
 	}
 	if ch == nil || n.dumpnet.Load() {
-		return false
+		return false, 0
 	}
 	st := ch.settings.Load()
 	lim := n.srv.limits.Load()
 	if !st.AcceptNet || len(st.targets) > 0 || st.DumpToConsole || biggest-wire.LenSize > lim.maxFrame ||
 		(!ch.queues.Empty() && !n.srv.natsGroups(st)) {
-		return false
+		return false, 0
 	}
 	n.st.routed.Add(uint64(k))
 	ch.stats.msgsIn.Add(uint64(k))
 	ch.stats.bytesIn.Add(uint64(len(b) - k*head))
 	var full, stuck *conn // as deliverLocal's
 	for _, c := range ch.index.Match(v.Event) {
-		ok, nearlyFull, vain := c.queueRun(b, k, lim, &sc.wakes)
+		ok, queued, nearlyFull, vain := c.queueRun(b, k, lim, &sc.wakes)
+		if queued {
+			heard = len(b)
+		}
 		switch {
 		case !ok:
-			if f := n.queueEach(c, b, sc, lim); f != nil {
+			f, h := n.queueEach(c, b, sc, lim)
+			if f != nil {
 				full = f
 			}
+			heard = max(heard, h)
 		case nearlyFull && vain:
 			stuck = c
 		case nearlyFull:
@@ -108,30 +134,31 @@ func (n *bbNode) routeRun(b []byte, k, head, biggest int, sc *bbScratch) bool {
 		sc.wake()
 		n.srv.waitRoom(full, true)
 	}
-	return true
+	return true, heard
 }
 
 // queueRun queues the k frames b for c in one go, as queue would one by
 // one, if c is a native agent whose outbox takes them all within its
-// bound. It reports ok false, having queued nothing, otherwise (and true
-// for a connection that is closing: queue would discard them); and, as
+// bound, and reports queued. It reports ok false, having queued nothing,
+// otherwise (and ok true, queued false, for a connection that is
+// closing: queue would discard them); and, as
 // queue, whether the outbox now holds more than the backbone waits at
 // (limits.waitAt) and whether pauses for c have been in vain. A run may
 // thus pass that by up to its size (a batch, 256 KiB at most) before the
 // caller waits, where frame by frame it would wait after the frame that
 // passed.
-func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearlyFull, vain bool) {
+func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, queued, nearlyFull, vain bool) {
 	if c.full.Load() != 0 {
-		return false, false, false // a drop is pending: frame by frame (fullDrop)
+		return false, false, false, false // a drop is pending: frame by frame (fullDrop)
 	}
 	c.omu.Lock()
 	if c.closing || c.discarding {
 		c.omu.Unlock()
-		return true, false, false
+		return true, false, false, false
 	}
 	if c.legacy || c.undecided || c.queuedLocked()+len(b) > lim.outBuffer {
 		c.omu.Unlock()
-		return false, false, false
+		return false, false, false, false
 	}
 	n := len(c.obuf)
 	c.obuf = c.appendDroppedLocked(c.obuf)
@@ -151,16 +178,20 @@ func (c *conn) queueRun(b []byte, k int, lim *limits, wakes *[]*conn) (ok, nearl
 	if n == 0 {
 		*wakes = append(*wakes, c)
 	}
-	return true, nearlyFull, vain
+	return true, true, nearlyFull, vain
 }
 
 // queueEach gives c the frames b of a run one by one, as deliverLocal
 // would: a frame is dropped for a full outbox or queued, and after each
 // frame that leaves c's outbox nearly full the call waits for room, as
-// route does. It returns c if its outbox is nearly full after the last.
-func (n *bbNode) queueEach(c *conn, b []byte, sc *bbScratch, lim *limits) (full *conn) {
+// route does. It returns c if its outbox is nearly full after the last,
+// and how many bytes of b, from the start, end with a frame c got queued
+// or had dropped (routeRun's heard).
+func (n *bbNode) queueEach(c *conn, b []byte, sc *bbScratch, lim *limits) (full *conn, heard int) {
 	v := &sc.fv
+	at := 0
 	for f := range wire.Frames(b) {
+		at += len(f.Raw)
 		if full != nil {
 			sc.wake()
 			n.srv.waitRoom(full, false)
@@ -172,14 +203,18 @@ func (n *bbNode) queueEach(c *conn, b []byte, sc *bbScratch, lim *limits) (full 
 		fd := fullDropOf(&d, lim)
 		if fd.drops(c) {
 			c.ch.stats.dropped.Add(1)
+			heard = at
 			continue
 		}
 		nearlyFull, _ := c.queue(&d, lim)
 		d.countOut(c.ch)
+		if d.reached > 0 {
+			heard = at
+		}
 		if nearlyFull {
 			full = c
 		}
 	}
 	*v = wire.MsgView{}
-	return full
+	return full, heard
 }

@@ -18,7 +18,7 @@ func TestBackboneRunHoldsTheOutboxBound(t *testing.T) {
 	}
 	var wakes []*conn
 	for r.queued() < lim.outBuffer*3/4 {
-		if ok, _, _ := r.queueRun(run, 4, lim, &wakes); !ok {
+		if ok, _, _, _ := r.queueRun(run, 4, lim, &wakes); !ok {
 			t.Fatal("a run refused before the outbox was three quarters full")
 		}
 	}
@@ -35,7 +35,7 @@ func TestBackboneRunHoldsTheOutboxBound(t *testing.T) {
 		return len(r.obuf) == 0 && r.inflight > 0
 	})
 	for {
-		ok, _, _ := r.queueRun(run, 4, lim, &wakes)
+		ok, _, _, _ := r.queueRun(run, 4, lim, &wakes)
 		if !ok {
 			break
 		}

@@ -29,7 +29,7 @@ func TestBackboneRunsWaitPastBBWaitAt(t *testing.T) {
 	t.Cleanup(r.close)
 	var wakes []*conn
 	for {
-		ok, nearlyFull, _ := r.queueRun(run, 64, lim, &wakes)
+		ok, _, nearlyFull, _ := r.queueRun(run, 64, lim, &wakes)
 		if !ok {
 			t.Fatalf("a run refused at %d bytes queued", r.queued())
 		}

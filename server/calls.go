@@ -41,6 +41,10 @@ type delivery struct {
 	// (countOut).
 	drops             uint64
 	outMsgs, outBytes uint64
+	// reached counts the recipients that got it queued, or dropped for
+	// a full outbox (counted): a durable consumer acknowledges a message
+	// that reached none only if someone still listens (bbNode.deliver).
+	reached int
 
 	// inPlace is how many more recipients may have it written in place
 	// by the sender's reader (conn_direct.go): some when the sender has

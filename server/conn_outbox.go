@@ -94,6 +94,7 @@ func (c *conn) queue(d *delivery, lim *limits) (nearlyFull, vain bool) {
 		d.answerers++
 	}
 	d.outMsgs++ // added to c.ch's stats by the caller (delivery.countOut)
+	d.reached++
 	d.outBytes += uint64(len(frame))
 	if wake && d.wakes != nil {
 		*d.wakes = append(*d.wakes, c)

@@ -190,6 +190,7 @@ func (ch *channel) routeGroups(src *conn, d *delivery) (full *conn) {
 			continue
 		}
 		d.answerers++
+		d.reached++
 		// The others were full, or were not offered it: those after m in
 		// turn, tried next time, when a full one is passed over.
 		if nearly && (forced || passed >= len(g.Members())-1) {

@@ -157,6 +157,7 @@ func (ch *channel) deliverLocal(src *conn, d *delivery) (full *conn) {
 	}
 	d.countOut(ch)
 	if d.drops > 0 {
+		d.reached += int(d.drops)
 		ch.stats.dropped.Add(d.drops)
 		d.drops = 0
 	}

@@ -57,7 +57,13 @@ type Config struct {
 // durable channel, one for the rest), never concurrently for one
 // channel's durable messages; frames is valid only during the call.
 // stream says when the frames are known to be one stream's (Stream).
-type DeliverFunc func(node NodeID, frames []byte, stream Stream)
+// heard is how many bytes of frames, from the start, end with a frame
+// that reached a local agent (queued for it, or dropped for its full
+// outbox): a durable consumer that finds, after the call, that no local
+// agent listens any more sends the frames after those back to JetStream
+// rather than acknowledge them (a listener left between its check and
+// the routing).
+type DeliverFunc func(node NodeID, frames []byte, stream Stream) (heard int)
 
 // Stream describes the frames of a delivery when they are all Msg frames
 // whose payloads are equal from their channel through their event (one

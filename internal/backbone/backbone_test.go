@@ -25,7 +25,8 @@ type sink struct {
 
 func newSink() *sink { return &sink{signal: make(chan struct{}, 1)} }
 
-func (s *sink) deliver(node NodeID, frames []byte, _ Stream) {
+func (s *sink) deliver(node NodeID, frames []byte, _ Stream) (heard int) {
+	heard = len(frames) // a sink takes everything
 	for len(frames) > 0 {
 		f, rest, ok := wire.Split(frames)
 		if !ok {
@@ -47,6 +48,7 @@ func (s *sink) deliver(node NodeID, frames []byte, _ Stream) {
 	case s.signal <- struct{}{}:
 	default:
 	}
+	return heard
 }
 
 func (s *sink) len() int {

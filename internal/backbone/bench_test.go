@@ -17,12 +17,14 @@ func BenchmarkSend(b *testing.B) {
 	ns := natstest.Run(b, natstest.Options{NoJetStream: true})
 	a, _ := open(b, natsCfg(ns.URL()), 1, nil)
 	var got atomic.Int64
-	r, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "node2"}, func(_ NodeID, frames []byte, _ Stream) {
+	r, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "node2"}, func(_ NodeID, frames []byte, _ Stream) int {
+		n := len(frames)
 		for len(frames) > 0 {
 			k, _ := wire.FrameLen(frames)
 			frames = frames[k:]
 			got.Add(1)
 		}
+		return n
 	})
 	if err != nil {
 		b.Fatal(err)

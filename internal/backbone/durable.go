@@ -113,6 +113,7 @@ func newDurable(b *Backbone, channel string, cfg config.Durable) *durable {
 	d.cond = sync.NewCond(&d.mu)
 	d.r = newReceiver(b)
 	d.r.holdGaps, d.r.gapWait = true, gapWait
+	d.r.listening = d.listening
 	return d
 }
 
@@ -483,7 +484,16 @@ func (d *durable) consume(ctx context.Context, c jetstream.Consumer) (jetstream.
 			return
 		}
 		if theirs {
-			if _, retry := d.r.handle(m.Subject(), d.channel, m.Data()); retry {
+			_, retry, unheard := d.r.handle(m.Subject(), d.channel, m.Data())
+			if unheard {
+				// The last listener left after the check above, before
+				// the routing: as if it had left before.
+				old.unheard(seq, time.Now())
+				d.b.st.unheard.Add(1)
+				m.NakWithDelay(unheardWait)
+				return
+			}
+			if retry {
 				// What came before it is on its way again (a failover
 				// cut it off): ask for this one again after it.
 				m.NakWithDelay(50 * time.Millisecond)

@@ -19,13 +19,13 @@ func holdingSink() (s *sink, deliver DeliverFunc, blocked, release chan struct{}
 	s = newSink()
 	blocked, release = make(chan struct{}), make(chan struct{})
 	first := true
-	return s, func(node NodeID, frames []byte, st Stream) {
+	return s, func(node NodeID, frames []byte, st Stream) int {
 		if first { // never concurrent for one durable channel
 			first = false
 			close(blocked)
 			<-release // a recipient that takes its time
 		}
-		s.deliver(node, frames, st)
+		return s.deliver(node, frames, st)
 	}, blocked, release
 }
 

@@ -28,7 +28,7 @@ func TestDurableSlowHandlerOutlastsStop(t *testing.T) {
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	b, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{2}, NodeName: "nodeb", Durable: dur},
-		func(node NodeID, frames []byte, st Stream) {
+		func(node NodeID, frames []byte, st Stream) int {
 			if inside.Add(1) > 1 {
 				overlaps.Add(1)
 			}
@@ -36,7 +36,7 @@ func TestDurableSlowHandlerOutlastsStop(t *testing.T) {
 			if blocked.CompareAndSwap(false, true) {
 				<-release // a recipient that takes its time
 			}
-			s.deliver(node, frames, st)
+			return s.deliver(node, frames, st)
 		})
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,13 @@ type receiver struct {
 	gapWait  time.Duration
 	retry    bool // set by accept: the message is to be redelivered
 
+	// listening, if set (durable consumers), says whether a local agent
+	// listens now; asked when a delivery reached no one at its end. If
+	// none does, what reached no one is not delivered: the receiver's
+	// sequence is set back to it and handle reports unheard.
+	listening func() bool
+	unheard   bool
+
 	warm byte // what touch read, kept so that its loads are not elided
 }
 
@@ -62,10 +69,13 @@ func newReceiver(b *Backbone) *receiver {
 // delivers the frame it completes, if any. It returns false for a
 // malformed envelope. With holdGaps, retry reports that the envelope came
 // after a gap and was not delivered: it should be redelivered later.
-func (r *receiver) handle(subj, key string, data []byte) (ok, retry bool) {
-	r.retry = false
+// With listening, unheard reports that its frames (a batch's from some
+// frame on) reached no local agent, none listening any more: it should be
+// redelivered later, and only those frames will be delivered then.
+func (r *receiver) handle(subj, key string, data []byte) (ok, retry, unheard bool) {
+	r.retry, r.unheard = false, false
 	ok = r.handle1(subj, key, data)
-	return ok, r.retry
+	return ok, r.retry, r.unheard
 }
 
 func (r *receiver) handle1(subj, key string, data []byte) bool {
@@ -90,10 +100,13 @@ func (r *receiver) handle1(subj, key string, data []byte) bool {
 	}
 	switch e.kind {
 	case kindMsg:
+		_, seen := ps.next[key]
 		if !r.accept(ps, key, e.seq) {
 			return true
 		}
-		r.deliver(e.node, subj, e.body)
+		if r.deliver(e.node, subj, e.body) > 0 {
+			r.rewind(ps, key, e.seq, seen)
+		}
 	case kindChunk:
 		r.chunk(ps, subj, key, &e)
 	case kindBatch:
@@ -108,15 +121,36 @@ func (r *receiver) handle1(subj, key string, data []byte) bool {
 // frame whose payload from its channel through its event is the first's
 // of the call byte for byte is checked by that one comparison, and a call
 // whose frames all are is a Stream.
+//
+// A batch a durable consumer delivered in part (handle's unheard) comes
+// again whole: the frames delivered then are skipped.
 func (r *receiver) batch(ps *peerState, subj, key string, e *envelope) {
-	if !r.accept(ps, key, e.seq) {
+	want, seen := ps.next[key]
+	done := 0 // frames delivered (or found malformed)
+	if r.listening != nil && seen && e.seq < want && want < e.seq+uint64(e.count) {
+		done = int(want - e.seq)
+	} else if !r.accept(ps, key, e.seq) {
 		return
 	}
 	ps.next[key] = e.seq + uint64(e.count)
 	r.warm += touch(e.body)
 	rest := e.body
+	for range done {
+		n, ok := wire.FrameLen(rest)
+		if !ok || n > len(rest) {
+			r.b.st.malformed.Add(1)
+			r.b.warn.soon(&r.b.st)
+			return
+		}
+		rest = rest[n:]
+	}
+	// cut sets the sequence back to the frames from the k-th of the last
+	// delivery on, which reached no one: they come again.
+	cut := func(k, unheard int) {
+		r.rewind(ps, key, e.seq+uint64(done+k-unheard), seen || done+k-unheard > 0)
+	}
 	var ru batchRun // rest[:ru.end] holds ru.k frames checked, not yet delivered
-	for range e.count {
+	for range int(e.count) - done {
 		n, ok := wire.FrameLen(rest[ru.end:])
 		if !ok || n > len(rest)-ru.end {
 			r.b.st.malformed.Add(1)
@@ -129,16 +163,27 @@ func (r *receiver) batch(ps *peerState, subj, key string, e *envelope) {
 			ru.add(n)
 			continue
 		}
-		r.deliverRun(e.node, rest[:ru.end], ru.k, ru.stream())
+		if u := r.deliverRun(e.node, rest[:ru.end], ru.k, ru.stream()); u > 0 {
+			cut(ru.k, u)
+			return
+		}
+		done += ru.k
 		rest, ru = rest[ru.end:], batchRun{}
 		if !r.valid(subj, f) || f[wire.HeaderLen-1] != wire.TypeMsg {
-			r.deliver(e.node, subj, f) // alone, checked again
+			if u := r.deliver(e.node, subj, f); u > 0 { // alone, checked again
+				cut(1, u)
+				return
+			}
+			done++
 			rest = rest[n:]
 			continue
 		}
 		ru.start(f)
 	}
-	r.deliverRun(e.node, rest[:ru.end], ru.k, ru.stream())
+	if u := r.deliverRun(e.node, rest[:ru.end], ru.k, ru.stream()); u > 0 {
+		cut(ru.k, u)
+		return
+	}
 	if len(rest) > ru.end {
 		r.b.st.malformed.Add(1)
 	}
@@ -268,8 +313,26 @@ func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
 			return
 		}
 	}
-	if r.parts.add(e.node, p, e) {
-		r.deliver(e.node, subj, p.buf)
+	if r.parts.add(e.node, p, e) && r.deliver(e.node, subj, p.buf) > 0 {
+		// Unheard: the message waits for its last piece again (its
+		// sequence number was taken with its first).
+		r.unheard = true
+		p.buf = p.buf[:len(p.buf)-len(e.body)]
+		r.parts.parts[e.node] = p
+		r.parts.reserve(cap(p.buf))
+	}
+}
+
+// rewind sets what ps expects under key back to seq, where what reached
+// no one (deliverRun's unheard) starts, or forgets key if nothing was
+// seen under it before and nothing of this envelope was delivered: the
+// frames from seq on come again (handle's unheard).
+func (r *receiver) rewind(ps *peerState, key string, seq uint64, seen bool) {
+	r.unheard = true
+	if seen {
+		ps.next[key] = seq
+	} else {
+		delete(ps.next, key)
 	}
 }
 
@@ -280,14 +343,15 @@ func (b *Backbone) maxReassembled() int {
 	return b.cfg.MaxMessage + len(b.nodeHex)
 }
 
-// deliver hands a frame to the server after checking it (valid).
-func (r *receiver) deliver(node NodeID, subj string, frame []byte) {
+// deliver hands a frame to the server after checking it (valid), and
+// returns deliverRun's unheard.
+func (r *receiver) deliver(node NodeID, subj string, frame []byte) (unheard int) {
 	if !r.valid(subj, frame) {
 		r.b.st.malformed.Add(1)
 		r.b.warn.soon(&r.b.st)
-		return
+		return 0
 	}
-	r.deliverRun(node, frame, 1, Stream{})
+	return r.deliverRun(node, frame, 1, Stream{})
 }
 
 // valid reports whether frame is one Msg or Call frame of the channel subj
@@ -299,14 +363,26 @@ func (r *receiver) valid(subj string, frame []byte) bool {
 		(frame[wire.HeaderLen-1] == wire.TypeAnswer || r.b.subj.sameChannel(subj, channelOf(frame)))
 }
 
-// deliverRun hands n checked frames, back to back, to the server.
-func (r *receiver) deliverRun(node NodeID, frames []byte, n int, s Stream) {
+// deliverRun hands n checked frames, back to back, to the server. With
+// listening, it returns how many of them, at the end, reached no local
+// agent while none listens any more (uncounted: they come again); else 0.
+func (r *receiver) deliverRun(node NodeID, frames []byte, n int, s Stream) (unheard int) {
 	if n == 0 {
-		return
+		return 0
 	}
 	r.b.st.msgsIn.Add(uint64(n))
 	r.b.st.bytesIn.Add(uint64(len(frames)))
-	r.b.deliver(node, frames, s)
+	heard := r.b.deliver(node, frames, s)
+	if heard >= len(frames) || r.listening == nil || r.listening() {
+		return 0
+	}
+	for rest := frames[heard:]; len(rest) > 0; unheard++ {
+		k, _ := wire.FrameLen(rest) // checked by the caller
+		rest = rest[k:]
+	}
+	r.b.st.msgsIn.Add(-uint64(unheard))
+	r.b.st.bytesIn.Add(-uint64(len(frames) - heard))
+	return unheard
 }
 
 // channelOf returns the channel a Msg or Call frame names, or nil for

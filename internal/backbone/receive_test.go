@@ -21,12 +21,13 @@ func newTestReceiver(t testing.TB) (*receiver, *[]delivered) {
 	t.Helper()
 	var got []delivered
 	b := &Backbone{subj: newSubjects("netcluster", "default")}
-	b.deliver = func(_ NodeID, frames []byte, s Stream) {
+	b.deliver = func(_ NodeID, frames []byte, s Stream) int {
 		n := 0
 		for range wire.Frames(frames) {
 			n++
 		}
 		got = append(got, delivered{n, len(frames), s})
+		return len(frames)
 	}
 	b.warn.log = slog.New(slog.DiscardHandler)
 	return newReceiver(b), &got
@@ -80,7 +81,7 @@ func TestReceiveBatchStreams(t *testing.T) {
 			t.Parallel()
 			r, got := newTestReceiver(t)
 			subj := r.b.subj.event("A", "ev")
-			if ok, _ := r.handle(subj, subj, batchEnv(node, 1, tc.frames...)); !ok {
+			if ok, _, _ := r.handle(subj, subj, batchEnv(node, 1, tc.frames...)); !ok {
 				t.Fatal("the batch was refused")
 			}
 			if len(*got) != len(tc.want) {
@@ -100,7 +101,7 @@ func TestReceiveBatchStreams(t *testing.T) {
 // messages from one agent, checked and handed over.
 func BenchmarkReceiveBatch(b *testing.B) {
 	r, _ := newTestReceiver(b)
-	r.b.deliver = func(NodeID, []byte, Stream) {}
+	r.b.deliver = func(_ NodeID, frames []byte, _ Stream) int { return len(frames) }
 	p := &Backbone{}
 	copy(p.nodeHex[:], "0000000000000007")
 	f := p.appendFrame(nil, frame("A", "ag1", "ev", make([]byte, 128)))
