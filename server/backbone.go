@@ -200,6 +200,10 @@ func (s *Server) prepareBackboneLocked(bus *config.Config) (commit, abort func()
 			// the old delivered and JetStream brings again is a
 			// duplicate, what comes ahead of what it had fetched waits.
 			n.b.TakeSequences(old.b)
+			// And it publishes on from the old one's numbers (else the
+			// other servers drop its first messages as duplicates), with
+			// the durable sends the old one had queued and not yet sent.
+			n.b.TakeSends(old.b)
 		}
 		n.publishLocked(s)
 		s.bb.Store(n)

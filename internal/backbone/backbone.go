@@ -391,9 +391,27 @@ func (b *Backbone) Close() error {
 	b.up.Store(false)
 	b.state.Store(stateClosed)
 	b.pub.close()
-	select {
-	case <-b.pub.done:
-	case <-time.After(time.Second):
+	// The publisher's last round, and each durable channel's publication
+	// in flight, get their acknowledgements (1 s at most in all): a
+	// durable one cut off counts as dropped though JetStream may have
+	// stored it, and a reload's new Backbone stores what it took over
+	// only after it (TakeSends).
+	wait := time.NewTimer(time.Second)
+	defer wait.Stop()
+	waited := func(done <-chan struct{}) bool {
+		select {
+		case <-done:
+			return true
+		case <-wait.C:
+			return false
+		}
+	}
+	if waited(b.pub.done) {
+		for _, d := range b.durables {
+			if !waited(d.ended) {
+				break
+			}
+		}
 	}
 	b.cancel()
 	if b.nc.IsConnected() {

@@ -63,6 +63,20 @@ type durable struct {
 	// stored is the last seq whose publication ended (stored or dropped):
 	// queued items are numbered in order and published in order.
 	stored uint64
+	// heir, once set (a reload's TakeSends), takes the channel's sends
+	// and what was queued here and not in flight, numbered on from seq;
+	// this one stores what it had in flight, and its publishLoop ends
+	// (ended). flight is how many items at the queue's head are being
+	// stored. after, if set, is the ended of the durable this one took
+	// over from: it stores nothing before that one's last store ended, so
+	// that the stream holds the messages in emit order.
+	heir   *durable
+	flight int
+	after  chan struct{}
+	ended  chan struct{}
+	// storeHook, set by tests, runs before each store: holding it holds
+	// the publication in flight.
+	storeHook atomic.Pointer[func()]
 
 	kickc chan struct{} // connected: (re)create stream and consumer
 	// want is whether a local agent can receive the channel's messages;
@@ -109,6 +123,7 @@ func newDurable(b *Backbone, channel string, cfg config.Durable) *durable {
 		stopc:    make(chan struct{}),
 		haltc:    make(chan struct{}),
 		idle:     make(chan struct{}),
+		ended:    make(chan struct{}),
 	}
 	d.cond = sync.NewCond(&d.mu)
 	d.r = newReceiver(b)
@@ -168,14 +183,15 @@ func (d *durable) halt() {
 }
 
 // send queues a frame for JetStream, which it keeps (the caller's copy),
-// waiting up to durableSendWait for room.
+// waiting up to durableSendWait for room; once the channel is handed over
+// (heir), the heir queues it.
 func (d *durable) send(event string, frame []byte) error {
 	it := durItem{subj: d.b.subj.event(d.channel, event), frame: frame}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	deadline := time.Now().Add(durableSendWait)
-	for !d.done && d.bytes > 0 && d.bytes+len(frame) > d.limit {
+	for !d.done && d.heir == nil && d.bytes > 0 && d.bytes+len(frame) > d.limit {
 		if time.Now().After(deadline) {
+			d.mu.Unlock()
 			d.b.st.dropped.Add(1)
 			d.b.warn.soon(&d.b.st)
 			return ErrDropped
@@ -184,6 +200,11 @@ func (d *durable) send(event string, frame []byte) error {
 		time.Sleep(time.Millisecond)
 		d.mu.Lock()
 	}
+	if h := d.heir; h != nil {
+		d.mu.Unlock()
+		return h.send(event, frame)
+	}
+	defer d.mu.Unlock()
 	if d.done {
 		d.b.st.dropped.Add(1)
 		return ErrDropped
@@ -198,7 +219,7 @@ func (d *durable) send(event string, frame []byte) error {
 }
 
 // waitStored waits until the messages queued before the call have been
-// stored in JetStream (or dropped), or ctx ends.
+// stored in JetStream (or dropped), or ctx ends; those handed over too.
 func (d *durable) waitStored(ctx context.Context) error {
 	d.mu.Lock()
 	target := d.seq
@@ -206,7 +227,18 @@ func (d *durable) waitStored(ctx context.Context) error {
 	for {
 		d.mu.Lock()
 		ok := d.stored >= target || d.done
+		heir, after := d.heir, d.after
 		d.mu.Unlock()
+		if heir != nil {
+			return heir.waitStored(ctx)
+		}
+		if ok && after != nil && !d.done {
+			select {
+			case <-after: // the one taken over from: its flight ended
+			default:
+				ok = false
+			}
+		}
 		if ok {
 			return nil
 		}
@@ -221,10 +253,11 @@ func (d *durable) waitStored(ctx context.Context) error {
 // publishLoop stores the queued frames in order.
 func (d *durable) publishLoop() {
 	defer d.b.wg.Done()
+	defer close(d.ended)
 	var buf []byte
 	for {
 		d.mu.Lock()
-		for len(d.queue) == 0 && !d.done {
+		for len(d.queue) == 0 && !d.done && d.heir == nil {
 			d.cond.Wait()
 		}
 		if d.done {
@@ -238,6 +271,21 @@ func (d *durable) publishLoop() {
 			}
 			return
 		}
+		if len(d.queue) == 0 { // handed over, its last store done
+			d.mu.Unlock()
+			return
+		}
+		if after := d.after; after != nil {
+			d.mu.Unlock()
+			select {
+			case <-after:
+			case <-d.stopc:
+			}
+			d.mu.Lock()
+			d.after = nil
+			d.mu.Unlock()
+			continue
+		}
 		// The first item, and those after it on the same subject that fit
 		// one batch envelope: one JetStream acknowledgement for all.
 		it := d.queue[0]
@@ -249,6 +297,7 @@ func (d *durable) publishLoop() {
 			k++
 		}
 		items := d.queue[:k]
+		d.flight = k
 		d.mu.Unlock()
 
 		var err error
@@ -268,6 +317,7 @@ func (d *durable) publishLoop() {
 		d.mu.Lock()
 		d.stored = items[k-1].seq
 		d.queue = d.queue[k:]
+		d.flight = 0
 		d.bytes -= size
 		d.mu.Unlock()
 		d.b.st.durableQueued.Add(-int64(size))
@@ -284,6 +334,9 @@ func (d *durable) publishLoop() {
 // store publishes one envelope to JetStream, retrying until it is
 // acknowledged or the backbone closes.
 func (d *durable) store(subj string, seq uint64, data []byte) error {
+	if h := d.storeHook.Load(); h != nil {
+		(*h)()
+	}
 	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
 	// The piece's offset makes pieces of one message distinct.
 	id := hex.EncodeToString(d.b.cfg.NodeID[:]) + "-" + strconv.FormatUint(seq, 10) + "-" + strconv.Itoa(len(data)) + "-" + hex.EncodeToString(data[envHeaderLen:min(len(data), chunkHeaderLen)])

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netcluster/netcluster/internal/wire"
@@ -53,11 +54,13 @@ type publisher struct {
 	// an agent streaming one event costs no subject encoding per message.
 	memoCh, memoEv, memoSubj string
 
-	// The flusher's own state.
-	epoch uint32
-	seqs  map[string]uint64
-	buf   []byte
-	done  chan struct{}
+	// The flusher's own state; lastEpoch is epoch as the flusher last set
+	// it, for TakeSends.
+	epoch     uint32
+	lastEpoch atomic.Uint32
+	seqs      map[string]uint64
+	buf       []byte
+	done      chan struct{}
 }
 
 // batch is frames of one subject, back to back, after batchHead bytes
@@ -83,6 +86,7 @@ func (p *publisher) init(b *Backbone) {
 	p.cond = sync.NewCond(&p.mu)
 	p.seqs = make(map[string]uint64)
 	p.epoch = 1
+	p.lastEpoch.Store(1)
 	// Room for the configured bound and one largest message: a 16 MiB
 	// message in the queue does not make the next small one a drop.
 	p.limit = max(b.cfg.NATS.OutBuffer, minDurableQueue) + b.cfg.MaxMessage
@@ -95,6 +99,7 @@ func (p *publisher) next(key string, n int) uint64 {
 	if len(p.seqs) >= maxSeqKeys {
 		clear(p.seqs)
 		p.epoch++
+		p.lastEpoch.Store(p.epoch)
 	}
 	s := p.seqs[key] + 1
 	p.seqs[key] = s + uint64(n) - 1
@@ -133,19 +138,21 @@ func (b *Backbone) send(channel, event string, out []byte, payload bool) error {
 		b.warn.soon(&b.st)
 		return ErrTooLarge
 	}
-	if b.closed.Load() {
-		b.st.dropped.Add(1)
-		return ErrDropped
-	}
 	if len(b.durables) > 0 {
 		if d := b.durables[channel]; d != nil {
-			// A copy of the frame as the agent sent it.
+			// A copy of the frame as the agent sent it. Closed, d drops
+			// it (stopped), or gives it to the Backbone it was handed
+			// over to (TakeSends).
 			frame := make([]byte, 0, size)
 			if payload {
 				frame = wire.AppendHeader(frame, wire.TypeMsg, len(out))
 			}
 			return d.send(event, append(frame, out...))
 		}
+	}
+	if b.closed.Load() {
+		b.st.dropped.Add(1)
+		return ErrDropped
 	}
 	p := &b.pub
 	p.mu.Lock()
