@@ -4,8 +4,9 @@ import "unsafe"
 
 // The receive path allocates each message and its data from slabs, and
 // reuses the strings of event, channel and agent names seen before: a
-// handler owns its *Message, so nothing can be recycled, but one
-// allocation per hundred messages beats several per message.
+// handler owns its *Message, so nothing can be recycled (unless it opts
+// in: WithBorrowedMessages, borrow.go), but one allocation per hundred
+// messages beats several per message.
 
 const (
 	// msgSlab is the messages per slab: as many as fill 16 KiB, a size
@@ -31,6 +32,10 @@ type recvAlloc struct {
 	// hdr is the header of the last SeqMsg a Message was made of, while
 	// last holds its fields (recv_seq.go).
 	hdr []byte
+	// Under WithBorrowedMessages (borrow.go): stock holds handled slabs,
+	// taken before new ones are made, and rec what recycling needs.
+	stock slabs
+	rec   *recycler
 }
 
 // Fields whose last name recvAlloc remembers.
@@ -54,7 +59,12 @@ func (r *recvAlloc) field(f int, b []byte) string {
 // message returns a zeroed Message of its own from the slab.
 func (r *recvAlloc) message() *Message {
 	if len(r.msgs) == 0 {
-		r.msgs = make([]Message, msgSlab)
+		if k := len(r.stock.msgs); k > 0 { // borrow.go
+			r.msgs = r.stock.msgs[k-1]
+			r.stock.msgs = r.stock.msgs[:k-1]
+		} else {
+			r.msgs = make([]Message, msgSlab)
+		}
 	}
 	m := &r.msgs[0]
 	r.msgs = r.msgs[1:]
@@ -79,7 +89,12 @@ func (r *recvAlloc) bytes(b []byte) []byte {
 		return append([]byte(nil), b...)
 	}
 	if len(r.data) < len(b) {
-		r.data = make([]byte, dataSlab)
+		if k := len(r.stock.data); k > 0 { // borrow.go
+			r.data = r.stock.data[k-1]
+			r.stock.data = r.stock.data[:k-1]
+		} else {
+			r.data = make([]byte, dataSlab)
+		}
 	}
 	n := copy(r.data, b)
 	out := r.data[:n:n]

@@ -378,13 +378,27 @@ func unwritten(batch []byte, n int) []byte {
 func (a *Agent) readLoop(rd *wire.Reader) error {
 	const maxBatch = 256
 	var alloc recvAlloc
+	// keep allocates what must outlive its batch: requests and replayed
+	// messages. It is alloc, unless messages are borrowed (borrow.go).
+	keep := &alloc
+	var lend *recvAlloc // what trades slabs with the queue, if borrowed
+	if a.opts.borrow {
+		alloc.rec = new(recycler)
+		keep, lend = new(recvAlloc), &alloc
+	}
 	var batch []item
 	flush := func() bool {
 		if len(batch) == 0 {
 			return true
 		}
+		if lend != nil {
+			lend.retire()
+		}
 		var ok bool
-		batch, ok = a.q.pushBatch(true, batch)
+		batch, ok = a.q.pushBatch(true, batch, lend)
+		if lend != nil {
+			lend.topUp(spareSlabs(a.opts.queueSize))
+		}
 		return ok
 	}
 	defer flush() // what arrived before an error is still handled
@@ -405,7 +419,7 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 		switch f.Type {
 		case wire.TypeMsg:
 			if len(f.Payload) > 0 && f.Payload[0]&wire.FlagReplayed != 0 {
-				if err := a.onReplayed(&alloc, f.Payload); err != nil {
+				if err := a.onReplayed(keep, f.Payload); err != nil {
 					return err
 				}
 				continue
@@ -427,7 +441,7 @@ func (a *Agent) readLoop(rd *wire.Reader) error {
 				batch = appendMsg(batch, m)
 			}
 		case wire.TypeCall, wire.TypeQueueMsg:
-			m, sid, err := a.readCall(&alloc, f)
+			m, sid, err := a.readCall(&alloc, keep, f)
 			if err != nil {
 				return fromServer(err)
 			}
@@ -551,9 +565,14 @@ func fromServer(err error) error {
 func (a *Agent) dispatch() {
 	defer a.wg.Done()
 	var batches [][]item
+	var lent *slabs // the slabs of batches, if borrowed (borrow.go)
+	if a.opts.borrow {
+		lent = new(slabs)
+	}
 	for {
 		var ok bool
-		if batches, ok = a.q.popAll(batches); !ok {
+		lent.clearMsgs() // every handler of their messages has run
+		if batches, ok = a.q.popAll(batches, lent); !ok {
 			return
 		}
 		for _, b := range batches {

@@ -72,6 +72,9 @@ var ErrReplayAbandoned = errors.New("netcluster: replay abandoned: the live mess
 // ignored, and l gets what was held at once, then live messages. It runs
 // on the dispatch goroutine.
 func (a *Agent) holdLive(l *Listener, m *Message) {
+	if a.opts.borrow {
+		m = m.Clone() // it outlives its batch (borrow.go)
+	}
 	l.held = append(l.held, m)
 	l.heldBytes += itemOverhead + len(m.Data)
 	if l.heldBytes <= a.opts.queueSize || len(l.held) == 1 {

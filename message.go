@@ -6,7 +6,8 @@ import (
 )
 
 // Message is one event as a handler receives it. The handler owns it and
-// may keep it.
+// may keep it, unless the agent has WithBorrowedMessages: then it is
+// valid only until the handler returns (see there, and Clone).
 type Message struct {
 	// Event is the event name.
 	Event string

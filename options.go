@@ -25,6 +25,7 @@ type options struct {
 	reconnect  bool
 	bufferSize int
 	queueSize  int
+	borrow     bool // WithBorrowedMessages (borrow.go)
 
 	errs []error // the invalid options, for Connect
 }

@@ -22,6 +22,9 @@ type queue struct {
 	consumer bool // the consumer is waiting
 	waiting  int  // producers waiting for room
 	holds    int  // while positive, producers do not wait (see hold)
+	// Under WithBorrowedMessages (borrow.go): the reader's slabs retired
+	// with the batches queued, and the handled ones for its reuse.
+	lent, spare slabs
 }
 
 // maxFreeBatches bounds the emptied batch arrays a queue keeps: enough
@@ -66,8 +69,9 @@ func (q *queue) push(wait bool, items ...item) bool {
 // pushBatch is push for the reader's batch, which it hands over, array
 // and all. It returns an empty slice for the next batch (an array the
 // handler goroutine emptied, or a new one), and false if the queue is
-// closed.
-func (q *queue) pushBatch(wait bool, batch []item) (next []item, ok bool) {
+// closed. lend, under WithBorrowedMessages, is the reader's recvAlloc,
+// which trades slabs (borrow.go); else it is nil.
+func (q *queue) pushBatch(wait bool, batch []item, lend *recvAlloc) (next []item, ok bool) {
 	n := bytesOf(batch)
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -77,6 +81,9 @@ func (q *queue) pushBatch(wait bool, batch []item) (next []item, ok bool) {
 	}
 	q.batches = append(q.batches, batch)
 	q.addedLocked(n)
+	if lend != nil {
+		q.tradeLocked(lend)
+	}
 	if next = q.freeLocked(); next == nil {
 		next = make([]item, 0, newBatchCap)
 	}
@@ -145,10 +152,15 @@ func (q *queue) hold() (release func()) {
 // popAll waits for items and returns every batch queued, in order; ok is
 // false once the queue is closed. done is what the last popAll returned,
 // handled: its arrays, whose items the caller has cleared (so that they
-// keep no message alive), are reused.
-func (q *queue) popAll(done [][]item) (batches [][]item, ok bool) {
+// keep no message alive), are reused. Under WithBorrowedMessages, lent
+// holds the slabs of done (cleared: clearMsgs), which become spares, and
+// gets those of the batches returned (borrow.go); else it is nil.
+func (q *queue) popAll(done [][]item, lent *slabs) (batches [][]item, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if lent != nil {
+		q.handedLocked(lent)
+	}
 	for _, b := range done {
 		if len(q.free) < maxFreeBatches && cap(b) > 0 {
 			q.free = append(q.free, b[:0])
@@ -165,6 +177,9 @@ func (q *queue) popAll(done [][]item) (batches [][]item, ok bool) {
 	}
 	batches, q.batches = q.batches, done[:0]
 	q.bytes = 0
+	if lent != nil {
+		q.takenLocked(lent)
+	}
 	if q.waiting > 0 {
 		q.space.Broadcast()
 	}
@@ -176,6 +191,7 @@ func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.batches, q.free, q.bytes = nil, nil, 0
+	q.lent, q.spare = slabs{}, slabs{}
 	q.ready.Broadcast()
 	q.space.Broadcast()
 	q.mu.Unlock()

@@ -14,7 +14,7 @@ func TestQueueBatches(t *testing.T) {
 	msg := func(i int) item { return item{msg: &Message{Event: fmt.Sprint(i)}} }
 	// handle takes what is queued, as dispatch does, giving back done.
 	handle := func(done [][]item) (events []string, batches [][]item) {
-		batches, ok := q.popAll(done)
+		batches, ok := q.popAll(done, nil)
 		if !ok {
 			t.Fatal("closed")
 		}
@@ -28,12 +28,12 @@ func TestQueueBatches(t *testing.T) {
 	}
 	batch := []item{msg(0), msg(1)}
 	first := &batch[0]
-	next, ok := q.pushBatch(true, batch)
+	next, ok := q.pushBatch(true, batch, nil)
 	if !ok || len(next) != 0 || cap(next) != newBatchCap {
 		t.Fatalf("pushBatch = %d of %d, %v; want a new empty array (nothing emptied yet), true", len(next), cap(next), ok)
 	}
 	second := &next[:1][0]
-	if _, ok := q.pushBatch(true, append(next, msg(2))); !ok {
+	if _, ok := q.pushBatch(true, append(next, msg(2)), nil); !ok {
 		t.Fatal("closed")
 	}
 	q.push(false, msg(3))
@@ -49,7 +49,7 @@ func TestQueueBatches(t *testing.T) {
 		t.Fatalf("handled %v, want [4]", got)
 	}
 	// The arrays of the first batches are back: the reader gets one.
-	reused, ok := q.pushBatch(true, []item{msg(5)})
+	reused, ok := q.pushBatch(true, []item{msg(5)}, nil)
 	if !ok || len(reused) != 0 || cap(reused) == 0 || (&reused[:1][0] != first && &reused[:1][0] != second) {
 		t.Fatalf("pushBatch gave back %d of %d, %v; want the array of one of the first batches, emptied", len(reused), cap(reused), ok)
 	}
@@ -62,10 +62,10 @@ func TestQueueBatches(t *testing.T) {
 		t.Fatalf("handled %v, want [5]", got)
 	}
 	q.close()
-	if _, ok := q.popAll(nil); ok {
+	if _, ok := q.popAll(nil, nil); ok {
 		t.Fatal("popAll on a closed queue")
 	}
-	if _, ok := q.pushBatch(true, []item{msg(6)}); ok {
+	if _, ok := q.pushBatch(true, []item{msg(6)}, nil); ok {
 		t.Fatal("pushBatch on a closed queue")
 	}
 }
@@ -83,11 +83,11 @@ func TestBatchArraysComeBackZero(t *testing.T) {
 	batch = append(batch, item{msg: &Message{Event: "q"}, sid: 7, queued: true})
 	batch = append(batch, item{replay: &pendingReplay{}})
 	batch = appendMsg(batch, &Message{Event: "m"})
-	if _, ok := q.pushBatch(true, batch); !ok {
+	if _, ok := q.pushBatch(true, batch, nil); !ok {
 		t.Fatal("closed")
 	}
 	first := &batch[0]
-	batches, ok := q.popAll(nil)
+	batches, ok := q.popAll(nil, nil)
 	if !ok || len(batches) != 1 || len(batches[0]) != 4 {
 		t.Fatalf("popAll = %d batches, %v", len(batches), ok)
 	}
@@ -95,10 +95,10 @@ func TestBatchArraysComeBackZero(t *testing.T) {
 		clearItems(b) // as dispatch does
 	}
 	q.push(false, item{msg: &Message{Event: "x"}})
-	if batches, ok = q.popAll(batches); !ok { // gives the first array back
+	if batches, ok = q.popAll(batches, nil); !ok { // gives the first array back
 		t.Fatal("closed")
 	}
-	got, ok := q.pushBatch(true, []item{{msg: &Message{}}})
+	got, ok := q.pushBatch(true, []item{{msg: &Message{}}}, nil)
 	if !ok || cap(got) == 0 || &got[:1][0] != first {
 		t.Fatal("the first batch's array did not come back")
 	}

@@ -18,7 +18,13 @@ import (
 // reports the process's CPU time per message (cpu-ns/msg: the agent's
 // reader and handler goroutines, the runtime's garbage collection, and
 // the fake server's writes, some 1 % of it), where the platform tells.
-func BenchmarkReceiveAgent(b *testing.B) {
+func BenchmarkReceiveAgent(b *testing.B) { receiveAgent(b) }
+
+// BenchmarkReceiveAgentBorrowed is BenchmarkReceiveAgent with
+// WithBorrowedMessages: the slabs are reused (borrow.go).
+func BenchmarkReceiveAgentBorrowed(b *testing.B) { receiveAgent(b, netcluster.WithBorrowedMessages()) }
+
+func receiveAgent(b *testing.B, opts ...netcluster.Option) {
 	dir := b.TempDir()
 	sock := filepath.Join(dir, "netcluster-A")
 	ln, err := net.Listen("unix", sock)
@@ -75,7 +81,7 @@ func BenchmarkReceiveAgent(b *testing.B) {
 	var got atomic.Int64
 	done := make(chan struct{})
 	n := int64(b.N)
-	a, err := netcluster.Connect(ctxT(b), "A", netcluster.WithSocketDir(dir), netcluster.WithoutReconnect())
+	a, err := netcluster.Connect(ctxT(b), "A", append([]netcluster.Option{netcluster.WithSocketDir(dir), netcluster.WithoutReconnect()}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func recvQueued(t testing.TB, rd *wire.Reader, alloc *recvAlloc, a *Agent) *Mess
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, sid, err := a.readCall(alloc, f)
+	m, sid, err := a.readCall(alloc, alloc, f)
 	if err != nil || sid != 3 {
 		t.Fatalf("readCall: sid %d, %v", sid, err)
 	}

@@ -58,7 +58,7 @@ func TestRecvSeqRepeatedHeaders(t *testing.T) {
 		var got *Message
 		if s.queued {
 			f := wire.AppendQueueMsg(nil, 5, wire.AppendMsg(nil, &s.msg))
-			m, sid, err := a.readCall(&alloc, wire.Frame{Type: wire.TypeQueueMsg, Payload: f[wire.HeaderLen:]})
+			m, sid, err := a.readCall(&alloc, &alloc, wire.Frame{Type: wire.TypeQueueMsg, Payload: f[wire.HeaderLen:]})
 			if err != nil || sid != 5 {
 				t.Fatalf("step %d: sid %d, %v", i, sid, err)
 			}

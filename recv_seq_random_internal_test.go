@@ -119,7 +119,7 @@ func decodeOne(t *testing.T, a *Agent, alloc *recvAlloc, f wire.Frame) *Message 
 		}
 		return m
 	default:
-		m, _, err := a.readCall(alloc, f)
+		m, _, err := a.readCall(alloc, alloc, f)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -241,8 +241,9 @@ func immediate(t byte) bool {
 }
 
 // readCall decodes a Call, or a QueueMsg (wrapping a Msg or a Call), into
-// a Message from alloc; sid is the QueueMsg's membership.
-func (a *Agent) readCall(alloc *recvAlloc, f wire.Frame) (m *Message, sid uint32, err error) {
+// a Message from alloc, a request's from keep (a handler may answer it
+// after it returns: borrow.go); sid is the QueueMsg's membership.
+func (a *Agent) readCall(alloc, keep *recvAlloc, f wire.Frame) (m *Message, sid uint32, err error) {
 	typ, p := f.Type, f.Payload
 	if typ == wire.TypeQueueMsg {
 		if sid, typ, p, err = wire.ParseQueueMsg(p); err != nil {
@@ -262,8 +263,8 @@ func (a *Agent) readCall(alloc *recvAlloc, f wire.Frame) (m *Message, sid uint32
 	if err != nil {
 		return nil, 0, err
 	}
-	m = alloc.view(&v)
-	m.call = alloc.call(a, id)
+	m = keep.view(&v)
+	m.call = keep.call(a, id)
 	return m, sid, nil
 }
 

@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		opts    harness.Options
-		only    = fs.String("only", "", "comma-separated scenario `IDs` to run (S0,S1,S2,S3,S4,S5,S6,S6b,S7,S8,S11,S11b,S12,S9,S10); default all")
+		only    = fs.String("only", "", "comma-separated scenario `IDs` to run (S0,S1,S2,S3,S1o,S3o,S4,S5,S6,S6b,S7,S8,S11,S11b,S12,S9,S10); default all")
 		systems = fs.String("systems", "netcluster,nats", "comma-separated systems to run")
 		out     = fs.String("out", "", "write latest.csv, summary.csv, latest.md and latest.png to this `directory`")
 		quiet   = fs.Bool("q", false, "no progress lines")

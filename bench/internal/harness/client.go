@@ -49,8 +49,10 @@ type ncClient struct {
 var _ client = (*ncClient)(nil)
 
 // dialNC connects an agent to the bench channel through the sockets in
-// socketDir, or through dial when it is not nil.
-func dialNC(ctx context.Context, socketDir string, dial func(context.Context, string) (net.Conn, error)) (*ncClient, error) {
+// socketDir, or through dial when it is not nil; borrow connects it
+// WithBorrowedMessages (the handlers, Subscribe's, use the data only
+// while they run).
+func dialNC(ctx context.Context, socketDir string, dial func(context.Context, string) (net.Conn, error), borrow bool) (*ncClient, error) {
 	c := &ncClient{}
 	opts := []netcluster.Option{
 		netcluster.WithErrorHandler(c.onError),
@@ -60,6 +62,9 @@ func dialNC(ctx context.Context, socketDir string, dial func(context.Context, st
 				c.setLost(err)
 			}
 		}),
+	}
+	if borrow {
+		opts = append(opts, netcluster.WithBorrowedMessages())
 	}
 	if dial != nil {
 		opts = append(opts, netcluster.WithDialer(dial))
@@ -253,7 +258,7 @@ func startInProcess(ctx context.Context, sys System) (*inProcess, error) {
 
 func (p *inProcess) dial(ctx context.Context) (client, error) {
 	if p.nc != nil {
-		return dialNC(ctx, "", p.nc.Dial)
+		return dialNC(ctx, "", p.nc.Dial, false)
 	}
 	return dialNATS("", p.nats)
 }

@@ -138,6 +138,25 @@ func Scenarios(scale float64) []*Scenario {
 				return h.throughput(ctx, sys, tag, flow{pubs: 4, subs: 1, n: n(Counts.S3), size: smallMsg})
 			},
 		},
+		// S1o and S3o are reported only, without targets (those stay on
+		// S1 and S3): netcluster's subscriber opts in to
+		// WithBorrowedMessages (a handler's message is valid until it
+		// returns; the agent reuses its memory), which NATS has no
+		// counterpart of; NATS runs as in S1 and S3.
+		{
+			ID: "S1o", Title: "S1, netcluster's subscriber WithBorrowedMessages (opt-in); NATS defaults", Process: "as S1",
+			Metrics: []Metric{{Name: "throughput", Unit: "msgs/s"}},
+			run: func(ctx context.Context, h *Harness, sys System, tag string) (Sample, error) {
+				return h.throughput(ctx, sys, tag, flow{pubs: 1, subs: 1, n: n(Counts.S1), size: smallMsg, borrow: true})
+			},
+		},
+		{
+			ID: "S3o", Title: "S3, netcluster's subscriber WithBorrowedMessages (opt-in); NATS defaults", Process: "as S3",
+			Metrics: []Metric{{Name: "throughput", Unit: "msgs/s"}},
+			run: func(ctx context.Context, h *Harness, sys System, tag string) (Sample, error) {
+				return h.throughput(ctx, sys, tag, flow{pubs: 4, subs: 1, n: n(Counts.S3), size: smallMsg, borrow: true})
+			},
+		},
 		{
 			ID: "S4", Title: "1 pub → 1 sub, 16 KiB", Process: "3 processes",
 			Metrics: []Metric{{Name: "throughput", Unit: "MB/s", Target: Target{RatioAtLeast, 1.5}}},
@@ -236,6 +255,7 @@ type flow struct {
 	extra      int  // non-matching pattern subscriptions per subscriber
 	mb         bool // report MB/s instead of msgs/s
 	cpu        bool // also report the server's CPU time per message published (routed)
+	borrow     bool // netcluster's subscribers WithBorrowedMessages (S1o, S3o)
 }
 
 // worker starts a worker process.
@@ -301,7 +321,8 @@ func (h *Harness) throughput(ctx context.Context, sys System, tag string, f flow
 	defer func() { pubs.stop(); subs.stop() }()
 	for i := range f.subs {
 		p, err := h.worker(ctx, sys, tag, "sub", i, "-addr", srv.addr,
-			"-n", fmt.Sprint(f.pubs*f.n), "-size", fmt.Sprint(f.size), "-extra", fmt.Sprint(f.extra))
+			"-n", fmt.Sprint(f.pubs*f.n), "-size", fmt.Sprint(f.size), "-extra", fmt.Sprint(f.extra),
+			fmt.Sprintf("-borrow=%v", f.borrow))
 		if err != nil {
 			return Sample{}, err
 		}

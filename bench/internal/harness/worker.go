@@ -48,11 +48,12 @@ type workerArgs struct {
 	n          int    // messages to send, or to expect
 	size       int
 	subject    string
-	extra      int // extra non-matching pattern subscriptions (S7)
-	agents     int // idle clients (S8)
-	warmup     int // untimed round trips before the timed ones (ping, requester)
-	membersN   int // queue group members in this process (responders, workers)
-	inflight   int // requests in flight at a time (requester)
+	extra      int  // extra non-matching pattern subscriptions (S7)
+	borrow     bool // netcluster: the agent WithBorrowedMessages (S1o, S3o)
+	agents     int  // idle clients (S8)
+	warmup     int  // untimed round trips before the timed ones (ping, requester)
+	membersN   int  // queue group members in this process (responders, workers)
+	inflight   int  // requests in flight at a time (requester)
 	deadline   time.Duration
 	cpuprofile string
 	trace      string
@@ -76,6 +77,7 @@ func Worker(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.IntVar(&w.size, "size", 128, "message size, bytes")
 	fs.StringVar(&w.subject, "subject", "bench", "event name / subject")
 	fs.IntVar(&w.extra, "extra", 0, "extra non-matching pattern subscriptions")
+	fs.BoolVar(&w.borrow, "borrow", false, "netcluster: connect WithBorrowedMessages (ignored for nats)")
 	fs.IntVar(&w.agents, "agents", 0, "idle clients to connect")
 	fs.IntVar(&w.warmup, "warmup", 0, "untimed round trips first")
 	fs.IntVar(&w.membersN, "members", 1, "queue group members (responders, workers)")
@@ -191,7 +193,7 @@ func (w *workerArgs) run(stdin io.Reader, out *lineWriter) error {
 
 func (w *workerArgs) dial(ctx context.Context) (client, error) {
 	if w.sys == Netcluster {
-		return dialNC(ctx, w.addr, nil)
+		return dialNC(ctx, w.addr, nil, w.borrow)
 	}
 	return dialNATS(w.addr, nil)
 }
