@@ -334,10 +334,14 @@ func (b *Backbone) StopConsuming() {
 // after from.StopConsuming, before b consumes): b's receiver then drops
 // as a duplicate what from delivered, and holds as a gap what comes
 // ahead of what from had fetched and not delivered, as a run of one
-// Backbone does after an earlier run's. Pieces of large messages are not
-// taken. A channel whose handler on from still runs (past
-// StopConsuming's bound) takes nothing: the caller is not held longer,
-// and b starts afresh there, as a restarted server does.
+// Backbone does after an earlier run's. It takes the large messages from
+// has in pieces too: their pieces so far were acknowledged and do not
+// come again (the rest of one would come as the rest of a message whose
+// sequence number is taken, acknowledged undelivered and uncounted), and
+// one whose last piece was sent back waits for it (no listener). A
+// channel whose handler on from still runs (past StopConsuming's bound)
+// takes nothing: the caller is not held longer, and b starts afresh
+// there, as a restarted server does.
 func (b *Backbone) TakeSequences(from *Backbone) {
 	for name, d := range b.durables {
 		o := from.durables[name]
@@ -348,9 +352,18 @@ func (b *Backbone) TakeSequences(from *Backbone) {
 		for id, ps := range o.r.peers {
 			peers[id] = &peerState{epoch: ps.epoch, next: maps.Clone(ps.next), gaps: make(map[string]time.Time)}
 		}
+		parts := o.r.parts.parts
+		o.r.parts.parts = make(map[NodeID]*part)
+		for _, p := range parts {
+			o.r.parts.reserve(-cap(p.buf))
+		}
 		o.hmu.Unlock()
 		d.hmu.Lock()
 		d.r.peers = peers
+		for id, p := range parts {
+			d.r.parts.parts[id] = p
+			d.r.parts.reserve(cap(p.buf))
+		}
 		d.hmu.Unlock()
 	}
 }

@@ -520,6 +520,8 @@ func (d *durable) consume(ctx context.Context, c jetstream.Consumer) (jetstream.
 			for _, ps := range d.r.peers {
 				clear(ps.gaps)
 			}
+			// So does a large message whose last piece was sent back.
+			d.r.parts.resume(time.Now())
 		}
 		var seq uint64
 		if md, err := m.Metadata(); err == nil {

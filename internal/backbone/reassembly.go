@@ -34,6 +34,10 @@ type part struct {
 	groups []Group // groups only: the groups it goes to, one delivery each
 	buf    []byte  // the pieces so far; its capacity is the whole frame
 	since  time.Time
+	// back (durable consumers): its last piece reached no one and was
+	// sent back to JetStream; since is when it was, or when the
+	// consumer started again (resume), not the first piece's time.
+	back bool
 }
 
 func newAssembly(b *Backbone) assembly {
@@ -120,6 +124,20 @@ func (a *assembly) sweep(t time.Time, now bool) {
 	for node, p := range a.parts {
 		if t.Sub(p.since) > a.limit {
 			a.expire(node)
+		}
+	}
+}
+
+// resume restarts the reassembly limit of the messages whose last piece
+// was sent back (part.back), at now: a durable consumer starts again,
+// with a listener, and JetStream brings that piece first. The pieces
+// before it were acknowledged when they came and do not come again, so
+// the limit is not counted from the first (the listener may have been
+// away for longer than it).
+func (a *assembly) resume(now time.Time) {
+	for _, p := range a.parts {
+		if p.back {
+			p.since = now
 		}
 	}
 }

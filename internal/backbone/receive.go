@@ -315,9 +315,11 @@ func (r *receiver) chunk(ps *peerState, subj, key string, e *envelope) {
 	}
 	if r.parts.add(e.node, p, e) && r.deliver(e.node, subj, p.buf) > 0 {
 		// Unheard: the message waits for its last piece again (its
-		// sequence number was taken with its first).
+		// sequence number was taken with its first), for the reassembly
+		// limit from now and from the consumer's next start (resume).
 		r.unheard = true
 		p.buf = p.buf[:len(p.buf)-len(e.body)]
+		p.back, p.since = true, time.Now()
 		r.parts.parts[e.node] = p
 		r.parts.reserve(cap(p.buf))
 	}
