@@ -224,7 +224,7 @@ type NetStats struct {
 	Refused        uint64 `json:"refused"`         // dropped: the channel has acceptnet false
 	Malformed      uint64 `json:"malformed"`       // dropped: not a valid message frame
 
-	Datagrams   uint64 `json:"datagrams"`    // data datagrams sent (first transmissions)
+	Datagrams   uint64 `json:"datagrams"`    // data datagrams written to the socket (first transmissions; not those packed and waiting, nor a failed write's)
 	Bytes       uint64 `json:"bytes"`        // their bytes
 	Retransmits uint64 `json:"retransmits"`  // datagrams sent again after a NAK
 	NaksIn      uint64 `json:"naks_in"`      // NAKs received for this node

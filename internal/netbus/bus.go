@@ -382,12 +382,20 @@ const writeChunk = 256
 func (b *Bus) write(ps []Packet) {
 	for len(ps) > 0 {
 		n := min(len(ps), writeChunk)
-		if err := b.tr.WriteBatch(ps[:n]); err != nil {
-			b.sent.writeError.Add(1)
-			b.log.Warn("netbus: write", "err", err)
-		}
+		b.writeBatch(ps[:n])
 		ps = ps[n:]
 	}
+}
+
+// writeBatch hands ps to the transport; false (counted, logged) if it
+// failed.
+func (b *Bus) writeBatch(ps []Packet) bool {
+	if err := b.tr.WriteBatch(ps); err != nil {
+		b.sent.writeError.Add(1)
+		b.log.Warn("netbus: write", "err", err)
+		return false
+	}
+	return true
 }
 
 // Stats returns a snapshot of the counters.

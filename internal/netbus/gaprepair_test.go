@@ -55,13 +55,14 @@ func TestLongGapRepaired(t *testing.T) {
 			}
 		}
 		// The cut lasts until a has written all n, counted as the filter
-		// drops them. Sent.Datagrams counts them when packed, and a writes
-		// one window (2,048) per heartbeat interval to a receiver that
-		// does not ack, so a cut ended on it let through what was packed
-		// but not yet written, which depends on how the real scheduler let
-		// the writer batch the Sends: 1,904 in most runs, none in some,
-		// 3,952 when the writer got no CPU until all was sent (only 2,048
-		// NAKed back, fewer than NakRetries NAKs of 1,024 would cover).
+		// drops them: what b missed is what matters. (Sent.Datagrams
+		// used to count them when packed, and a writes one window (2,048)
+		// per heartbeat interval to a receiver that does not ack, so a cut
+		// ended on it let through what was packed but not yet written,
+		// which depended on how the real scheduler let the writer batch
+		// the Sends: 1,904 in most runs, none in some, 3,952 when the
+		// writer got no CPU until all was sent, only 2,048 NAKed back,
+		// fewer than NakRetries NAKs of 1,024 would cover.)
 		waitFor(t, 10*time.Second, "a to write all", func() bool { return dropped.Load() >= n })
 		cut.Store(false)
 		waitFor(t, 10*time.Second, "b to account for the 6,000", func() bool {

@@ -170,7 +170,7 @@ func (b *Bus) flushQueue() {
 		for len(out) > 0 {
 			lim := b.waitWindow(meta[0].seq)
 			n := int(min(uint64(min(len(out), writeChunk)), lim-meta[0].seq+1))
-			b.write(out[:n])
+			b.writeData(out[:n])
 			b.smu.Lock()
 			b.wseq, b.wmsg = meta[n-1].seq, meta[n-1].nextMsg
 			b.smu.Unlock()
@@ -183,6 +183,26 @@ func (b *Bus) flushQueue() {
 		b.spare = q
 		b.qmu.Unlock()
 	}
+}
+
+// writeData writes a chunk of first transmissions (at most writeChunk)
+// and counts them in SendStats.Datagrams and Bytes once the transport
+// took them without error, not when packed: what waits for the window or
+// for a blocked socket is not sent yet. Two atomic adds per chunk, where
+// counting in emit cost two per datagram. A chunk whose write failed (in
+// part: the transport does not say which datagrams) is counted in
+// WriteErrors and not here; its datagrams are in the history, and
+// receivers NAK what they miss.
+func (b *Bus) writeData(ps []Packet) {
+	if !b.writeBatch(ps) {
+		return
+	}
+	bytes := 0
+	for i := range ps {
+		bytes += len(ps[i].Data)
+	}
+	b.sent.datagrams.Add(uint64(len(ps)))
+	b.sent.bytes.Add(uint64(bytes))
 }
 
 // packer builds data datagrams; see pack.
@@ -295,8 +315,6 @@ func (pk *packer) emit(d []byte, kind uint8, fi, fc uint16) {
 		d = pk.kr.sealWith(d, &pk.nonce)
 	}
 	b.hist.add(b.seq, pk.now, d)
-	b.sent.datagrams.Add(1)
-	b.sent.bytes.Add(uint64(len(d)))
 	pk.out = append(pk.out, Packet{Data: d})
 	next := b.nextMsg
 	if kind == kindFrag && fi+1 < fc {

@@ -81,9 +81,14 @@ type PeerStats struct {
 
 // SendStats counts this node's sending side.
 type SendStats struct {
-	Messages     uint64 // accepted by Send and packed
-	Fragmented   uint64 // of which split into fragments
-	Datagrams    uint64 // data datagrams sent (first transmissions)
+	Messages   uint64 // accepted by Send and packed
+	Fragmented uint64 // of which split into fragments
+	// Datagrams counts data datagrams written: first transmissions the
+	// transport took without error, not those packed and still waiting
+	// for the window or the socket (Messages counts messages when
+	// packed), nor those of a write that failed (WriteErrors). What the
+	// network loses after the write is counted here.
+	Datagrams    uint64
 	Bytes        uint64 // bytes of those datagrams
 	QueueFull    uint64 // messages that found the send queue full: refused by Send, or held by SendWait (once each)
 	Retransmits  uint64 // datagrams sent again after a NAK
