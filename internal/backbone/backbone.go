@@ -303,6 +303,7 @@ func (b *Backbone) connected(nc *nats.Conn) {
 	b.sampleBuffered(nc)
 	b.state.Store(stateConnected)
 	b.log.Info("nats: connected", "url", url, "max_payload", nc.MaxPayload())
+	b.pr.reconnected()
 	for _, d := range b.durables {
 		d.kick()
 	}

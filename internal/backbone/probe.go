@@ -17,7 +17,9 @@ import (
 // turns into a call of none. The connection is NoEcho: this server's own
 // subscriptions never count.
 
-// probeWait bounds how long a probe waits for either answer.
+// probeWait bounds how long a probe waits for either answer, from its
+// publication or, for one made while NATS was unreachable, from the
+// reconnection.
 const probeWait = 5 * time.Second
 
 // prober tracks the probes in flight.
@@ -27,11 +29,17 @@ type prober struct {
 	inbox  string // "INBOX." prefix of this connection's probes
 	sub    *nats.Subscription
 	next   uint64
+	wait   time.Duration // probeWait; shorter in tests
 	flight map[uint64]func()
+	// held are the probes published while the connection was down:
+	// nats.go holds them (as it holds the Calls they follow, up to
+	// outbuffer) and sends them once reconnected, when their wait starts.
+	held []uint64
 }
 
 func (p *prober) init(b *Backbone) {
 	p.b = b
+	p.wait = probeWait
 	p.flight = make(map[uint64]func())
 }
 
@@ -46,11 +54,18 @@ func (p *prober) start() error {
 
 // Probe asks whether any other server subscribes to the subject of event
 // on channel; if NATS says none does, none is called (once, from another
-// goroutine). If an answer comes, or none within probeWait, or the
-// backbone is not connected, none is never called.
+// goroutine). If an answer comes, or none within probeWait, or the probe
+// cannot be published (NATS unreachable and nothing held for it: outbuffer
+// 0 or full), none is never called.
+//
+// While NATS is unreachable the probe is published all the same: nats.go
+// holds it with the Call, which it holds too, and sends both on
+// reconnecting. (Probe used to return when not connected, so a request
+// made during a reconnection went out with the Call once NATS was back
+// and waited for its context even when no server subscribed.)
 func (b *Backbone) Probe(channel, event string, none func()) {
 	p := &b.pr
-	if b.closed.Load() || p.sub == nil || !b.nc.IsConnected() {
+	if b.closed.Load() || p.sub == nil {
 		return
 	}
 	p.mu.Lock()
@@ -63,7 +78,32 @@ func (b *Backbone) Probe(channel, event string, none func()) {
 		p.take(id)
 		return
 	}
-	time.AfterFunc(probeWait, func() { p.take(id) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// nats.go marks the connection up before it runs the reconnect
+	// handler (reconnected, under mu): a probe seen held here is armed
+	// there.
+	if !b.nc.IsConnected() {
+		p.held = append(p.held, id)
+		return
+	}
+	p.arm(id)
+}
+
+// arm starts probe id's wait. p.mu is held.
+func (p *prober) arm(id uint64) {
+	time.AfterFunc(p.wait, func() { p.take(id) })
+}
+
+// reconnected starts the wait of the probes held while NATS was
+// unreachable: nats.go sends them now.
+func (p *prober) reconnected() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range p.held {
+		p.arm(id)
+	}
+	p.held = nil
 }
 
 // take removes probe id and returns its callback, nil if it is gone.

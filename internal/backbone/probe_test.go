@@ -48,3 +48,32 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("the subscriber got %d messages, stats %+v", n, st)
 	}
 }
+
+// TestProbeHeldWhileReconnecting: a probe made while NATS is unreachable
+// is held by nats.go and sent on reconnecting, and its wait starts then:
+// it calls none although the outage lasted longer than that wait (it
+// used to be skipped while not connected; armed at once, it would be
+// forgotten before NATS was back).
+func TestProbeHeldWhileReconnecting(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Run(t, natstest.Options{NoJetStream: true})
+	px := natstest.NewProxy(t, ns.Addr().String())
+	a, _ := open(t, natsCfg(px.URL()), 1, nil)
+	waitConnected(t, a)
+	const wait = 200 * time.Millisecond
+	a.pr.mu.Lock()
+	a.pr.wait = wait
+	a.pr.mu.Unlock()
+
+	px.Cut()
+	waitFor(t, "the connection lost", 10*time.Second, func() bool { return !a.nc.IsConnected() })
+	called := make(chan struct{})
+	a.Probe("A", "price", func() { close(called) })
+	time.Sleep(3 * wait) // longer than the wait: the probe must still be waiting
+	px.Mend()
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("probe made while NATS was down: none not called 10 s after NATS was back (state %s)", a.Stats().State)
+	}
+}
