@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/netcluster/netcluster"
 	"github.com/netcluster/netcluster/internal/natstest"
 )
@@ -34,11 +35,20 @@ func withoutAnswers(subjects []string) []string {
 // a server subscribes to waits for its context.
 func TestBackboneRequestReply(t *testing.T) {
 	t.Parallel()
-	nc := natstest.RunCluster(t, 3, natstest.Options{NoJetStream: true})
+	// The cluster takes only this test's token. A test that kills a NATS
+	// server leaves its port free, and its backbones retry it; one of
+	// these servers, on a port of the kernel's choice, may get it, and a
+	// stranger's backbone would then join this cluster with its
+	// subscriptions (all of A while an agent of its own connects) and
+	// answer the probes: "none" would wait for its context.
+	token := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
+	nc := natstest.RunCluster(t, 3, natstest.Options{NoJetStream: true, Token: token})
 	chans := `{"A": {"propagatetonet": true, "propagatetochannels": "B"}, "B": {}}`
 	var hosts []*ntNode
 	for i := range 3 {
-		hosts = append(hosts, ntStart(t, bbConfig(t, []string{nc.URL(i)}, `{"nodename": "host`+fmt.Sprint(i+1)+`", "channels": `+chans+`}`)))
+		cfg := bbConfig(t, []string{nc.URL(i)}, `{"nodename": "host`+fmt.Sprint(i+1)+`", "channels": `+chans+`}`)
+		cfg.NATS.Token = token
+		hosts = append(hosts, ntStart(t, cfg))
 	}
 	bbConnected(t, hosts...)
 	h1, h2, h3 := hosts[0], hosts[1], hosts[2]
@@ -88,8 +98,10 @@ func TestBackboneRequestReply(t *testing.T) {
 	// ends with ErrNoResponders long before its deadline.
 	ctx, cancel := context.WithTimeout(ctlCtx(t), 10*time.Second)
 	defer cancel()
+	start := time.Now()
 	if _, err := req.Request(ctx, "none", 1); !errors.Is(err, netcluster.ErrNoResponders) {
-		t.Fatalf("request to no one over NATS = %v, want ErrNoResponders", err)
+		bbLogState(t, nc, hosts, "netcluster.default.A.none")
+		t.Fatalf("request to no one over NATS = %v after %v, want ErrNoResponders", err, time.Since(start))
 	}
 	// A server subscribes to the subject, but its agent does not answer:
 	// the request waits for its context.
@@ -166,6 +178,48 @@ func TestBackboneRequestReply(t *testing.T) {
 		if seen[k] != 1 {
 			t.Fatalf("job %d handled %d times in all (%d on host 2, %d on host 3)", k, seen[k],
 				counts[h2.srv.NodeID()][k], counts[h3.srv.NodeID()][k])
+		}
+	}
+}
+
+// bbLogState logs each host's backbone connection and subjects, each NATS
+// server's clients (a stranger among them?), and which clients and routes
+// subscribe to a subject matching subject: what decides whether a probe
+// on it is told no responders.
+func bbLogState(t *testing.T, nc *natstest.Cluster, hosts []*ntNode, subject string) {
+	t.Helper()
+	for i, h := range hosts {
+		b := h.srv.Stats().Backbone
+		t.Logf("host %d: %s to NATS %s, %d reconnects, last error %q, subjects %q, groups %q",
+			i+1, b.State, b.URL, b.Reconnects, b.LastError, b.Subjects, b.Groups)
+	}
+	for _, s := range nc.Servers {
+		cz, err := s.Connz(&server.ConnzOptions{Subscriptions: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range cz.Conns {
+			names = append(names, c.Name)
+		}
+		t.Logf("NATS %s: clients %q", s.Name(), names)
+		for _, c := range cz.Conns {
+			for _, sub := range c.Subs {
+				if server.SubjectsCollide(sub, subject) {
+					t.Logf("NATS %s: client %q subscribes %s", s.Name(), c.Name, sub)
+				}
+			}
+		}
+		rz, err := s.Routez(&server.RoutezOptions{Subscriptions: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rz.Routes {
+			for _, sub := range r.Subs {
+				if server.SubjectsCollide(sub, subject) {
+					t.Logf("NATS %s: route from %s subscribes %s", s.Name(), r.RemoteName, sub)
+				}
+			}
 		}
 	}
 }
