@@ -37,6 +37,12 @@ type Agent struct {
 	nlisteners atomic.Int32 // how many; Emit skips matching when none
 	q          *queue
 
+	// The fields above are read for every message by the dispatcher
+	// (memo, listeners) while Emit, on another core, writes mu and the
+	// fields below it for every message: a cache line shared by the two
+	// would move between the cores twice a message.
+	_ [64]byte
+
 	mu       sync.Mutex
 	state    State
 	closing  bool
@@ -76,6 +82,9 @@ type Agent struct {
 	queuedBytes int
 	chunks      [][]byte        // emptied chunks, for reuse
 	head        wire.SeqMsgHead // the start of its SeqMsg frames (stream, channel, id): set by Connect
+	// emitMemo is Emit's last match of its own listeners, as memo is the
+	// dispatcher's: an agent emits the same event again and again. Under mu.
+	emitMemo router.Memo[*Listener]
 
 	ctx  context.Context // cancelled by Close: stops reconnecting
 	stop context.CancelFunc
@@ -330,7 +339,7 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 	} else {
 		a.queueFrame(wire.AppendMsg(a.out, &wire.Msg{Flags: flags, Channel: a.channel, Agent: a.id, Event: event, Data: data}))
 	}
-	if a.nlisteners.Load() == 0 || len(a.listeners.Match(unsafeBytes(event))) == 0 {
+	if a.nlisteners.Load() == 0 || len(a.listeners.MatchMemo(unsafeBytes(event), &a.emitMemo)) == 0 {
 		a.mu.Unlock()
 		return nil
 	}
@@ -340,10 +349,15 @@ func (a *Agent) emit(ctx context.Context, event string, data []byte, flags byte,
 	if copyData {
 		data = a.local.bytes(data)
 	}
-	*msg = Message{
-		Event: a.local.name(unsafeBytes(event)), Data: data, JSON: flags&wire.FlagJSON != 0,
-		Channel: a.channel, Agent: a.id, Local: true,
-	}
+	// Field by field into the zeroed slot, as the reader does (alloc.go):
+	// a literal is built in a copy and written whole, with a write
+	// barrier for each of its pointers, nil ones included.
+	msg.Event = a.local.field(fieldEvent, unsafeBytes(event))
+	msg.Data = data
+	msg.JSON = flags&wire.FlagJSON != 0
+	msg.Channel = a.channel
+	msg.Agent = a.id
+	msg.Local = true
 	a.mu.Unlock()
 	a.q.push(false, item{msg: msg})
 	return nil

@@ -8,13 +8,20 @@ import (
 	"testing"
 
 	"github.com/netcluster/netcluster"
+	"github.com/netcluster/netcluster/config"
 	"github.com/netcluster/netcluster/server"
 )
 
 // inProcess starts an embedded server reachable only in memory and returns
 // an option that connects agents to it; both end with the benchmark.
-func inProcess(b *testing.B) netcluster.Option {
-	srv, err := server.New(server.Config{NoListen: true})
+func inProcess(b testing.TB) netcluster.Option {
+	return inProcessBus(b, nil)
+}
+
+// inProcessBus is inProcess on the bus configuration bus (the default
+// configuration if nil).
+func inProcessBus(b testing.TB, bus *config.Config) netcluster.Option {
+	srv, err := server.New(server.Config{Bus: bus, NoListen: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,9 +33,25 @@ func inProcess(b *testing.B) netcluster.Option {
 }
 
 // BenchmarkEmitLocal measures Emit to the emitting agent's own listener,
-// delivered in memory.
+// delivered in memory, while the embedded server routes each message to
+// no other agent: S6 of the bench harness. cpu-ns/msg is the process's
+// CPU time per message (the agent's goroutines, the server's, the GC's),
+// where the platform tells; it is steadier than the rate on a shared
+// machine.
 func BenchmarkEmitLocal(b *testing.B) {
 	a := connect(b, "", "A", inProcess(b))
+	benchDeliver(b, a, a)
+}
+
+// BenchmarkEmitLocalAlone is BenchmarkEmitLocal on the bench harness's
+// configuration (bench/internal/harness BusConfig): channel A alone,
+// propagating nowhere, no control agent. The server reads each message
+// and routes it to no one, as in S6.
+func BenchmarkEmitLocalAlone(b *testing.B) {
+	bus := config.New()
+	bus.StartControl = false
+	bus.Channels["A"] = config.NewChannel()
+	a := connect(b, "", "A", inProcessBus(b, bus))
 	benchDeliver(b, a, a)
 }
 
@@ -76,7 +99,8 @@ func benchDeliver(b *testing.B, pub, sub *netcluster.Agent) {
 
 // benchDeliverDrops emits b.N 128-byte raw messages from pub and waits
 // until sub's listener has them all, or the server has reported the rest
-// dropped. It reports the received rate and the share dropped.
+// dropped. It reports the received rate, the share dropped and the
+// process's CPU time per message.
 func benchDeliverDrops(b *testing.B, pub, sub *netcluster.Agent, d *drops) {
 	ctx := context.Background()
 	var got atomic.Int64
@@ -100,6 +124,7 @@ func benchDeliverDrops(b *testing.B, pub, sub *netcluster.Agent, d *drops) {
 	b.SetBytes(128)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for range b.N {
 		if err := pub.EmitRaw(ctx, "bench", data); err != nil {
 			b.Fatal(err)
@@ -107,6 +132,9 @@ func benchDeliverDrops(b *testing.B, pub, sub *netcluster.Agent, d *drops) {
 	}
 	<-done
 	b.StopTimer()
+	if cpu := cpuTime(); cpu > 0 {
+		b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "cpu-ns/msg")
+	}
 	b.ReportMetric(float64(got.Load())/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(100*float64(d.n.Load())/float64(b.N), "%dropped")
 }
