@@ -80,16 +80,53 @@ func (c *conn) onSeqMsg(f wire.Frame) error {
 			c.resumeWait()
 		}
 	}
-	c.msgsIn.Add(1)
+	s.in.msgs++
+	s.in.bytes += uint64(len(v.Data))
 	var d delivery // zeroed in place: a literal with constants is built in a copy
-	d.raw, d.v, d.seq, d.seqBuf, d.memo = f.Raw, &v, true, &s.seqScratch, &s.memo
+	d.raw, d.v, d.seq, d.seqBuf, d.memo, d.counted = f.Raw, &v, true, &s.seqScratch, &s.memo, true
 	c.ch.routeDelivery(c, &d)
 	if s.bbRun.next != nil {
 		c.runBackbone(f.Raw, v.Event) // sendBackbone marked it
 	}
-	c.routed.Store(seq)
-	c.srv.acks.kick(c)
+	s.in.routed = seq
 	return nil
+}
+
+// inCounts is what a sender's reader routed of its SeqMsgs and has yet to
+// publish: the counts of its connection and channel (msgsIn, bytesIn) and
+// the number the acker acknowledges up to (conn.routed, with a kick).
+// Publishing them takes four atomic operations, the third of a message's
+// routing in the server when it has no recipient (S6 of the bench
+// harness); the reader publishes them once per read of its socket
+// instead, and before anything else it acts on: see flushIn.
+type inCounts struct {
+	msgs, bytes uint64
+	routed      uint64 // 0: none since the last flush
+}
+
+// flushIn publishes what c's reader routed (inCounts). It runs before the
+// reader reads its socket again (frameReader.Read), before a frame other
+// than a message (a Ping's Pong then follows counts and acknowledgements
+// of everything before it), before a pause for a full recipient (stall)
+// and when the reader ends: what it routed is counted and acknowledged
+// before it waits, as when each message published its own. Only c's
+// reader calls it.
+func (c *conn) flushIn() {
+	s := c.snd
+	if s == nil || s.in.msgs == 0 && s.in.routed == 0 {
+		return
+	}
+	if n := s.in.msgs; n > 0 {
+		c.msgsIn.Add(n)
+		c.ch.stats.msgsIn.Add(n)
+		c.ch.stats.bytesIn.Add(s.in.bytes)
+		s.in.msgs, s.in.bytes = 0, 0
+	}
+	if seq := s.in.routed; seq != 0 {
+		s.in.routed = 0
+		c.routed.Store(seq)
+		c.srv.acks.kick(c)
+	}
 }
 
 // resumeWait holds a resumed stream until the server is resumeGrace old

@@ -23,6 +23,10 @@ type delivery struct {
 	hasLegacy bool
 	scratch   *[]byte // the sender's buffer for legacy, nil for one from the network
 
+	// counted: the sender counts it in its channel's msgsIn and bytesIn
+	// itself (conn.flushIn), not routeDelivery.
+	counted bool
+
 	// seq marks a SeqMsg (acks.go): agents of version 3 get raw, the
 	// others, queue groups and the network its Msg form, made in seqBuf
 	// (the sender's) when first needed.

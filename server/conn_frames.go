@@ -35,6 +35,7 @@ type frameReader struct{ c *conn }
 func (r frameReader) Read(p []byte) (int, error) {
 	c := r.c
 	c.flushDrops() // all read is acted on (dropbatch.go)
+	c.flushIn()    // and counted and acknowledged (acks.go)
 	if c.tryRead {
 		return c.readNow(p) // between frames: no partial frame is charged
 	}

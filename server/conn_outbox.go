@@ -363,6 +363,7 @@ const (
 // pause, never blocked.
 func (c *conn) stall(r *conn) {
 	c.refund()
+	c.flushIn() // what it routed before is acknowledged meanwhile
 	r.omu.Lock()
 	if r.closing || r.stalled || r.queuedLocked() <= c.srv.limits.Load().outBuffer/4*3 {
 		r.omu.Unlock()

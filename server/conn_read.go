@@ -34,6 +34,7 @@ func (c *conn) readNative() error {
 		c.frameStart()
 		f, err := c.rd.Next()
 		if err != nil {
+			c.flushIn()
 			c.flushBackbone() // what was routed before the bad frame
 			err = c.frameDone(err)
 			return c.fail(frameErr(err))
@@ -41,12 +42,14 @@ func (c *conn) readNative() error {
 		c.frameDone(nil)
 		if f.Type != wire.TypeMsg && f.Type != wire.TypeSeqMsg {
 			c.flushDrops() // counted before what the agent asks next (dropbatch.go)
+			c.flushIn()
 			c.flushBackbone()
 		}
 		if err := c.onFrame(f); err != nil {
 			// The run aliases the read buffer, given back after; a
 			// parked connection (awaitInput) had none, and is another
 			// goroutine's by now.
+			c.flushIn()
 			c.flushBackbone()
 			return c.fail(err)
 		}

@@ -23,6 +23,7 @@ type sendState struct {
 	seqSeen    bool                              // a SeqMsg was routed (acks.go)
 	seqScratch []byte                            // the Msg form of its SeqMsg being routed (delivery.seqBuf)
 	bbRun      bbRun                             // its SeqMsgs for the backbone not yet handed over (backbone_send.go)
+	in         inCounts                          // its SeqMsgs routed, not yet counted (flushIn)
 }
 
 // sending returns c's sendState, made at the first call. Only c's reader

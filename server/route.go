@@ -41,8 +41,10 @@ func (ch *channel) routeDelivery(src *conn, d *delivery) {
 		}
 	}
 	st := ch.settings.Load()
-	ch.stats.msgsIn.Add(1)
-	ch.stats.bytesIn.Add(uint64(len(v.Data)))
+	if !d.counted {
+		ch.stats.msgsIn.Add(1)
+		ch.stats.bytesIn.Add(uint64(len(v.Data)))
+	}
 	if st.DumpToConsole {
 		ch.srv.console.dump(ch.name, v)
 	}
