@@ -54,9 +54,9 @@ import (
 // handler.
 //
 // Memory stays bounded: the slabs in use are those of the messages queued
-// for handlers (bounded by WithQueueSize), and those kept for reuse are at
-// most an eighth of the queue size, up to 2 MiB (twice that for a while
-// after a reconnection).
+// for handlers (bounded by WithQueueSize), and those kept for reuse are
+// an eighth of the queue size, but at least 128 KiB and at most 2 MiB
+// (spareSlabs; twice that for a while after a reconnection).
 func WithBorrowedMessages() Option { return func(o *options) { o.borrow = true } }
 
 // Clone returns a copy of m that its caller owns, its Data copied: under
