@@ -56,7 +56,8 @@ import (
 // Memory stays bounded: the slabs in use are those of the messages queued
 // for handlers (bounded by WithQueueSize), and those kept for reuse are
 // an eighth of the queue size, but at least 128 KiB and at most 2 MiB
-// (spareSlabs; twice that for a while after a reconnection).
+// (spareSlabs; up to about three times that for a while after
+// a reconnection).
 func WithBorrowedMessages() Option { return func(o *options) { o.borrow = true } }
 
 // Clone returns a copy of m that its caller owns, its Data copied: under
