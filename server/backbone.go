@@ -177,6 +177,7 @@ func (s *Server) prepareBackboneLocked(bus *config.Config) (commit, abort func()
 	case !bus.Backbone():
 		return func() {
 			s.stopBackbone()
+			s.bbNumbers = old.b.Numbers()
 			old.log.Info("nats backbone stopped")
 		}, nothing, nil
 	case old != nil && backboneKey(s.backboneConfig(bus, old.log)) == old.key:
@@ -204,7 +205,12 @@ func (s *Server) prepareBackboneLocked(bus *config.Config) (commit, abort func()
 			// other servers drop its first messages as duplicates), with
 			// the durable sends the old one had queued and not yet sent.
 			n.b.TakeSends(old.b)
+		} else {
+			// A backbone again after a reload without one: the same
+			// node id, so the same reason to number on.
+			n.b.TakeNumbers(s.bbNumbers)
 		}
+		s.bbNumbers = nil
 		n.publishLocked(s)
 		s.bb.Store(n)
 		n.kickInterest()

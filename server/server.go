@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/netcluster/netcluster/config"
+	"github.com/netcluster/netcluster/internal/backbone"
 	"github.com/netcluster/netcluster/internal/memconn"
 	"github.com/netcluster/netcluster/internal/transport"
 )
@@ -98,6 +99,10 @@ type Server struct {
 	byName atomic.Pointer[map[string]*channel] // the channels, for answers; set with every relink
 	net    atomic.Pointer[netNode]             // nil without connecttonet
 	bb     atomic.Pointer[bbNode]              // nil without connecttonet and nats
+	// bbNumbers, under mu, is where the last backbone's publications got
+	// to, once a reload closed it without a successor: a later one (the
+	// same node id) goes on from them.
+	bbNumbers *backbone.Numbers
 
 	metrics metricsEndpoint // the "metrics" listener; off when not configured
 	rates   rater           // samples the counters for Stats' rates while running

@@ -96,6 +96,11 @@ type Backbone struct {
 	qs  queues
 
 	durables map[string]*durable
+	// carried is the last sequence number of each durable channel of a
+	// Backbone this one replaced (TakeSends, TakeNumbers) that is not
+	// durable here: a later one that has it durable again goes on from
+	// it (Numbers). Set before b is used.
+	carried map[string]uint64
 
 	st counters
 

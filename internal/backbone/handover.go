@@ -1,6 +1,9 @@
 package backbone
 
-import "strings"
+import (
+	"maps"
+	"strings"
+)
 
 // A reload that reopens the backbone (a changed nats block or durable
 // setting) runs a new Backbone beside the old one for a moment, as the
@@ -26,14 +29,70 @@ import "strings"
 //     without a gap or a repeat. A durable channel only from has keeps
 //     its queue, dropped (counted) when from closes.
 func (b *Backbone) TakeSends(from *Backbone) {
-	b.pub.mu.Lock()
-	b.pub.epoch = from.pub.lastEpoch.Load() + 1
-	b.pub.lastEpoch.Store(b.pub.epoch)
-	b.pub.mu.Unlock()
+	// The numbers first: takeSends sets stored for what it moves.
+	b.TakeNumbers(from.Numbers())
 	for name, d := range b.durables {
 		if o := from.durables[name]; o != nil {
 			d.takeSends(o)
 		}
+	}
+}
+
+// Numbers is where a Backbone's publications got to, those of the
+// Backbones it replaced included: its plain publisher's epoch and each
+// durable channel's last sequence number.
+type Numbers struct {
+	epoch uint32
+	seqs  map[string]uint64
+}
+
+// Numbers returns where b's publications got to. A server that closes
+// its Backbone for good (a reload without one) keeps it for the next
+// Backbone it opens, if any (TakeNumbers): with the same node id, that
+// one must not start the numbers again either (20 of 20 dropped as
+// duplicates by the other servers, plain or durable). Taken once b is
+// closed, it holds every number b gave.
+func (b *Backbone) Numbers() *Numbers {
+	n := &Numbers{epoch: b.pub.lastEpoch.Load(), seqs: maps.Clone(b.carried)}
+	if n.seqs == nil {
+		n.seqs = make(map[string]uint64)
+	}
+	for name, d := range b.durables {
+		d.mu.Lock()
+		n.seqs[name] = max(n.seqs[name], d.seq)
+		d.mu.Unlock()
+	}
+	return n
+}
+
+// TakeNumbers makes b, a Backbone of the same node id as the one n was
+// taken from, go on from n's numbers (call it before b is used): its
+// plain publisher starts the epoch after n's, its durable channels number
+// on from n's, and it carries the numbers of the channels it has not
+// durable to the next one.
+func (b *Backbone) TakeNumbers(n *Numbers) {
+	if n == nil {
+		return
+	}
+	b.pub.mu.Lock()
+	b.pub.epoch = max(b.pub.epoch, n.epoch+1)
+	b.pub.lastEpoch.Store(b.pub.epoch)
+	b.pub.mu.Unlock()
+	for name, seq := range n.seqs {
+		d := b.durables[name]
+		if d == nil {
+			if b.carried == nil {
+				b.carried = make(map[string]uint64)
+			}
+			b.carried[name] = max(b.carried[name], seq)
+			continue
+		}
+		d.mu.Lock()
+		if seq > d.seq {
+			// All of them stored or dropped: what waitStored waits for.
+			d.seq, d.stored = seq, max(d.stored, seq)
+		}
+		d.mu.Unlock()
 	}
 }
 
