@@ -39,22 +39,7 @@ func reloadPublisher(t *testing.T, durable, midway bool) {
 	if midway {
 		n = 2000
 	}
-	ns := natstest.Run(t, natstest.Options{})
-	cfg := func(name string) string {
-		if !durable {
-			return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true}}}`
-		}
-		return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`
-	}
-	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("rp1")))
-	h2 := ntStart(t, bbConfig(t, []string{ns.URL()}, cfg("rp2")))
-	bbConnected(t, h1, h2)
-	_, in := ntListen(t, h2, "D", "n")
-	if durable {
-		ntWait(t, "host 2 consuming", func() bool { return len(h2.srv.Stats().Backbone.Durable) == 1 })
-	} else {
-		bbSubjects(t, h2, "netcluster.default.D.n")
-	}
+	ns, cfg, h1, h2, in := reloadHosts(t, durable, "rp")
 	em := ctlAgent(t, h1.dir, "D")
 	var sent atomic.Int64
 	emit := func(from, to int) error {
@@ -98,4 +83,29 @@ func reloadPublisher(t *testing.T, durable, midway bool) {
 		t.Logf("host 1: %+v", h1.srv.Stats().Backbone)
 		t.Logf("host 2: %+v", h2.srv.Stats().Backbone)
 	}
+}
+
+// reloadHosts starts a nats-server and two hosts on it, named prefix1 and
+// prefix2, whose channel D goes to the network (durable or not), and a
+// listener of event n on host 2, ready: host 2 consumes D, or its
+// subscription is up. cfg is a host's configuration by name, for reloads.
+func reloadHosts(t *testing.T, durable bool, prefix string) (ns *natstest.Server, cfg func(name string) string, h1, h2 *ntNode, in *ntInbox) {
+	t.Helper()
+	ns = natstest.Run(t, natstest.Options{})
+	cfg = func(name string) string {
+		if !durable {
+			return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true}}}`
+		}
+		return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`
+	}
+	h1 = ntStart(t, bbConfig(t, []string{ns.URL()}, cfg(prefix+"1")))
+	h2 = ntStart(t, bbConfig(t, []string{ns.URL()}, cfg(prefix+"2")))
+	bbConnected(t, h1, h2)
+	_, in = ntListen(t, h2, "D", "n")
+	if durable {
+		ntWait(t, "host 2 consuming", func() bool { return len(h2.srv.Stats().Backbone.Durable) == 1 })
+	} else {
+		bbSubjects(t, h2, "netcluster.default.D.n")
+	}
+	return ns, cfg, h1, h2, in
 }

@@ -4,8 +4,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/netcluster/netcluster/internal/natstest"
 )
 
 // TestBackboneReloadReadded reloads the publishing host without its
@@ -31,22 +29,7 @@ func TestBackboneReloadReadded(t *testing.T) {
 
 func reloadReadded(t *testing.T, durable bool) {
 	const n = 40
-	ns := natstest.Run(t, natstest.Options{})
-	src := func(name string) string {
-		if !durable {
-			return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true}}}`
-		}
-		return `{"nodename": "` + name + `", "channels": {"D": {"propagatetonet": true, "durable": {}}}}`
-	}
-	h1 := ntStart(t, bbConfig(t, []string{ns.URL()}, src("ra1")))
-	h2 := ntStart(t, bbConfig(t, []string{ns.URL()}, src("ra2")))
-	bbConnected(t, h1, h2)
-	_, in := ntListen(t, h2, "D", "n")
-	if durable {
-		ntWait(t, "host 2 consuming", func() bool { return len(h2.srv.Stats().Backbone.Durable) == 1 })
-	} else {
-		bbSubjects(t, h2, "netcluster.default.D.n")
-	}
+	ns, src, h1, h2, in := reloadHosts(t, durable, "ra")
 	em := ctlAgent(t, h1.dir, "D")
 	emit := func(from, to int) {
 		t.Helper()

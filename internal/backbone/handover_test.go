@@ -20,22 +20,7 @@ import (
 // b dropped its messages as duplicates.
 func TestDurableTakeSends(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Run(t, natstest.Options{})
-	dur := map[string]config.Durable{"D": *config.NewDurable()}
-	a, _ := openNamed(t, ns.URL(), 1, "nodea", dur)
-	b, s := openNamed(t, ns.URL(), 2, "nodeb", dur)
-	waitConnected(t, a)
-	waitConnected(t, b)
-	b.SetInterest("D", []string{"e"}, false)
-	waitFor(t, "consumer", 10*time.Second, func() bool { return len(b.Stats().Durable) == 1 })
-	send := func(to *Backbone, from, until int) {
-		t.Helper()
-		for i := from; i < until; i++ {
-			if err := to.Send("D", "e", frame("D", "x", "e", []byte(fmt.Sprint(i)))); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	ns, dur, a, b, s := handoverPair(t)
 	held, release := make(chan struct{}), make(chan struct{})
 	first := true
 	hook := func() {
@@ -46,9 +31,9 @@ func TestDurableTakeSends(t *testing.T) {
 		}
 	}
 	a.durables["D"].storeHook.Store(&hook)
-	send(a, 0, 1)
+	sendNumbered(t, a, 0, 1)
 	<-held // 0 in flight
-	send(a, 1, 10)
+	sendNumbered(t, a, 1, 10)
 
 	a2, err := New(Config{NATS: natsCfg(ns.URL()), NodeID: NodeID{1}, NodeName: "nodea", Durable: dur}, newSink().deliver)
 	if err != nil {
@@ -56,8 +41,8 @@ func TestDurableTakeSends(t *testing.T) {
 	}
 	t.Cleanup(func() { a2.Close() })
 	a2.TakeSends(a)
-	send(a, 10, 20) // to a2
-	send(a2, 20, 30)
+	sendNumbered(t, a, 10, 20) // to a2
+	sendNumbered(t, a2, 20, 30)
 	time.Sleep(100 * time.Millisecond) // a2 would store 1.. now, ahead of 0
 	close(release)
 	a.Close()
@@ -95,5 +80,31 @@ func TestDurableTakeSendsIdle(t *testing.T) {
 	defer cancel()
 	if err := a2.durables["D"].waitStored(ctx); err != nil {
 		t.Fatalf("waitStored after a hand-over of nothing: %v", err)
+	}
+}
+
+// handoverPair opens server a's Backbone (node 1), which a test hands
+// over, and server b's (node 2), whose consumer of durable channel D
+// listens to event e into s.
+func handoverPair(t *testing.T) (ns *natstest.Server, dur map[string]config.Durable, a, b *Backbone, s *sink) {
+	t.Helper()
+	ns = natstest.Run(t, natstest.Options{})
+	dur = map[string]config.Durable{"D": *config.NewDurable()}
+	a, _ = openNamed(t, ns.URL(), 1, "nodea", dur)
+	b, s = openNamed(t, ns.URL(), 2, "nodeb", dur)
+	waitConnected(t, a)
+	waitConnected(t, b)
+	b.SetInterest("D", []string{"e"}, false)
+	waitFor(t, "consumer", 10*time.Second, func() bool { return len(b.Stats().Durable) == 1 })
+	return ns, dur, a, b, s
+}
+
+// sendNumbered sends events e numbered from..until-1 on D through to.
+func sendNumbered(t *testing.T, to *Backbone, from, until int) {
+	t.Helper()
+	for i := from; i < until; i++ {
+		if err := to.Send("D", "e", frame("D", "x", "e", []byte(fmt.Sprint(i)))); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
