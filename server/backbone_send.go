@@ -35,6 +35,7 @@ func (s *Server) sendBackbone(src *conn, ch *channel, d *delivery) {
 	err := n.b.Send(ch.name, unsafeString(d.v.Event), d.msgFrame())
 	src.backboneHandedOver()
 	if err == nil && n.b.Crowded() {
+		src.flushIn() // what it routed before is acknowledged meanwhile
 		n.pace()
 	}
 }
@@ -108,6 +109,10 @@ func (c *conn) flushBackbone() {
 		c.backboneHandedOver()
 		return
 	}
+	// What the reader routed, the run included, is counted and
+	// acknowledged first (flushIn): the hand-over may pause the reader
+	// (pace, up to bbWaitBudget), and a run is acknowledged once routed.
+	c.flushIn()
 	r := &c.snd.bbRun
 	n, ev, rest := r.n, unsafeString(r.event), r.frames
 	if h := n.flushHook.Load(); h != nil {
